@@ -1,0 +1,121 @@
+#include "attest/files.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <cstring>
+#include <fstream>
+#include <system_error>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "attest/status.h"
+#include "common/openssl_util.h"
+
+namespace attest {
+
+absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path,
+                                                     size_t max_size) {
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat(path.string(), ": no such file"));
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not a regular file"));
+  }
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", ec.message()));
+  if (size > max_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %u bytes, larger than the %u-byte limit", path.string(), size, max_size));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": cannot open"));
+  // Read at most max_size + 1 bytes: the file may have grown since it was measured.
+  std::vector<uint8_t> data(max_size + 1);
+  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  size_t n = static_cast<size_t>(in.gcount());
+  if (n > max_size) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: larger than the %u-byte limit", path.string(), max_size));
+  }
+  data.resize(n);
+  return data;
+}
+
+bool LooksLikePem(std::span<const uint8_t> bytes) {
+  static constexpr absl::string_view kBegin = "-----BEGIN ";
+  absl::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  size_t start = text.find_first_not_of(" \t\r\n");
+  return start != absl::string_view::npos && text.substr(start, kBegin.size()) == kBegin;
+}
+
+namespace {
+
+// Reads PEM blocks of one kind; stops at the end, fails on any block that does not parse.
+template <typename T, typename Reader, typename Writer>
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ReadPemBlocks(std::span<const uint8_t> bytes,
+                                                                absl::string_view what,
+                                                                Reader read, Writer write,
+                                                                void (*free_fn)(T*)) {
+  ERR_clear_error();
+  ossl::BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+  if (!bio) return absl::ResourceExhaustedError("BIO_new_mem_buf failed");
+  std::vector<std::vector<uint8_t>> out;
+  for (;;) {
+    T* obj = read(bio.get(), nullptr, nullptr, nullptr);
+    if (obj == nullptr) break;
+    unsigned char* der = nullptr;
+    int n = write(obj, &der);
+    free_fn(obj);
+    if (n <= 0) return absl::InvalidArgumentError(absl::StrCat(what, ": cannot re-encode"));
+    out.emplace_back(der, der + n);
+    OPENSSL_free(der);
+  }
+  // End of input reads as PEM_R_NO_START_LINE; anything else is a broken block.
+  unsigned long err = ERR_peek_last_error();  // NOLINT(runtime/int)
+  if (err != 0 && ERR_GET_REASON(err) != PEM_R_NO_START_LINE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": malformed PEM (", ossl::LastError(), ")"));
+  }
+  ERR_clear_error();
+  if (out.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no PEM block found"));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseCertificates(
+    std::span<const uint8_t> bytes, absl::string_view what) {
+  if (bytes.size() > kMaxCertificateFileSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %u bytes, larger than the %u-byte limit", what, bytes.size(), kMaxCertificateFileSize));
+  }
+  if (!LooksLikePem(bytes)) {
+    RETURN_IF_ERROR(ossl::ParseDerCertificate(bytes, what).status());
+    return std::vector<std::vector<uint8_t>>{std::vector<uint8_t>(bytes.begin(), bytes.end())};
+  }
+  return ReadPemBlocks<X509>(bytes, what, PEM_read_bio_X509, i2d_X509, X509_free);
+}
+
+absl::StatusOr<std::vector<uint8_t>> ParseCrl(std::span<const uint8_t> bytes,
+                                              absl::string_view what) {
+  if (bytes.size() > kMaxCertificateFileSize) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": larger than the size limit"));
+  }
+  if (!LooksLikePem(bytes)) {
+    RETURN_IF_ERROR(ossl::ParseDerCrl(bytes, what).status());
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  }
+  ASSIGN_OR_RETURN(auto blocks,
+                   ReadPemBlocks<X509_CRL>(bytes, what, PEM_read_bio_X509_CRL, i2d_X509_CRL,
+                                           X509_CRL_free));
+  if (blocks.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": expected one CRL"));
+  }
+  return std::move(blocks.front());
+}
+
+}  // namespace attest

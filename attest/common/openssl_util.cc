@@ -1,0 +1,97 @@
+#include "common/openssl_util.h"
+
+#include <openssl/err.h>
+#include <openssl/sha.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace attest::ossl {
+
+std::string LastError() {
+  unsigned long code = ERR_get_error();  // NOLINT(runtime/int): OpenSSL's type
+  if (code == 0) return "no OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  ERR_clear_error();
+  return buf;
+}
+
+absl::StatusOr<X509Ptr> ParseDerCertificate(std::span<const uint8_t> der, absl::string_view what) {
+  const unsigned char* p = der.data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));  // NOLINT(runtime/int)
+  if (!cert) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": not a DER X.509 certificate (", LastError(), ")"));
+  }
+  if (p != der.data() + der.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %u trailing bytes after the DER certificate", what, der.data() + der.size() - p));
+  }
+  return cert;
+}
+
+absl::StatusOr<X509CrlPtr> ParseDerCrl(std::span<const uint8_t> der, absl::string_view what) {
+  const unsigned char* p = der.data();
+  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));  // NOLINT
+  if (!crl) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": not a DER CRL (", LastError(), ")"));
+  }
+  if (p != der.data() + der.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": trailing bytes after the DER CRL"));
+  }
+  return crl;
+}
+
+std::vector<uint8_t> ToDer(const X509* cert) {
+  unsigned char* buf = nullptr;
+  int n = i2d_X509(cert, &buf);
+  if (n <= 0) return {};
+  std::vector<uint8_t> out(buf, buf + n);
+  OPENSSL_free(buf);
+  return out;
+}
+
+std::string NameToString(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+    return "?";
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
+  return std::string(data, static_cast<size_t>(n));
+}
+
+std::string CommonName(const X509_NAME* name) {
+  int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (idx < 0) return "";
+  const ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+  if (s == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+}
+
+absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    return absl::InvalidArgumentError("invalid ASN.1 time");
+  }
+  return absl::FromTM(tm, absl::UTCTimeZone());
+}
+
+time_t ToTimeT(absl::Time t) { return absl::ToTimeT(t); }
+
+std::vector<uint8_t> Sha256(std::span<const uint8_t> data) {
+  std::vector<uint8_t> out(SHA256_DIGEST_LENGTH);
+  SHA256(data.data(), data.size(), out.data());
+  return out;
+}
+
+std::vector<uint8_t> Sha384(std::span<const uint8_t> data) {
+  std::vector<uint8_t> out(SHA384_DIGEST_LENGTH);
+  SHA384(data.data(), data.size(), out.data());
+  return out;
+}
+
+}  // namespace attest::ossl
