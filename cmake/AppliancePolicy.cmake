@@ -9,6 +9,11 @@ if(APPLIANCE_SANITIZE OR APPLIANCE_FUZZERS)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+if(APPLIANCE_FUZZERS)
+  # Coverage instrumentation for the libraries the fuzzers exercise (libFuzzer's main is linked
+  # only into the *_fuzzer binaries); without it the fuzzer is blind inside libattest.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 
 # appliance_add_warnings(target...): enable the project's warning flags on our own targets.
 function(appliance_add_warnings)

@@ -1,4 +1,5 @@
 #include "attest/snp/amd_cert.h"
+#include "snp/amd_cert_internal.h"
 
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
@@ -70,11 +71,17 @@ absl::StatusOr<AmdKeyExtensions> ParseAmdKeyExtensions(std::span<const uint8_t> 
         kMaxVekCertificateSize));
   }
   ASSIGN_OR_RETURN(ossl::X509Ptr cert, ossl::ParseDerCertificate(cert_der, "VCEK/VLEK certificate"));
-  AmdKeyExtensions ext;
-  ext.subject_cn = ossl::CommonName(X509_get_subject_name(cert.get()));
-  ext.issuer_cn = ossl::CommonName(X509_get_issuer_name(cert.get()));
+  return ExtractAmdKeyExtensions(cert.get());
+}
 
-  ASSIGN_OR_RETURN(auto version, ExtensionValue(cert.get(), kOidStructVersion));
+absl::StatusOr<AmdKeyExtensions> ExtractAmdKeyExtensions(const X509* x509) {
+  // OpenSSL's X509_get_ext_* take non-const pointers in places; nothing here modifies the cert.
+  X509* cert = const_cast<X509*>(x509);
+  AmdKeyExtensions ext;
+  ext.subject_cn = ossl::CommonName(X509_get_subject_name(cert));
+  ext.issuer_cn = ossl::CommonName(X509_get_issuer_name(cert));
+
+  ASSIGN_OR_RETURN(auto version, ExtensionValue(cert, kOidStructVersion));
   if (version) {
     const unsigned char* p = version->data();
     ossl::Asn1IntegerPtr integer(d2i_ASN1_INTEGER(nullptr, &p, static_cast<long>(version->size())));  // NOLINT
@@ -85,13 +92,13 @@ absl::StatusOr<AmdKeyExtensions> ParseAmdKeyExtensions(std::span<const uint8_t> 
     }
     ext.struct_version = v;
   }
-  ASSIGN_OR_RETURN(ext.product_name, Ia5Extension(cert.get(), kOidProductName));
-  ASSIGN_OR_RETURN(ext.bl_spl, SplExtension(cert.get(), kOidBlSpl));
-  ASSIGN_OR_RETURN(ext.tee_spl, SplExtension(cert.get(), kOidTeeSpl));
-  ASSIGN_OR_RETURN(ext.snp_spl, SplExtension(cert.get(), kOidSnpSpl));
-  ASSIGN_OR_RETURN(ext.ucode_spl, SplExtension(cert.get(), kOidUcodeSpl));
-  ASSIGN_OR_RETURN(ext.fmc_spl, SplExtension(cert.get(), kOidFmcSpl));
-  ASSIGN_OR_RETURN(auto hwid, ExtensionValue(cert.get(), kOidHwid));
+  ASSIGN_OR_RETURN(ext.product_name, Ia5Extension(cert, kOidProductName));
+  ASSIGN_OR_RETURN(ext.bl_spl, SplExtension(cert, kOidBlSpl));
+  ASSIGN_OR_RETURN(ext.tee_spl, SplExtension(cert, kOidTeeSpl));
+  ASSIGN_OR_RETURN(ext.snp_spl, SplExtension(cert, kOidSnpSpl));
+  ASSIGN_OR_RETURN(ext.ucode_spl, SplExtension(cert, kOidUcodeSpl));
+  ASSIGN_OR_RETURN(ext.fmc_spl, SplExtension(cert, kOidFmcSpl));
+  ASSIGN_OR_RETURN(auto hwid, ExtensionValue(cert, kOidHwid));
   if (hwid) {
     // hwID is the raw chip id in the OCTET STRING, not a nested DER value.
     if (hwid->size() != 64 && hwid->size() != 8) {
@@ -100,7 +107,7 @@ absl::StatusOr<AmdKeyExtensions> ParseAmdKeyExtensions(std::span<const uint8_t> 
     }
     ext.hwid = std::vector<uint8_t>(hwid->begin(), hwid->end());
   }
-  ASSIGN_OR_RETURN(ext.csp_id, Ia5Extension(cert.get(), kOidCspId));
+  ASSIGN_OR_RETURN(ext.csp_id, Ia5Extension(cert, kOidCspId));
   return ext;
 }
 

@@ -17,11 +17,12 @@
 #include "attest/snp/trust_roots.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
+#include "snp/amd_cert_internal.h"
 
 namespace attest::snp {
 namespace {
 
-constexpr size_t kMaxChainCertificates = 3;
+constexpr size_t kMaxChainCertificates = 2;  // ASK/ASVK, ARK
 constexpr size_t kMaxCachedChains = 256;
 
 struct Anchor {
@@ -46,9 +47,7 @@ std::string CertLabel(const X509* cert) {
   return "CN=" + ossl::CommonName(X509_get_subject_name(cert));
 }
 
-bool IsSelfSigned(X509* cert) {
-  return X509_check_issued(cert, cert) == X509_V_OK;
-}
+bool IsSelfSigned(X509* cert) { return X509_check_issued(cert, cert) == X509_V_OK; }
 
 // "SEV-Milan" → Milan (VCEK issuer), "SEV-VLEK-Genoa" → Genoa (VLEK issuer), "ARK-Turin" → Turin.
 Product ProductFromCn(absl::string_view cn, absl::string_view prefix) {
@@ -138,9 +137,11 @@ absl::StatusOr<bool> ReportSignatureVerifies(EVP_PKEY* key, const Report& report
 
 struct Verifier::Impl {
   std::vector<Anchor> anchors;
+  ossl::X509StorePtr store;  // the anchors; built once, shared by every verification
   std::vector<ossl::X509Ptr> intermediates;
   std::vector<ossl::X509CrlPtr> crls;
   bool builtin_anchors = false;
+  bool cache_chains = true;
 
   mutable std::mutex mu;
   mutable std::map<std::vector<uint8_t>, std::shared_ptr<const VerifiedChain>> cache;
@@ -162,6 +163,7 @@ struct Verifier::Impl {
   }
 
   absl::StatusOr<std::shared_ptr<const VerifiedChain>> VerifyChain(const Certificates& certs,
+                                                                   X509* vek,
                                                                    const AmdKeyExtensions& ext,
                                                                    SigningKey kind,
                                                                    Product product,
@@ -176,6 +178,7 @@ Verifier::~Verifier() = default;
 
 absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(const VerifierConfig& config) {
   auto impl = std::make_unique<Impl>();
+  impl->cache_chains = config.cache_chains;
   if (config.trust_anchors_der.empty()) {
     impl->builtin_anchors = true;
     for (Product p : {Product::kMilan, Product::kGenoa, Product::kTurin}) {
@@ -210,6 +213,9 @@ absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(const VerifierConfig&
     ASSIGN_OR_RETURN(auto crl, ossl::ParseDerCrl(der, "CRL"));
     impl->crls.push_back(std::move(crl));
   }
+  impl->store.reset(X509_STORE_new());
+  if (!impl->store) return absl::ResourceExhaustedError("X509_STORE_new failed");
+  for (const Anchor& a : impl->anchors) X509_STORE_add_cert(impl->store.get(), a.cert.get());
   return std::unique_ptr<Verifier>(new Verifier(std::move(impl)));
 }
 
@@ -266,13 +272,12 @@ absl::Status Verifier::Impl::CheckCrls(X509* intermediate, X509* ark, absl::Time
 }
 
 absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain(
-    const Certificates& certs, const AmdKeyExtensions& ext, SigningKey kind, Product product,
-    absl::Time now, CheckLog& log) const {
-  ASSIGN_OR_RETURN(ossl::X509Ptr vek, ossl::ParseDerCertificate(certs.vek_der, "VCEK/VLEK certificate"));
+    const Certificates& certs, X509* vek, const AmdKeyExtensions& ext, SigningKey kind,
+    Product product, absl::Time now, CheckLog& log) const {
   auto chain = std::make_shared<VerifiedChain>();
   chain->ext = ext;
   chain->product = product;
-  chain->vek_key.reset(X509_get_pubkey(vek.get()));
+  chain->vek_key.reset(X509_get_pubkey(vek));
   char group[64] = {};
   size_t group_len = 0;
   bool p384 = chain->vek_key && EVP_PKEY_get_base_id(chain->vek_key.get()) == EVP_PKEY_EC &&
@@ -285,28 +290,42 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
                                                  group_len ? std::string(group, group_len) : "not EC",
                                                  ")")));
 
+  // A chain that comes with the evidence is positional, as AMD KDS serves it: the ASK or ASVK,
+  // then optionally the ARK, which counts only if it is byte-equal to a root we already trust.
   ossl::StackOfX509Ptr untrusted(sk_X509_new_null());
-  std::vector<ossl::X509Ptr> given;
+  ossl::X509Ptr given_intermediate;
   if (!certs.chain_der.empty()) {
-    for (const auto& der : certs.chain_der) {
-      ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(der, "chain certificate"));
-      if (IsSelfSigned(cert.get())) {
-        // A root that comes with the evidence counts only if it is one we already trust.
-        const Anchor* anchor = FindAnchor(der);
-        if (anchor == nullptr) {
-          return log.Fail("snp.chain.anchor",
-                          absl::StrCat("the chain's root ", CertLabel(cert.get()), " (sha256 ",
-                                       Short(HexEncode(ossl::Sha256(der))),
-                                       ") is not a trusted root; trusted: ", AnchorList(),
-                                       builtin_anchors ? " (pass --trust-anchor to trust another)" : ""));
-        }
-        log.Pass("snp.chain.anchor", absl::StrCat("the chain's root ", CertLabel(cert.get()),
-                                                  " is trusted (sha256 ", Short(anchor->sha256), ")"));
-        continue;
-      }
-      sk_X509_push(untrusted.get(), cert.get());
-      given.push_back(std::move(cert));
+    ASSIGN_OR_RETURN(given_intermediate,
+                     ossl::ParseDerCertificate(certs.chain_der[0], "chain certificate (ASK/ASVK)"));
+    std::string cn = ossl::CommonName(X509_get_subject_name(given_intermediate.get()));
+    Product chain_product = ProductFromCn(cn, IntermediatePrefix(kind));
+    if (chain_product == Product::kUnknown) {
+      return log.Fail("snp.chain", absl::StrFormat("a %s is issued by %s%s, but the chain's first "
+                                                   "certificate is CN=%s",
+                                                   kind == SigningKey::kVlek ? "VLEK" : "VCEK",
+                                                   IntermediatePrefix(kind), ProductName(product), cn));
     }
+    if (chain_product != product) {
+      return log.Fail("snp.product",
+                      absl::StrFormat("products disagree: report and certificate say %s, but the "
+                                      "chain is for %s (CN=%s)",
+                                      ProductName(product), ProductName(chain_product), cn));
+    }
+    if (certs.chain_der.size() == 2) {
+      const auto& root_der = certs.chain_der[1];
+      const Anchor* anchor = FindAnchor(root_der);
+      if (anchor == nullptr) {
+        ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(root_der, "chain certificate (ARK)"));
+        return log.Fail("snp.chain.anchor",
+                        absl::StrCat("the chain's root ", CertLabel(root.get()), " (sha256 ",
+                                     Short(HexEncode(ossl::Sha256(root_der))),
+                                     ") is not a trusted root; trusted: ", AnchorList(),
+                                     builtin_anchors ? " (pass --trust-anchor to trust another)" : ""));
+      }
+      log.Pass("snp.chain.anchor", absl::StrCat("the chain's root ", CertLabel(anchor->cert.get()),
+                                                " is trusted (sha256 ", Short(anchor->sha256), ")"));
+    }
+    sk_X509_push(untrusted.get(), given_intermediate.get());
   } else {
     if (intermediates.empty()) {
       return absl::InvalidArgumentError(
@@ -315,10 +334,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
     for (const auto& cert : intermediates) sk_X509_push(untrusted.get(), cert.get());
   }
 
-  ossl::X509StorePtr store(X509_STORE_new());
-  for (const Anchor& a : anchors) X509_STORE_add_cert(store.get(), a.cert.get());
   ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!store || !ctx || X509_STORE_CTX_init(ctx.get(), store.get(), vek.get(), untrusted.get()) != 1) {
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), vek, untrusted.get()) != 1) {
     return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
   }
   X509_STORE_CTX_set_time(ctx.get(), 0, ossl::ToTimeT(now));
@@ -341,6 +358,11 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
   }
   X509* intermediate = sk_X509_value(built, 1);
   X509* ark = sk_X509_value(built, 2);
+  if (given_intermediate && X509_cmp(given_intermediate.get(), intermediate) != 0) {
+    return log.Fail("snp.chain", absl::StrCat("the chain's first certificate ",
+                                              CertLabel(given_intermediate.get()),
+                                              " is not the issuer of the ", SigningKeyName(kind)));
+  }
   std::string inter_cn = ossl::CommonName(X509_get_subject_name(intermediate));
   std::string ark_cn = ossl::CommonName(X509_get_subject_name(ark));
   Product inter_product = ProductFromCn(inter_cn, IntermediatePrefix(kind));
@@ -364,7 +386,7 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
   for (const Anchor& a : anchors) {
     if (X509_cmp(a.cert.get(), ark) == 0) anchor = &a;
   }
-  chain->detail = absl::StrCat(CertLabel(vek.get()), " <- CN=", inter_cn, " <- CN=", ark_cn,
+  chain->detail = absl::StrCat(CertLabel(vek), " <- CN=", inter_cn, " <- CN=", ark_cn,
                                " (sha256 ", anchor ? Short(anchor->sha256) : "?", ")");
   log.Pass("snp.chain", absl::StrCat(chain->detail, ", valid at ", DescribeTime(now)));
   RETURN_IF_ERROR(CheckCrls(intermediate, ark, now, *chain, log));
@@ -523,20 +545,23 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
   const absl::Time now = options.Now();
 
   // A chain verified before is reused while `now` is inside its validity window.
-  std::vector<uint8_t> key = CacheKey(certs);
+  std::vector<uint8_t> key;
   std::shared_ptr<const VerifiedChain> cached;
-  {
+  if (impl_->cache_chains) {
+    key = CacheKey(certs);
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->cache.find(key);
     if (it != impl_->cache.end() && now >= it->second->valid_from && now <= it->second->valid_until) {
       cached = it->second;
     }
   }
+  ossl::X509Ptr vek;
   AmdKeyExtensions ext;
   if (cached) {
     ext = cached->ext;
   } else {
-    ASSIGN_OR_RETURN(ext, ParseAmdKeyExtensions(certs.vek_der));
+    ASSIGN_OR_RETURN(vek, ossl::ParseDerCertificate(certs.vek_der, "VCEK/VLEK certificate"));
+    ASSIGN_OR_RETURN(ext, ExtractAmdKeyExtensions(vek.get()));
   }
 
   // Which key signed: the report says, and the certificate's subject must agree.
@@ -556,16 +581,9 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
                            absl::StrCat("report SIGNING_KEY=", SigningKeyName(report.signing_key),
                                         ", certificate CN=", ext.subject_cn)));
 
-  // Product: every source that names one must agree.
+  // Product: every source that names one must agree (the chain's names are checked with it).
   Product cert_product = ProductFromName(ext.product_name.value_or(""));
   Product cpu_product = report.cpuid_product();
-  Product chain_product = Product::kUnknown;
-  if (!certs.chain_der.empty()) {
-    ASSIGN_OR_RETURN(auto first, ossl::ParseDerCertificate(certs.chain_der.front(), "chain certificate"));
-    std::string cn = ossl::CommonName(X509_get_subject_name(first.get()));
-    chain_product = ProductFromCn(cn, IntermediatePrefix(kind));
-    if (chain_product == Product::kUnknown) chain_product = ProductFromCn(cn, "ARK-");
-  }
   Product product = Product::kUnknown;
   std::string sources;
   bool agree = true;
@@ -577,11 +595,10 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
   };
   consider(cert_product, "certificate productName");
   consider(cpu_product, "report CPUID");
-  consider(chain_product, "chain");
   if (product == Product::kUnknown) {
     return L.Fail("snp.product", absl::StrCat("cannot tell the product: certificate productName '",
                                               ext.product_name.value_or(""), "', no CPUID in a v",
-                                              report.version, " report, no chain"));
+                                              report.version, " report"));
   }
   RETURN_IF_ERROR(L.Expect(agree, "snp.product",
                            agree ? absl::StrCat(ProductName(product), " (", sources, ")")
@@ -602,10 +619,12 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
     L.Pass("snp.chain", absl::StrCat(chain->detail, ", valid at ", DescribeTime(now),
                                      " (verified before)"));
   } else {
-    ASSIGN_OR_RETURN(chain, impl_->VerifyChain(certs, ext, kind, product, now, L));
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->cache.size() >= kMaxCachedChains) impl_->cache.clear();
-    impl_->cache[key] = chain;
+    ASSIGN_OR_RETURN(chain, impl_->VerifyChain(certs, vek.get(), ext, kind, product, now, L));
+    if (impl_->cache_chains) {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      if (impl_->cache.size() >= kMaxCachedChains) impl_->cache.clear();
+      impl_->cache[key] = chain;
+    }
   }
 
   ASSIGN_OR_RETURN(bool signature_ok, ReportSignatureVerifies(chain->vek_key.get(), report));

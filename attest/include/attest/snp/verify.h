@@ -42,7 +42,9 @@ struct Policy {
 // The certificates that come with a report.
 struct Certificates {
   std::vector<uint8_t> vek_der;                 // VCEK or VLEK
-  std::vector<std::vector<uint8_t>> chain_der;  // optional: ASK or ASVK, then ARK
+  // Optional, in AMD KDS cert_chain order: the ASK or ASVK, then optionally the ARK (which must
+  // be one of the trusted roots). Every certificate given must be on the verified path.
+  std::vector<std::vector<uint8_t>> chain_der;
 };
 
 struct VerifierConfig {
@@ -54,6 +56,8 @@ struct VerifierConfig {
   std::vector<std::vector<uint8_t>> intermediates_der;
   // CRLs (DER) from AMD's KDS, signed by an ARK. When any is given, the chain's ARK must have one.
   std::vector<std::vector<uint8_t>> crls_der;
+  // Reuse verified chains (keyed by the certificates' bytes) within their validity window.
+  bool cache_chains = true;
 };
 
 struct Options : VerifyOptions {
