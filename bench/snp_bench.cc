@@ -49,7 +49,8 @@ Fixture& GetFixture() {
       testing::VekOptions vo;
       vo.tcb = {3, 0, 8, 115, std::nullopt};
       auto vek = signer.IssueVek(vo);
-      f.report = *signer.SignReport(testing::MakeReportFields(snp::Product::kMilan, 3, vo.tcb, vo.chip_id), *vek);
+      f.report = *signer.SignReport(
+          testing::MakeReportFields(snp::Product::kMilan, 3, vo.tcb, vo.chip_id), *vek);
       f.certs = {vek->cert_der, signer.Chain(snp::SigningKey::kVcek)};
       f.config.trust_anchors_der = {signer.ark_der()};
     }
@@ -59,18 +60,22 @@ Fixture& GetFixture() {
 }
 
 template <typename T>
-std::unique_ptr<T, void (*)(T*)> Own(T* p, void (*f)(T*)) { return {p, f}; }
+std::unique_ptr<T, void (*)(T*)> Own(T* p, void (*f)(T*)) {
+  return {p, f};
+}
 
 // The raw floor: one P-384 verification of a precomputed SHA-384 digest, context prepared.
 void BM_RawP384Verify(benchmark::State& state) {
   Fixture& f = GetFixture();
   auto report = snp::ParseReport(f.report);
   const unsigned char* p = f.certs.vek_der.data();
-  auto vek = Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
+  auto vek =
+      Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
   auto key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
   unsigned char digest[48];
   unsigned int dlen = 0;
-  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen, EVP_sha384(), nullptr);
+  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen,
+             EVP_sha384(), nullptr);
   auto sig = Own(ECDSA_SIG_new(), ECDSA_SIG_free);
   ECDSA_SIG_set0(sig.get(), BN_lebin2bn(report->signature_r.data(), 48, nullptr),
                  BN_lebin2bn(report->signature_s.data(), 48, nullptr));
@@ -102,7 +107,8 @@ void BM_RawChainVerify(benchmark::State& state) {
   auto vek_key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
   unsigned char digest[48];
   unsigned int dlen = 0;
-  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen, EVP_sha384(), nullptr);
+  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen,
+             EVP_sha384(), nullptr);
   auto sig = Own(ECDSA_SIG_new(), ECDSA_SIG_free);
   ECDSA_SIG_set0(sig.get(), BN_lebin2bn(report->signature_r.data(), 48, nullptr),
                  BN_lebin2bn(report->signature_s.data(), 48, nullptr));
@@ -112,7 +118,8 @@ void BM_RawChainVerify(benchmark::State& state) {
   EVP_PKEY_verify_init(ctx.get());
   EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha384());
   for (auto _ : state) {
-    int ok = X509_verify(ask.get(), ark_key.get()) == 1 && X509_verify(vek.get(), ask_key.get()) == 1 &&
+    int ok = X509_verify(ask.get(), ark_key.get()) == 1 &&
+             X509_verify(vek.get(), ask_key.get()) == 1 &&
              EVP_PKEY_verify(ctx.get(), der, static_cast<size_t>(der_len), digest, dlen) == 1;
     if (!ok) state.SkipWithError("raw chain verify failed");
   }
@@ -199,11 +206,14 @@ double ProcessMillis(const std::vector<std::string>& argv, int runs, int expect_
   for (int i = 0; i < runs; ++i) {
     auto r = testing::RunProcess(argv);
     if (r.exit_code != expect_exit) {
-      std::fprintf(stderr, "process %s exited %d: %s\n", argv[0].c_str(), r.exit_code, r.err.c_str());
+      std::fprintf(stderr, "process %s exited %d: %s\n", argv[0].c_str(), r.exit_code,
+                   r.err.c_str());
       return -1;
     }
   }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / runs;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count() /
+         runs;
 }
 
 void ProcessComparison(const Fixture& f) {
@@ -225,26 +235,33 @@ void ProcessComparison(const Fixture& f) {
   testing::WriteFileOrDie(sig_path, std::span<const uint8_t>(der, static_cast<size_t>(der_len)));
   OPENSSL_free(der);
   const unsigned char* p = f.certs.vek_der.data();
-  auto vek = Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
+  auto vek =
+      Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
   auto key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
   BIO* bio = BIO_new_file(key_path.c_str(), "w");
   PEM_write_bio_PUBKEY(bio, key.get());
   BIO_free(bio);
-  testing::WriteFileOrDie(cert_path, testing::CertificatesToPem({f.certs.vek_der, f.certs.chain_der[0], f.certs.chain_der[1]}));
-  std::vector<std::string> ours = {APPLIANCE_VERIFY_BIN, "snp", report_path.string(), "--cert", cert_path.string()};
+  testing::WriteFileOrDie(
+      cert_path,
+      testing::CertificatesToPem({f.certs.vek_der, f.certs.chain_der[0], f.certs.chain_der[1]}));
+  std::vector<std::string> ours = {APPLIANCE_VERIFY_BIN, "snp", report_path.string(), "--cert",
+                                   cert_path.string()};
   if (!f.config.trust_anchors_der.empty()) {
     testing::WriteFileOrDie(anchor_path, testing::CertificatesToPem(f.config.trust_anchors_der));
     ours.insert(ours.end(), {"--trust-anchor", anchor_path.string()});
   }
-  std::vector<std::string> openssl = {"/usr/bin/openssl", "dgst", "-sha384", "-verify", key_path.string(),
-                                      "-signature", sig_path.string(), body_path.string()};
+  std::vector<std::string> openssl = {
+      "/usr/bin/openssl", "dgst",       "-sha384",         "-verify",
+      key_path.string(),  "-signature", sig_path.string(), body_path.string()};
   constexpr int kRuns = 30;
   ProcessMillis(ours, 3, 0);  // warm the page cache for both binaries
   ProcessMillis(openssl, 3, 0);
   double ours_ms = ProcessMillis(ours, kRuns, 0);
   double openssl_ms = ProcessMillis(openssl, kRuns, 0);
-  std::printf("  process: appliance-verify snp %.2f ms (report + full chain)  vs  openssl dgst -sha384 -verify %.2f ms (signature only): %.2fx  [report]\n",
-              ours_ms, openssl_ms, ours_ms / openssl_ms);
+  std::printf(
+      "  process: appliance-verify snp %.2f ms (report + full chain)  vs  openssl dgst -sha384 "
+      "-verify %.2f ms (signature only): %.2fx  [report]\n",
+      ours_ms, openssl_ms, ours_ms / openssl_ms);
 }
 
 }  // namespace
@@ -255,15 +272,23 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Fixture& f = GetFixture();
   auto t = [&](const char* name) { return reporter.micros(name); };
-  std::printf("\nSEV-SNP verification vs its raw cost (%s; CPU time per op, one run):\n", f.source.c_str());
+  std::printf("\nSEV-SNP verification vs its raw cost (%s; CPU time per op, one run):\n",
+              f.source.c_str());
   double cached = t("BM_VerifyCachedChain"), raw = t("BM_RawP384Verify");
   double full = t("BM_VerifyWithChain"), raw_chain = t("BM_RawChainVerify");
-  std::printf("  verify, chain already verified %.1f us  vs  raw ECDSA P-384 verify %.1f us: %.2fx  [goal <= 1.30x] %s\n",
-              cached, raw, cached / raw, cached / raw <= 1.3 ? "ok" : "OVER");
-  std::printf("  verify including the chain %.1f us  vs  raw P-384 + 2x RSA-4096-PSS %.1f us: %.2fx  [goal <= 1.30x] %s\n",
-              full, raw_chain, full / raw_chain, full / raw_chain <= 1.3 ? "ok" : "OVER");
-  std::printf("  cost before trust: malformed report rejected in %.2f us, mismatched certificate in %.1f us, forged signature (worst case) in %.1f us\n",
-              t("BM_RejectMalformedReport"), t("BM_RejectMismatchedCertificate"), t("BM_RejectForgedSignature"));
+  std::printf(
+      "  verify, chain already verified %.1f us  vs  raw ECDSA P-384 verify %.1f us: %.2fx  [goal "
+      "<= 1.30x] %s\n",
+      cached, raw, cached / raw, cached / raw <= 1.3 ? "ok" : "OVER");
+  std::printf(
+      "  verify including the chain %.1f us  vs  raw P-384 + 2x RSA-4096-PSS %.1f us: %.2fx  [goal "
+      "<= 1.30x] %s\n",
+      full, raw_chain, full / raw_chain, full / raw_chain <= 1.3 ? "ok" : "OVER");
+  std::printf(
+      "  cost before trust: malformed report rejected in %.2f us, mismatched certificate in %.1f "
+      "us, forged signature (worst case) in %.1f us\n",
+      t("BM_RejectMalformedReport"), t("BM_RejectMismatchedCertificate"),
+      t("BM_RejectForgedSignature"));
   ProcessComparison(f);
   return 0;
 }

@@ -1,9 +1,9 @@
-#include "absl/strings/string_view.h"
 #include "output.h"
 
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "attest/status.h"
 
 namespace attest::cli {

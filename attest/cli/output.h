@@ -2,12 +2,11 @@
 #ifndef ATTEST_CLI_OUTPUT_H_
 #define ATTEST_CLI_OUTPUT_H_
 
+#include <nlohmann/json.hpp>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "attest/check.h"
 
 namespace attest::cli {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/snp/amd_cert.h"
@@ -80,7 +80,8 @@ absl::Status ParseTcbOption(const std::string& value, absl::string_view flag,
                             std::optional<snp::TcbVersion>& out) {
   if (value.empty()) return absl::OkStatus();
   auto tcb = snp::ParseTcbList(value);
-  if (!tcb.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", tcb.status().message()));
+  if (!tcb.ok())
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", tcb.status().message()));
   out = *tcb;
   return absl::OkStatus();
 }
@@ -103,7 +104,8 @@ absl::StatusOr<snp::Options> BuildOptions(const SnpArgs& a) {
   RETURN_IF_ERROR(ParseHexOption(a.expect_report_data, "--expect-report-data", p.report_data));
   RETURN_IF_ERROR(ParseHexOption(a.expect_host_data, "--expect-host-data", p.host_data));
   RETURN_IF_ERROR(ParseHexOption(a.expect_chip_id, "--expect-chip-id", p.chip_id));
-  RETURN_IF_ERROR(ParseHexOption(a.expect_id_key_digest, "--expect-id-key-digest", p.id_key_digest));
+  RETURN_IF_ERROR(
+      ParseHexOption(a.expect_id_key_digest, "--expect-id-key-digest", p.id_key_digest));
   RETURN_IF_ERROR(ParseHexOption(a.expect_family_id, "--expect-family-id", p.family_id));
   RETURN_IF_ERROR(ParseHexOption(a.expect_image_id, "--expect-image-id", p.image_id));
   return o;
@@ -148,11 +150,11 @@ nlohmann::json ReportToJson(const snp::Report& r, snp::Product product, absl::st
   j["reported_tcb"] = TcbToJson(r.reported_tcb, product);
   j["committed_tcb"] = TcbToJson(r.committed_tcb, product);
   j["launch_tcb"] = TcbToJson(r.launch_tcb, product);
-  j["firmware"] = absl::StrFormat("%d.%d build %d", r.current_fw.major, r.current_fw.minor,
-                                  r.current_fw.build);
+  j["firmware"] =
+      absl::StrFormat("%d.%d build %d", r.current_fw.major, r.current_fw.minor, r.current_fw.build);
   if (r.cpuid_family) {
-    j["cpuid"] = {{"family", *r.cpuid_family}, {"model", *r.cpuid_model},
-                  {"stepping", *r.cpuid_stepping}};
+    j["cpuid"] = {
+        {"family", *r.cpuid_family}, {"model", *r.cpuid_model}, {"stepping", *r.cpuid_stepping}};
   }
   if (r.launch_mit_vector) {
     j["launch_mit_vector"] = absl::StrFormat("0x%x", *r.launch_mit_vector);
@@ -252,8 +254,7 @@ void AddSnpCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--crl", args->crls, "CRL from AMD KDS (DER or PEM), signed by the ARK");
   cmd->add_option("--now", args->now, "verification time, RFC 3339 (default: the real clock)");
   cmd->add_flag("--allow-debug", args->allow_debug, "accept guests whose policy allows debugging");
-  cmd->add_option("--max-vmpl", args->max_vmpl, "highest acceptable VMPL")
-      ->check(CLI::Range(0, 3));
+  cmd->add_option("--max-vmpl", args->max_vmpl, "highest acceptable VMPL")->check(CLI::Range(0, 3));
   cmd->add_flag("--require-no-smt", args->require_no_smt, "require SMT disabled on the platform");
   cmd->add_flag("--require-no-migration-agent", args->require_no_migration_agent,
                 "require a guest policy without a migration agent");
@@ -266,7 +267,8 @@ void AddSnpCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--expect-report-data", args->expect_report_data, "expected REPORT_DATA (hex)");
   cmd->add_option("--expect-host-data", args->expect_host_data, "expected HOST_DATA (hex)");
   cmd->add_option("--expect-chip-id", args->expect_chip_id, "expected CHIP_ID (hex)");
-  cmd->add_option("--expect-id-key-digest", args->expect_id_key_digest, "expected ID_KEY_DIGEST (hex)");
+  cmd->add_option("--expect-id-key-digest", args->expect_id_key_digest,
+                  "expected ID_KEY_DIGEST (hex)");
   cmd->add_option("--expect-family-id", args->expect_family_id, "expected FAMILY_ID (hex)");
   cmd->add_option("--expect-image-id", args->expect_image_id, "expected IMAGE_ID (hex)");
   cmd->add_flag("--json", args->json, "print the claims and every check as JSON");

@@ -1,17 +1,17 @@
 #include "attest/byte_reader.h"
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "attest/status.h"
 
 namespace attest {
 
 absl::Status ByteReader::Need(size_t n) const {
   if (n > remaining()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: truncated: need %u bytes at offset 0x%x, only %u of %u remain", what_, n,
-        offset_, remaining(), data_.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: truncated: need %u bytes at offset 0x%x, only %u of %u remain", what_,
+                        n, offset_, remaining(), data_.size()));
   }
   return absl::OkStatus();
 }
@@ -75,9 +75,8 @@ absl::Status ByteReader::ReadZeros(size_t n, absl::string_view field) {
   ASSIGN_OR_RETURN(auto b, ReadBytes(n));
   for (size_t i = 0; i < b.size(); ++i) {
     if (b[i] != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: %s must be zero, but byte at offset 0x%x is 0x%02x", what_, field,
-                          start + i, b[i]));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: %s must be zero, but byte at offset 0x%x is 0x%02x", what_, field, start + i, b[i]));
     }
   }
   return absl::OkStatus();
@@ -85,8 +84,8 @@ absl::Status ByteReader::ReadZeros(size_t n, absl::string_view field) {
 
 absl::Status ByteReader::ExpectEnd() const {
   if (remaining() != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %u trailing bytes after offset 0x%x", what_, remaining(), offset_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %u trailing bytes after offset 0x%x", what_, remaining(), offset_));
   }
   return absl::OkStatus();
 }

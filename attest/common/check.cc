@@ -1,8 +1,8 @@
-#include "absl/strings/string_view.h"
 #include "attest/check.h"
 
 #include <algorithm>
 
+#include "absl/strings/string_view.h"
 #include "attest/status.h"
 
 namespace attest {

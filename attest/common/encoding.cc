@@ -2,8 +2,8 @@
 
 #include <openssl/evp.h>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 
 namespace attest {
 
@@ -68,7 +68,8 @@ absl::StatusOr<std::vector<uint8_t>> Base64Decode(absl::string_view text) {
   if (n < 0) return absl::InvalidArgumentError("base64: invalid encoding");
   // EVP_DecodeBlock counts padding as zero bytes: drop them.
   size_t pad = 0;
-  if (!text.empty() && text.back() == '=') pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
+  if (!text.empty() && text.back() == '=')
+    pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
   out.resize(static_cast<size_t>(n) - pad);
   return out;
 }

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <system_error>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
 
@@ -28,8 +28,8 @@ absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", ec.message()));
   if (size > max_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %u bytes, larger than the %u-byte limit", path.string(), size, max_size));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %u bytes, larger than the %u-byte limit",
+                                                      path.string(), size, max_size));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": cannot open"));
@@ -57,9 +57,8 @@ namespace {
 // Reads PEM blocks of one kind; stops at the end, fails on any block that does not parse.
 template <typename T, typename Reader, typename Writer>
 absl::StatusOr<std::vector<std::vector<uint8_t>>> ReadPemBlocks(std::span<const uint8_t> bytes,
-                                                                absl::string_view what,
-                                                                Reader read, Writer write,
-                                                                void (*free_fn)(T*)) {
+                                                                absl::string_view what, Reader read,
+                                                                Writer write, void (*free_fn)(T*)) {
   ERR_clear_error();
   ossl::BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
   if (!bio) return absl::ResourceExhaustedError("BIO_new_mem_buf failed");
@@ -87,11 +86,11 @@ absl::StatusOr<std::vector<std::vector<uint8_t>>> ReadPemBlocks(std::span<const 
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseCertificates(
-    std::span<const uint8_t> bytes, absl::string_view what) {
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseCertificates(std::span<const uint8_t> bytes,
+                                                                    absl::string_view what) {
   if (bytes.size() > kMaxCertificateFileSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %u bytes, larger than the %u-byte limit", what, bytes.size(), kMaxCertificateFileSize));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %u bytes, larger than the %u-byte limit",
+                                                      what, bytes.size(), kMaxCertificateFileSize));
   }
   if (!LooksLikePem(bytes)) {
     RETURN_IF_ERROR(ossl::ParseDerCertificate(bytes, what).status());
@@ -109,9 +108,8 @@ absl::StatusOr<std::vector<uint8_t>> ParseCrl(std::span<const uint8_t> bytes,
     RETURN_IF_ERROR(ossl::ParseDerCrl(bytes, what).status());
     return std::vector<uint8_t>(bytes.begin(), bytes.end());
   }
-  ASSIGN_OR_RETURN(auto blocks,
-                   ReadPemBlocks<X509_CRL>(bytes, what, PEM_read_bio_X509_CRL, i2d_X509_CRL,
-                                           X509_CRL_free));
+  ASSIGN_OR_RETURN(auto blocks, ReadPemBlocks<X509_CRL>(bytes, what, PEM_read_bio_X509_CRL,
+                                                        i2d_X509_CRL, X509_CRL_free));
   if (blocks.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": expected one CRL"));
   }

@@ -3,9 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/sha.h>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 
 namespace attest::ossl {
 

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace attest::ossl {
@@ -24,7 +24,9 @@ namespace attest::ossl {
 template <auto Fn>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { Fn(p); }
+  void operator()(T* p) const {
+    Fn(p);
+  }
 };
 
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;

@@ -1,7 +1,7 @@
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "attest/verify_options.h"
 
 namespace attest {

@@ -1,5 +1,4 @@
 #include "attest/snp/amd_cert.h"
-#include "snp/amd_cert_internal.h"
 
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
@@ -9,23 +8,26 @@
 #include "absl/strings/str_format.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
+#include "snp/amd_cert_internal.h"
 
 namespace attest::snp {
 namespace {
 
 // The extension's value (the OCTET STRING content), or nullopt if absent.
 absl::StatusOr<std::optional<std::span<const uint8_t>>> ExtensionValue(const X509* cert,
-                                                                         const char* oid) {
+                                                                       const char* oid) {
   ossl::Asn1ObjectPtr obj(OBJ_txt2obj(oid, /*no_name=*/1));
   if (!obj) return absl::InternalError(absl::StrCat("bad OID constant ", oid));
   int idx = X509_get_ext_by_OBJ(cert, obj.get(), -1);
   if (idx < 0) return std::optional<std::span<const uint8_t>>();
   if (X509_get_ext_by_OBJ(cert, obj.get(), idx) >= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("certificate: extension ", oid, " appears twice"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate: extension ", oid, " appears twice"));
   }
   const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
   if (data == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("certificate: extension ", oid, " has no value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate: extension ", oid, " has no value"));
   }
   return std::optional<std::span<const uint8_t>>(std::span<const uint8_t>(
       ASN1_STRING_get0_data(data), static_cast<size_t>(ASN1_STRING_length(data))));
@@ -35,7 +37,8 @@ absl::StatusOr<std::optional<uint8_t>> SplExtension(const X509* cert, const char
   ASSIGN_OR_RETURN(auto value, ExtensionValue(cert, oid));
   if (!value) return std::optional<uint8_t>();
   const unsigned char* p = value->data();
-  ossl::Asn1IntegerPtr integer(d2i_ASN1_INTEGER(nullptr, &p, static_cast<long>(value->size())));  // NOLINT
+  ossl::Asn1IntegerPtr integer(
+      d2i_ASN1_INTEGER(nullptr, &p, static_cast<long>(value->size())));  // NOLINT
   if (!integer || p != value->data() + value->size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("certificate: extension ", oid, " is not a DER INTEGER"));
@@ -52,7 +55,8 @@ absl::StatusOr<std::optional<std::string>> Ia5Extension(const X509* cert, const 
   ASSIGN_OR_RETURN(auto value, ExtensionValue(cert, oid));
   if (!value) return std::optional<std::string>();
   const unsigned char* p = value->data();
-  ossl::Asn1Ia5Ptr str(d2i_ASN1_IA5STRING(nullptr, &p, static_cast<long>(value->size())));  // NOLINT
+  ossl::Asn1Ia5Ptr str(
+      d2i_ASN1_IA5STRING(nullptr, &p, static_cast<long>(value->size())));  // NOLINT
   if (!str || p != value->data() + value->size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("certificate: extension ", oid, " is not a DER IA5String"));
@@ -66,11 +70,12 @@ absl::StatusOr<std::optional<std::string>> Ia5Extension(const X509* cert, const 
 
 absl::StatusOr<AmdKeyExtensions> ParseAmdKeyExtensions(std::span<const uint8_t> cert_der) {
   if (cert_der.size() > kMaxVekCertificateSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "certificate: %u bytes, larger than the %u-byte limit for a VCEK/VLEK", cert_der.size(),
-        kMaxVekCertificateSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("certificate: %u bytes, larger than the %u-byte limit for a VCEK/VLEK",
+                        cert_der.size(), kMaxVekCertificateSize));
   }
-  ASSIGN_OR_RETURN(ossl::X509Ptr cert, ossl::ParseDerCertificate(cert_der, "VCEK/VLEK certificate"));
+  ASSIGN_OR_RETURN(ossl::X509Ptr cert,
+                   ossl::ParseDerCertificate(cert_der, "VCEK/VLEK certificate"));
   return ExtractAmdKeyExtensions(cert.get());
 }
 
@@ -84,7 +89,8 @@ absl::StatusOr<AmdKeyExtensions> ExtractAmdKeyExtensions(const X509* x509) {
   ASSIGN_OR_RETURN(auto version, ExtensionValue(cert, kOidStructVersion));
   if (version) {
     const unsigned char* p = version->data();
-    ossl::Asn1IntegerPtr integer(d2i_ASN1_INTEGER(nullptr, &p, static_cast<long>(version->size())));  // NOLINT
+    ossl::Asn1IntegerPtr integer(
+        d2i_ASN1_INTEGER(nullptr, &p, static_cast<long>(version->size())));  // NOLINT
     int64_t v = 0;
     if (!integer || p != version->data() + version->size() ||
         ASN1_INTEGER_get_int64(&v, integer.get()) != 1) {

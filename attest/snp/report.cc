@@ -2,11 +2,11 @@
 
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "attest/byte_reader.h"
 #include "attest/status.h"
 
@@ -14,10 +14,14 @@ namespace attest::snp {
 
 absl::string_view ProductName(Product p) {
   switch (p) {
-    case Product::kMilan: return "Milan";
-    case Product::kGenoa: return "Genoa";
-    case Product::kTurin: return "Turin";
-    case Product::kUnknown: break;
+    case Product::kMilan:
+      return "Milan";
+    case Product::kGenoa:
+      return "Genoa";
+    case Product::kTurin:
+      return "Turin";
+    case Product::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -42,9 +46,12 @@ Product ProductFromCpuid(uint8_t family, uint8_t model) {
 
 absl::string_view SigningKeyName(SigningKey k) {
   switch (k) {
-    case SigningKey::kVcek: return "vcek";
-    case SigningKey::kVlek: return "vlek";
-    case SigningKey::kNone: return "none";
+    case SigningKey::kVcek:
+      return "vcek";
+    case SigningKey::kVlek:
+      return "vlek";
+    case SigningKey::kNone:
+      return "none";
   }
   return "?";
 }
@@ -54,8 +61,8 @@ absl::StatusOr<TcbVersion> DecodeTcb(uint64_t raw, Product product) {
   TcbVersion tcb;
   if (product == Product::kTurin) {
     if ((raw & 0x00FFFFFF00000000ULL) != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("TCB_VERSION 0x%016x: reserved bytes 4-6 must be zero (Turin layout)", raw));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "TCB_VERSION 0x%016x: reserved bytes 4-6 must be zero (Turin layout)", raw));
     }
     tcb.fmc = byte(0);
     tcb.bl = byte(1);
@@ -85,7 +92,8 @@ uint64_t EncodeTcb(const TcbVersion& tcb, Product product) {
 }
 
 std::string TcbToString(const TcbVersion& tcb) {
-  std::string s = absl::StrFormat("bl=%d tee=%d snp=%d ucode=%d", tcb.bl, tcb.tee, tcb.snp, tcb.ucode);
+  std::string s =
+      absl::StrFormat("bl=%d tee=%d snp=%d ucode=%d", tcb.bl, tcb.tee, tcb.snp, tcb.ucode);
   if (tcb.fmc) absl::StrAppendFormat(&s, " fmc=%d", *tcb.fmc);
   return s;
 }
@@ -163,37 +171,37 @@ absl::StatusOr<Report> ParseReport(std::span<const uint8_t> bytes) {
   }
   ByteReader r(bytes, "snp report");
   Report rep;
-  ASSIGN_OR_RETURN(rep.version, r.ReadU32Le());                       // 0x000
+  ASSIGN_OR_RETURN(rep.version, r.ReadU32Le());  // 0x000
   if (rep.version != 2 && rep.version != 3 && rep.version != 5) {
     return absl::InvalidArgumentError(
         absl::StrFormat("snp report: version %u is not supported (2, 3 or 5)", rep.version));
   }
-  ASSIGN_OR_RETURN(rep.guest_svn, r.ReadU32Le());                     // 0x004
-  ASSIGN_OR_RETURN(uint64_t policy, r.ReadU64Le());                   // 0x008
+  ASSIGN_OR_RETURN(rep.guest_svn, r.ReadU32Le());    // 0x004
+  ASSIGN_OR_RETURN(uint64_t policy, r.ReadU64Le());  // 0x008
   rep.policy = DecodeGuestPolicy(policy);
   // Policy bit 17 is reserved and must be one: firmware refuses to launch a guest without it.
   if (((policy >> 17) & 1) == 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "snp report: guest policy 0x%x has reserved bit 17 clear (must be 1)", policy));
   }
-  RETURN_IF_ERROR(ReadInto(r, rep.family_id));                        // 0x010
-  RETURN_IF_ERROR(ReadInto(r, rep.image_id));                         // 0x020
-  ASSIGN_OR_RETURN(rep.vmpl, r.ReadU32Le());                          // 0x030
+  RETURN_IF_ERROR(ReadInto(r, rep.family_id));  // 0x010
+  RETURN_IF_ERROR(ReadInto(r, rep.image_id));   // 0x020
+  ASSIGN_OR_RETURN(rep.vmpl, r.ReadU32Le());    // 0x030
   if (rep.vmpl > 3) {
     return absl::InvalidArgumentError(
         absl::StrFormat("snp report: VMPL %u is out of range (0-3)", rep.vmpl));
   }
-  ASSIGN_OR_RETURN(rep.signature_algo, r.ReadU32Le());                // 0x034
+  ASSIGN_OR_RETURN(rep.signature_algo, r.ReadU32Le());  // 0x034
   if (rep.signature_algo != kSignatureAlgoEcdsaP384Sha384) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "snp report: signature algorithm %u is not supported (1 = ECDSA P-384 with SHA-384)",
         rep.signature_algo));
   }
-  ASSIGN_OR_RETURN(rep.current_tcb, r.ReadU64Le());                   // 0x038
-  ASSIGN_OR_RETURN(rep.platform_info.raw, r.ReadU64Le());             // 0x040
+  ASSIGN_OR_RETURN(rep.current_tcb, r.ReadU64Le());        // 0x038
+  ASSIGN_OR_RETURN(rep.platform_info.raw, r.ReadU64Le());  // 0x040
   rep.platform_info.smt_enabled = rep.platform_info.raw & 1;
   rep.platform_info.tsme_enabled = (rep.platform_info.raw >> 1) & 1;
-  ASSIGN_OR_RETURN(uint32_t key_info, r.ReadU32Le());                 // 0x048
+  ASSIGN_OR_RETURN(uint32_t key_info, r.ReadU32Le());  // 0x048
   if ((key_info >> 5) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "snp report: reserved bits 31:5 of the key field at 0x48 must be zero (0x%08x)", key_info));
@@ -206,16 +214,16 @@ absl::StatusOr<Report> ParseReport(std::span<const uint8_t> bytes) {
         "snp report: SIGNING_KEY %u is reserved (0 = VCEK, 1 = VLEK, 7 = none)", signing_key));
   }
   rep.signing_key = static_cast<SigningKey>(signing_key);
-  RETURN_IF_ERROR(r.ReadZeros(4, "reserved field 0x04C"));           // 0x04C
-  RETURN_IF_ERROR(ReadInto(r, rep.report_data));                      // 0x050
-  RETURN_IF_ERROR(ReadInto(r, rep.measurement));                      // 0x090
-  RETURN_IF_ERROR(ReadInto(r, rep.host_data));                        // 0x0C0
-  RETURN_IF_ERROR(ReadInto(r, rep.id_key_digest));                    // 0x0E0
-  RETURN_IF_ERROR(ReadInto(r, rep.author_key_digest));                // 0x110
-  RETURN_IF_ERROR(ReadInto(r, rep.report_id));                        // 0x140
-  RETURN_IF_ERROR(ReadInto(r, rep.report_id_ma));                     // 0x160
-  ASSIGN_OR_RETURN(rep.reported_tcb, r.ReadU64Le());                  // 0x180
-  if (rep.version >= 3) {                                             // 0x188
+  RETURN_IF_ERROR(r.ReadZeros(4, "reserved field 0x04C"));  // 0x04C
+  RETURN_IF_ERROR(ReadInto(r, rep.report_data));            // 0x050
+  RETURN_IF_ERROR(ReadInto(r, rep.measurement));            // 0x090
+  RETURN_IF_ERROR(ReadInto(r, rep.host_data));              // 0x0C0
+  RETURN_IF_ERROR(ReadInto(r, rep.id_key_digest));          // 0x0E0
+  RETURN_IF_ERROR(ReadInto(r, rep.author_key_digest));      // 0x110
+  RETURN_IF_ERROR(ReadInto(r, rep.report_id));              // 0x140
+  RETURN_IF_ERROR(ReadInto(r, rep.report_id_ma));           // 0x160
+  ASSIGN_OR_RETURN(rep.reported_tcb, r.ReadU64Le());        // 0x180
+  if (rep.version >= 3) {                                   // 0x188
     ASSIGN_OR_RETURN(rep.cpuid_family, r.ReadU8());
     ASSIGN_OR_RETURN(rep.cpuid_model, r.ReadU8());
     ASSIGN_OR_RETURN(rep.cpuid_stepping, r.ReadU8());
@@ -223,12 +231,12 @@ absl::StatusOr<Report> ParseReport(std::span<const uint8_t> bytes) {
     RETURN_IF_ERROR(r.ReadZeros(3, "reserved field 0x188 (CPUID is reported from version 3)"));
   }
   RETURN_IF_ERROR(r.ReadZeros(0x1A0 - 0x18B, "reserved field 0x18B"));
-  RETURN_IF_ERROR(ReadInto(r, rep.chip_id));                          // 0x1A0
-  ASSIGN_OR_RETURN(rep.committed_tcb, r.ReadU64Le());                 // 0x1E0
+  RETURN_IF_ERROR(ReadInto(r, rep.chip_id));                                          // 0x1A0
+  ASSIGN_OR_RETURN(rep.committed_tcb, r.ReadU64Le());                                 // 0x1E0
   RETURN_IF_ERROR(ReadFirmwareVersion(r, rep.current_fw, "reserved field 0x1EB"));    // 0x1E8
   RETURN_IF_ERROR(ReadFirmwareVersion(r, rep.committed_fw, "reserved field 0x1EF"));  // 0x1EC
-  ASSIGN_OR_RETURN(rep.launch_tcb, r.ReadU64Le());                    // 0x1F0
-  if (rep.version >= 5) {                                             // 0x1F8
+  ASSIGN_OR_RETURN(rep.launch_tcb, r.ReadU64Le());                                    // 0x1F0
+  if (rep.version >= 5) {                                                             // 0x1F8
     ASSIGN_OR_RETURN(rep.launch_mit_vector, r.ReadU64Le());
     ASSIGN_OR_RETURN(rep.current_mit_vector, r.ReadU64Le());
     RETURN_IF_ERROR(r.ReadZeros(kSignedRegionSize - 0x208, "reserved field 0x208"));
@@ -236,8 +244,8 @@ absl::StatusOr<Report> ParseReport(std::span<const uint8_t> bytes) {
     RETURN_IF_ERROR(r.ReadZeros(kSignedRegionSize - 0x1F8, "reserved field 0x1F8"));
   }
   // Signature (ABI spec, "ECDSA P-384 with SHA-384 Signature" table).
-  RETURN_IF_ERROR(ReadInto(r, rep.signature_r));                      // 0x2A0
-  RETURN_IF_ERROR(ReadInto(r, rep.signature_s));                      // 0x2E8
+  RETURN_IF_ERROR(ReadInto(r, rep.signature_r));  // 0x2A0
+  RETURN_IF_ERROR(ReadInto(r, rep.signature_s));  // 0x2E8
   RETURN_IF_ERROR(r.ReadZeros(kReportSize - 0x330, "reserved signature field 0x330"));
   RETURN_IF_ERROR(r.ExpectEnd());
   // P-384 scalars are 48 bytes: the high 24 bytes of each 72-byte component must be zero.

@@ -2,9 +2,10 @@
 #ifndef ATTEST_SNP_ROOTS_DATA_H_
 #define ATTEST_SNP_ROOTS_DATA_H_
 
-#include "absl/strings/string_view.h"
 #include <array>
 #include <string_view>
+
+#include "absl/strings/string_view.h"
 
 namespace attest::snp {
 

@@ -1,7 +1,7 @@
 #include "attest/snp/trust_roots.h"
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
@@ -11,7 +11,8 @@
 namespace attest::snp {
 
 PinnedFingerprints BuiltinFingerprints(Product product) {
-  // SHA-256 of each certificate's DER, as published with AMD's roots (see docs/verification-snp.md).
+  // SHA-256 of each certificate's DER, as published with AMD's roots (see
+  // docs/verification-snp.md).
   switch (product) {
     case Product::kMilan:
       return {"69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
@@ -56,7 +57,8 @@ absl::StatusOr<AmdRootCertificates> BuiltinAmdRoots(Product product) {
     if (ProductFromName(e.product) == product) pems = &e;
   }
   if (pems == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no built-in AMD roots for product ", ProductName(product)));
+    return absl::NotFoundError(
+        absl::StrCat("no built-in AMD roots for product ", ProductName(product)));
   }
   PinnedFingerprints pins = BuiltinFingerprints(product);
   AmdRootCertificates out;

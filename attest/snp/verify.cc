@@ -9,9 +9,9 @@
 #include <map>
 #include <mutex>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "attest/encoding.h"
 #include "attest/snp/amd_cert.h"
 #include "attest/snp/trust_roots.h"
@@ -62,8 +62,9 @@ std::string IntermediatePrefix(SigningKey kind) {
 absl::Status CheckExpectedSize(const std::optional<std::vector<uint8_t>>& v, size_t size,
                                absl::string_view name) {
   if (v && v->size() != size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "expected %s must be %u bytes (%u hex digits), got %u bytes", name, size, 2 * size, v->size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("expected %s must be %u bytes (%u hex digits), got %u bytes", name, size,
+                        2 * size, v->size()));
   }
   return absl::OkStatus();
 }
@@ -84,14 +85,14 @@ absl::Status ValidateCertificateSizes(const Certificates& certs) {
     return absl::InvalidArgumentError("no VCEK/VLEK certificate given");
   }
   if (certs.vek_der.size() > kMaxVekCertificateSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "VCEK/VLEK certificate: %u bytes, over the %u-byte limit", certs.vek_der.size(),
-        kMaxVekCertificateSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("VCEK/VLEK certificate: %u bytes, over the %u-byte limit",
+                        certs.vek_der.size(), kMaxVekCertificateSize));
   }
   if (certs.chain_der.size() > kMaxChainCertificates) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "certificate chain: %u certificates, at most %u (ASK/ASVK, ARK)", certs.chain_der.size(),
-        kMaxChainCertificates));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("certificate chain: %u certificates, at most %u (ASK/ASVK, ARK)",
+                        certs.chain_der.size(), kMaxChainCertificates));
   }
   for (const auto& der : certs.chain_der) {
     if (der.size() > kMaxVekCertificateSize) {
@@ -138,7 +139,13 @@ absl::StatusOr<bool> ReportSignatureVerifies(EVP_PKEY* key, const Report& report
 struct Verifier::Impl {
   std::vector<Anchor> anchors;
   ossl::X509StorePtr store;  // the anchors; built once, shared by every verification
-  std::vector<ossl::X509Ptr> intermediates;
+  // Known ASKs/ASVKs, parsed once: a chain that comes with the evidence is almost always one of
+  // these (AMD serves one cert_chain per product), and parsing a certificate costs ~80 us.
+  struct Intermediate {
+    ossl::X509Ptr cert;
+    std::vector<uint8_t> der;
+  };
+  std::vector<Intermediate> intermediates;
   std::vector<ossl::X509CrlPtr> crls;
   bool builtin_anchors = false;
   bool cache_chains = true;
@@ -162,13 +169,9 @@ struct Verifier::Impl {
     return out;
   }
 
-  absl::StatusOr<std::shared_ptr<const VerifiedChain>> VerifyChain(const Certificates& certs,
-                                                                   X509* vek,
-                                                                   const AmdKeyExtensions& ext,
-                                                                   SigningKey kind,
-                                                                   Product product,
-                                                                   absl::Time now,
-                                                                   CheckLog& log) const;
+  absl::StatusOr<std::shared_ptr<const VerifiedChain>> VerifyChain(
+      const Certificates& certs, X509* vek, const AmdKeyExtensions& ext, SigningKey kind,
+      Product product, absl::Time now, CheckLog& log) const;
   absl::Status CheckCrls(X509* intermediate, X509* ark, absl::Time now, VerifiedChain& chain,
                          CheckLog& log) const;
 };
@@ -189,7 +192,7 @@ absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(const VerifierConfig&
       if (config.intermediates_der.empty()) {
         for (const auto* der : {&roots.ask_der, &roots.asvk_der}) {
           ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(*der, "built-in ASK/ASVK"));
-          impl->intermediates.push_back(std::move(cert));
+          impl->intermediates.push_back({std::move(cert), *der});
         }
       }
     }
@@ -199,15 +202,15 @@ absl::StatusOr<std::unique_ptr<Verifier>> Verifier::Create(const VerifierConfig&
       ossl::EvpPkeyPtr key(X509_get_pubkey(cert.get()));
       if (!IsSelfSigned(cert.get()) || !key || X509_verify(cert.get(), key.get()) != 1) {
         ERR_clear_error();
-        return absl::InvalidArgumentError(absl::StrCat(
-            "trust anchor ", CertLabel(cert.get()), " is not a self-signed root certificate"));
+        return absl::InvalidArgumentError(absl::StrCat("trust anchor ", CertLabel(cert.get()),
+                                                       " is not a self-signed root certificate"));
       }
       impl->anchors.push_back(Anchor{std::move(cert), der, HexEncode(ossl::Sha256(der))});
     }
   }
   for (const auto& der : config.intermediates_der) {
     ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(der, "intermediate certificate"));
-    impl->intermediates.push_back(std::move(cert));
+    impl->intermediates.push_back({std::move(cert), der});
   }
   for (const auto& der : config.crls_der) {
     ASSIGN_OR_RETURN(auto crl, ossl::ParseDerCrl(der, "CRL"));
@@ -266,8 +269,8 @@ absl::Status Verifier::Impl::CheckCrls(X509* intermediate, X509* ark, absl::Time
     OPENSSL_free(hex);
     return log.Fail("snp.crl", detail);
   }
-  log.Pass("snp.crl", absl::StrCat(CertLabel(intermediate), " is not revoked by the CRL of ",
-                                   CertLabel(ark)));
+  log.Pass("snp.crl",
+           absl::StrCat(CertLabel(intermediate), " is not revoked by the CRL of ", CertLabel(ark)));
   return absl::OkStatus();
 }
 
@@ -280,30 +283,42 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
   chain->vek_key.reset(X509_get_pubkey(vek));
   char group[64] = {};
   size_t group_len = 0;
-  bool p384 = chain->vek_key && EVP_PKEY_get_base_id(chain->vek_key.get()) == EVP_PKEY_EC &&
-              EVP_PKEY_get_group_name(chain->vek_key.get(), group, sizeof(group), &group_len) == 1 &&
-              absl::string_view(group, group_len) == "secp384r1";
+  bool p384 =
+      chain->vek_key && EVP_PKEY_get_base_id(chain->vek_key.get()) == EVP_PKEY_EC &&
+      EVP_PKEY_get_group_name(chain->vek_key.get(), group, sizeof(group), &group_len) == 1 &&
+      absl::string_view(group, group_len) == "secp384r1";
   ERR_clear_error();
-  RETURN_IF_ERROR(log.Expect(p384, "snp.vek.key",
-                             p384 ? "ECDSA P-384 public key"
-                                  : absl::StrCat("the certificate key is not ECDSA P-384 (",
-                                                 group_len ? std::string(group, group_len) : "not EC",
-                                                 ")")));
+  RETURN_IF_ERROR(
+      log.Expect(p384, "snp.vek.key",
+                 p384 ? "ECDSA P-384 public key"
+                      : absl::StrCat("the certificate key is not ECDSA P-384 (",
+                                     group_len ? std::string(group, group_len) : "not EC", ")")));
 
   // A chain that comes with the evidence is positional, as AMD KDS serves it: the ASK or ASVK,
   // then optionally the ARK, which counts only if it is byte-equal to a root we already trust.
   ossl::StackOfX509Ptr untrusted(sk_X509_new_null());
-  ossl::X509Ptr given_intermediate;
+  X509* given_intermediate = nullptr;
+  ossl::X509Ptr parsed_intermediate;
   if (!certs.chain_der.empty()) {
-    ASSIGN_OR_RETURN(given_intermediate,
-                     ossl::ParseDerCertificate(certs.chain_der[0], "chain certificate (ASK/ASVK)"));
-    std::string cn = ossl::CommonName(X509_get_subject_name(given_intermediate.get()));
+    const auto& der = certs.chain_der[0];
+    for (const Intermediate& known : intermediates) {
+      if (std::equal(known.der.begin(), known.der.end(), der.begin(), der.end())) {
+        given_intermediate = known.cert.get();
+      }
+    }
+    if (given_intermediate == nullptr) {
+      ASSIGN_OR_RETURN(parsed_intermediate,
+                       ossl::ParseDerCertificate(der, "chain certificate (ASK/ASVK)"));
+      given_intermediate = parsed_intermediate.get();
+    }
+    std::string cn = ossl::CommonName(X509_get_subject_name(given_intermediate));
     Product chain_product = ProductFromCn(cn, IntermediatePrefix(kind));
     if (chain_product == Product::kUnknown) {
-      return log.Fail("snp.chain", absl::StrFormat("a %s is issued by %s%s, but the chain's first "
-                                                   "certificate is CN=%s",
-                                                   kind == SigningKey::kVlek ? "VLEK" : "VCEK",
-                                                   IntermediatePrefix(kind), ProductName(product), cn));
+      return log.Fail("snp.chain",
+                      absl::StrFormat("a %s is issued by %s%s, but the chain's first "
+                                      "certificate is CN=%s",
+                                      kind == SigningKey::kVlek ? "VLEK" : "VCEK",
+                                      IntermediatePrefix(kind), ProductName(product), cn));
     }
     if (chain_product != product) {
       return log.Fail("snp.product",
@@ -316,22 +331,24 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
       const Anchor* anchor = FindAnchor(root_der);
       if (anchor == nullptr) {
         ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(root_der, "chain certificate (ARK)"));
-        return log.Fail("snp.chain.anchor",
-                        absl::StrCat("the chain's root ", CertLabel(root.get()), " (sha256 ",
-                                     Short(HexEncode(ossl::Sha256(root_der))),
-                                     ") is not a trusted root; trusted: ", AnchorList(),
-                                     builtin_anchors ? " (pass --trust-anchor to trust another)" : ""));
+        return log.Fail(
+            "snp.chain.anchor",
+            absl::StrCat("the chain's root ", CertLabel(root.get()), " (sha256 ",
+                         Short(HexEncode(ossl::Sha256(root_der))),
+                         ") is not a trusted root; trusted: ", AnchorList(),
+                         builtin_anchors ? " (pass --trust-anchor to trust another)" : ""));
       }
-      log.Pass("snp.chain.anchor", absl::StrCat("the chain's root ", CertLabel(anchor->cert.get()),
-                                                " is trusted (sha256 ", Short(anchor->sha256), ")"));
+      log.Pass("snp.chain.anchor",
+               absl::StrCat("the chain's root ", CertLabel(anchor->cert.get()),
+                            " is trusted (sha256 ", Short(anchor->sha256), ")"));
     }
-    sk_X509_push(untrusted.get(), given_intermediate.get());
+    sk_X509_push(untrusted.get(), given_intermediate);
   } else {
     if (intermediates.empty()) {
       return absl::InvalidArgumentError(
           "no ASK/ASVK certificate: with a custom trust anchor the chain must be given (--chain)");
     }
-    for (const auto& cert : intermediates) sk_X509_push(untrusted.get(), cert.get());
+    for (const Intermediate& known : intermediates) sk_X509_push(untrusted.get(), known.cert.get());
   }
 
   ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -358,10 +375,10 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
   }
   X509* intermediate = sk_X509_value(built, 1);
   X509* ark = sk_X509_value(built, 2);
-  if (given_intermediate && X509_cmp(given_intermediate.get(), intermediate) != 0) {
-    return log.Fail("snp.chain", absl::StrCat("the chain's first certificate ",
-                                              CertLabel(given_intermediate.get()),
-                                              " is not the issuer of the ", SigningKeyName(kind)));
+  if (given_intermediate != nullptr && X509_cmp(given_intermediate, intermediate) != 0) {
+    return log.Fail("snp.chain",
+                    absl::StrCat("the chain's first certificate ", CertLabel(given_intermediate),
+                                 " is not the issuer of the ", SigningKeyName(kind)));
   }
   std::string inter_cn = ossl::CommonName(X509_get_subject_name(intermediate));
   std::string ark_cn = ossl::CommonName(X509_get_subject_name(ark));
@@ -378,7 +395,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
     X509* c = sk_X509_value(built, i);
     auto from = ossl::Asn1TimeToAbsl(X509_get0_notBefore(c));
     auto until = ossl::Asn1TimeToAbsl(X509_get0_notAfter(c));
-    if (!from.ok() || !until.ok()) return absl::InvalidArgumentError("certificate validity unreadable");
+    if (!from.ok() || !until.ok())
+      return absl::InvalidArgumentError("certificate validity unreadable");
     chain->valid_from = std::max(chain->valid_from, *from);
     chain->valid_until = std::min(chain->valid_until, *until);
   }
@@ -386,8 +404,8 @@ absl::StatusOr<std::shared_ptr<const VerifiedChain>> Verifier::Impl::VerifyChain
   for (const Anchor& a : anchors) {
     if (X509_cmp(a.cert.get(), ark) == 0) anchor = &a;
   }
-  chain->detail = absl::StrCat(CertLabel(vek), " <- CN=", inter_cn, " <- CN=", ark_cn,
-                               " (sha256 ", anchor ? Short(anchor->sha256) : "?", ")");
+  chain->detail = absl::StrCat(CertLabel(vek), " <- CN=", inter_cn, " <- CN=", ark_cn, " (sha256 ",
+                               anchor ? Short(anchor->sha256) : "?", ")");
   log.Pass("snp.chain", absl::StrCat(chain->detail, ", valid at ", DescribeTime(now)));
   RETURN_IF_ERROR(CheckCrls(intermediate, ark, now, *chain, log));
   return std::shared_ptr<const VerifiedChain>(std::move(chain));
@@ -422,7 +440,8 @@ absl::Status CheckConsistency(const Report& report, const AmdKeyExtensions& ext,
                                        {"tee", reported.tee, ext.tee_spl},
                                        {"snp", reported.snp, ext.snp_spl},
                                        {"ucode", reported.ucode, ext.ucode_spl}};
-  if (product == Product::kTurin) components.push_back({"fmc", reported.fmc.value_or(0), ext.fmc_spl});
+  if (product == Product::kTurin)
+    components.push_back({"fmc", reported.fmc.value_or(0), ext.fmc_spl});
   std::string name = kind == SigningKey::kVlek ? "VLEK" : "VCEK";
   for (const Component& c : components) {
     if (!c.cert) {
@@ -450,11 +469,10 @@ absl::Status CheckConsistency(const Report& report, const AmdKeyExtensions& ext,
                                                   ProductName(product), want));
     }
     bool same = std::equal(hwid.begin(), hwid.end(), report.chip_id.begin());
-    RETURN_IF_ERROR(log.Expect(
-        same, "snp.hwid",
-        same ? "VCEK hwID equals the report's chip_id"
-             : absl::StrCat("chip_id ", Short(HexEncode(report.chip_id)), " but VCEK hwID ",
-                            Short(HexEncode(hwid)))));
+    RETURN_IF_ERROR(log.Expect(same, "snp.hwid",
+                               same ? "VCEK hwID equals the report's chip_id"
+                                    : absl::StrCat("chip_id ", Short(HexEncode(report.chip_id)),
+                                                   " but VCEK hwID ", Short(HexEncode(hwid)))));
   }
   return absl::OkStatus();
 }
@@ -465,21 +483,23 @@ absl::Status CheckPolicy(const VerifiedReport& v, const Policy& p, CheckLog& log
   auto note = [&first](absl::Status s) {
     if (first.ok()) first = std::move(s);
   };
-  note(log.Expect(!r.policy.debug || p.allow_debug, "snp.policy.debug",
-                  !r.policy.debug ? "DEBUG=0"
-                  : p.allow_debug
-                      ? absl::StrFormat("guest policy 0x%x has DEBUG=1, allowed by --allow-debug", r.policy.raw)
-                      : absl::StrFormat("guest policy 0x%x has DEBUG=1; debug guests are rejected "
-                                        "(--allow-debug accepts them)",
-                                        r.policy.raw)));
+  note(log.Expect(
+      !r.policy.debug || p.allow_debug, "snp.policy.debug",
+      !r.policy.debug ? "DEBUG=0"
+      : p.allow_debug
+          ? absl::StrFormat("guest policy 0x%x has DEBUG=1, allowed by --allow-debug", r.policy.raw)
+          : absl::StrFormat("guest policy 0x%x has DEBUG=1; debug guests are rejected "
+                            "(--allow-debug accepts them)",
+                            r.policy.raw)));
   if (p.max_vmpl) {
     note(log.Expect(r.vmpl <= *p.max_vmpl, "snp.policy.vmpl",
                     absl::StrFormat("VMPL %u, maximum allowed %u", r.vmpl, *p.max_vmpl)));
   }
   if (p.require_no_smt) {
-    note(log.Expect(!r.platform_info.smt_enabled, "snp.policy.smt",
-                    absl::StrFormat("PLATFORM_INFO 0x%x has SMT_EN=%d; required 0 (guest policy SMT=%d)",
-                                    r.platform_info.raw, r.platform_info.smt_enabled, r.policy.smt)));
+    note(log.Expect(
+        !r.platform_info.smt_enabled, "snp.policy.smt",
+        absl::StrFormat("PLATFORM_INFO 0x%x has SMT_EN=%d; required 0 (guest policy SMT=%d)",
+                        r.platform_info.raw, r.platform_info.smt_enabled, r.policy.smt)));
   }
   if (p.require_no_migration_agent) {
     note(log.Expect(!r.policy.migrate_ma, "snp.policy.migration_agent",
@@ -501,9 +521,10 @@ absl::Status CheckPolicy(const VerifiedReport& v, const Policy& p, CheckLog& log
     }
     std::string below = FirstTcbComponentBelow(have, *min);
     note(log.Expect(below.empty(), check,
-                    below.empty() ? absl::StrCat(field, " ", TcbToString(have), " >= ", TcbToString(*min))
-                                  : absl::StrCat(field, " ", below, " (have ", TcbToString(have),
-                                                 ", minimum ", TcbToString(*min), ")")));
+                    below.empty()
+                        ? absl::StrCat(field, " ", TcbToString(have), " >= ", TcbToString(*min))
+                        : absl::StrCat(field, " ", below, " (have ", TcbToString(have),
+                                       ", minimum ", TcbToString(*min), ")")));
   };
   min_tcb(p.min_tcb, v.reported_tcb, "reported_tcb", "snp.policy.min_tcb");
   min_tcb(p.min_committed_tcb, v.committed_tcb, "committed_tcb", "snp.policy.min_tcb_committed");
@@ -513,9 +534,10 @@ absl::Status CheckPolicy(const VerifiedReport& v, const Policy& p, CheckLog& log
                     absl::string_view name) {
     if (!want) return;
     bool same = std::equal(have.begin(), have.end(), want->begin(), want->end());
-    note(log.Expect(same, absl::StrCat("snp.expect.", name),
-                    same ? absl::StrCat(name, " ", HexEncode(have))
-                         : absl::StrCat(name, " ", HexEncode(have), " but expected ", HexEncode(*want))));
+    note(log.Expect(
+        same, absl::StrCat("snp.expect.", name),
+        same ? absl::StrCat(name, " ", HexEncode(have))
+             : absl::StrCat(name, " ", HexEncode(have), " but expected ", HexEncode(*want))));
   };
   expect(p.measurement, r.measurement, "measurement");
   expect(p.report_data, r.report_data, "report_data");
@@ -551,7 +573,8 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
     key = CacheKey(certs);
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto it = impl_->cache.find(key);
-    if (it != impl_->cache.end() && now >= it->second->valid_from && now <= it->second->valid_until) {
+    if (it != impl_->cache.end() && now >= it->second->valid_from &&
+        now <= it->second->valid_until) {
       cached = it->second;
     }
   }
@@ -616,8 +639,8 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
 
   std::shared_ptr<const VerifiedChain> chain = cached;
   if (chain) {
-    L.Pass("snp.chain", absl::StrCat(chain->detail, ", valid at ", DescribeTime(now),
-                                     " (verified before)"));
+    L.Pass("snp.chain",
+           absl::StrCat(chain->detail, ", valid at ", DescribeTime(now), " (verified before)"));
   } else {
     ASSIGN_OR_RETURN(chain, impl_->VerifyChain(certs, vek.get(), ext, kind, product, now, L));
     if (impl_->cache_chains) {
@@ -633,7 +656,8 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
       signature_ok, "snp.signature",
       signature_ok ? absl::StrCat("ECDSA P-384/SHA-384 signature verifies with the ", signer_name)
                    : absl::StrCat("ECDSA P-384/SHA-384 signature over bytes [0, 0x2A0) does not "
-                                  "verify with the ", signer_name, "'s key")));
+                                  "verify with the ",
+                                  signer_name, "'s key")));
 
   RETURN_IF_ERROR(CheckPolicy(out, options.policy, L));
   return out;

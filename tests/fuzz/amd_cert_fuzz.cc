@@ -1,4 +1,5 @@
-// libFuzzer target: AMD VCEK/VLEK certificate extension parsing (OpenSSL's DER decoders underneath).
+// libFuzzer target: AMD VCEK/VLEK certificate extension parsing (OpenSSL's DER decoders
+// underneath).
 #include <cstddef>
 #include <cstdint>
 #include <span>

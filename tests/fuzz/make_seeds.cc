@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
         fields.signing_key = kind;
         auto report = (*signer)->SignReport(fields, *vek);
         if (!report.ok()) return 1;
-        t::WriteFileOrDie(root / "snp_report" / (stem + "_v" + std::to_string(version) + ".bin"), *report);
+        t::WriteFileOrDie(root / "snp_report" / (stem + "_v" + std::to_string(version) + ".bin"),
+                          *report);
         ++n;
       }
       t::WriteFileOrDie(root / "certificates" / (stem + "_chain.pem"),

@@ -148,10 +148,14 @@ absl::StatusOr<ossl::X509Ptr> NewCert(const CertSpec& spec) {
 
 std::string DefaultProductName(Product p) {
   switch (p) {
-    case Product::kMilan: return "Milan-B0";
-    case Product::kGenoa: return "Genoa";
-    case Product::kTurin: return "Turin";
-    case Product::kUnknown: break;
+    case Product::kMilan:
+      return "Milan-B0";
+    case Product::kGenoa:
+      return "Genoa";
+    case Product::kTurin:
+      return "Turin";
+    case Product::kUnknown:
+      break;
   }
   return "Unknown";
 }
@@ -184,12 +188,13 @@ SoftwareSnpSigner::~SoftwareSnpSigner() = default;
 absl::StatusOr<std::unique_ptr<SoftwareSnpSigner>> SoftwareSnpSigner::Create(Product product,
                                                                              int rsa_bits) {
   const std::string name(snp::ProductName(product));
-  const std::string crl_dp = absl::StrCat("URI:https://kds.software-snp-signer.test/vcek/v1/", name, "/crl");
+  const std::string crl_dp =
+      absl::StrCat("URI:https://kds.software-snp-signer.test/vcek/v1/", name, "/crl");
   auto keys = std::make_unique<Keys>();
   ASSIGN_OR_RETURN(keys->ark, GenerateRsa(rsa_bits));
   ASSIGN_OR_RETURN(keys->ask, GenerateRsa(rsa_bits));
   ASSIGN_OR_RETURN(keys->asvk, GenerateRsa(rsa_bits));
-  const absl::Time from = absl::FromUnixSeconds(1577836800);  // 2020-01-01
+  const absl::Time from = absl::FromUnixSeconds(1577836800);   // 2020-01-01
   const absl::Time until = absl::FromUnixSeconds(2840140800);  // 2060-01-01
 
   ASSIGN_OR_RETURN(keys->ark_cert, NewCert({0x10000, "ARK-" + name, from, until, keys->ark.get(),
@@ -201,8 +206,8 @@ absl::StatusOr<std::unique_ptr<SoftwareSnpSigner>> SoftwareSnpSigner::Create(Pro
   RETURN_IF_ERROR(AddV3(ark, ark, NID_crl_distribution_points, crl_dp.c_str()));
   RETURN_IF_ERROR(SignPss(ark, keys->ark.get()));
 
-  auto intermediate = [&](uint64_t serial, const std::string& cn, EVP_PKEY* key)
-      -> absl::StatusOr<ossl::X509Ptr> {
+  auto intermediate = [&](uint64_t serial, const std::string& cn,
+                          EVP_PKEY* key) -> absl::StatusOr<ossl::X509Ptr> {
     ASSIGN_OR_RETURN(auto cert, NewCert({serial, cn, from, until, key, ark, keys->ark.get()}));
     RETURN_IF_ERROR(AddV3(cert.get(), ark, NID_subject_key_identifier, "hash"));
     RETURN_IF_ERROR(AddV3(cert.get(), ark, NID_authority_key_identifier, "keyid:always"));
@@ -213,7 +218,8 @@ absl::StatusOr<std::unique_ptr<SoftwareSnpSigner>> SoftwareSnpSigner::Create(Pro
     return cert;
   };
   ASSIGN_OR_RETURN(keys->ask_cert, intermediate(kAskSerial, "SEV-" + name, keys->ask.get()));
-  ASSIGN_OR_RETURN(keys->asvk_cert, intermediate(kAsvkSerial, "SEV-VLEK-" + name, keys->asvk.get()));
+  ASSIGN_OR_RETURN(keys->asvk_cert,
+                   intermediate(kAsvkSerial, "SEV-VLEK-" + name, keys->asvk.get()));
   return std::unique_ptr<SoftwareSnpSigner>(new SoftwareSnpSigner(product, std::move(keys)));
 }
 
@@ -231,7 +237,8 @@ absl::StatusOr<SoftwareVek> SoftwareSnpSigner::IssueVek(const VekOptions& o) con
   X509* c = cert.get();
   // Extension order as AMD KDS issues them.
   RETURN_IF_ERROR(AddRaw(c, snp::kOidStructVersion, DerInteger(0)));
-  RETURN_IF_ERROR(AddRaw(c, snp::kOidProductName, DerIa5(o.product_name.value_or(DefaultProductName(product_)))));
+  RETURN_IF_ERROR(AddRaw(c, snp::kOidProductName,
+                         DerIa5(o.product_name.value_or(DefaultProductName(product_)))));
   RETURN_IF_ERROR(AddRaw(c, snp::kOidBlSpl, DerInteger(o.tcb.bl)));
   RETURN_IF_ERROR(AddRaw(c, snp::kOidTeeSpl, DerInteger(o.tcb.tee)));
   for (const char* reserved : {"1.3.6.1.4.1.3704.1.3.4", "1.3.6.1.4.1.3704.1.3.5",
@@ -247,7 +254,8 @@ absl::StatusOr<SoftwareVek> SoftwareSnpSigner::IssueVek(const VekOptions& o) con
     RETURN_IF_ERROR(AddRaw(c, snp::kOidCspId, DerIa5(o.csp_id)));
   } else if (!o.omit_hwid) {
     size_t n = product_ == Product::kTurin ? 8 : 64;
-    RETURN_IF_ERROR(AddRaw(c, snp::kOidHwid, std::vector<uint8_t>(o.chip_id.begin(), o.chip_id.begin() + n)));
+    RETURN_IF_ERROR(
+        AddRaw(c, snp::kOidHwid, std::vector<uint8_t>(o.chip_id.begin(), o.chip_id.begin() + n)));
   }
   RETURN_IF_ERROR(SignPss(c, issuer_key));
   SoftwareVek out;
@@ -315,10 +323,20 @@ snp::Report MakeReportFields(Product product, uint32_t version, const snp::TcbVe
   r.current_fw = r.committed_fw = {1, 55, 40};
   if (version >= 3) {
     switch (product) {
-      case Product::kMilan: r.cpuid_family = 0x19; r.cpuid_model = 0x01; break;
-      case Product::kGenoa: r.cpuid_family = 0x19; r.cpuid_model = 0x11; break;
-      case Product::kTurin: r.cpuid_family = 0x1A; r.cpuid_model = 0x02; break;
-      case Product::kUnknown: break;
+      case Product::kMilan:
+        r.cpuid_family = 0x19;
+        r.cpuid_model = 0x01;
+        break;
+      case Product::kGenoa:
+        r.cpuid_family = 0x19;
+        r.cpuid_model = 0x11;
+        break;
+      case Product::kTurin:
+        r.cpuid_family = 0x1A;
+        r.cpuid_model = 0x02;
+        break;
+      case Product::kUnknown:
+        break;
     }
     r.cpuid_stepping = 0x01;
   }

@@ -34,10 +34,10 @@ struct SoftwareVek {
 struct VekOptions {
   snp::SigningKey kind = snp::SigningKey::kVcek;
   snp::TcbVersion tcb;
-  std::array<uint8_t, 64> chip_id{};  // VCEK hwID (Turin: first 8 bytes)
+  std::array<uint8_t, 64> chip_id{};                          // VCEK hwID (Turin: first 8 bytes)
   absl::Time not_before = absl::FromUnixSeconds(1672531200);  // 2023-01-01
   absl::Time not_after = absl::FromUnixSeconds(2524608000);   // 2050-01-01
-  std::optional<std::string> product_name;  // default: "Milan-B0", "Genoa", "Turin"
+  std::optional<std::string> product_name;             // default: "Milan-B0", "Genoa", "Turin"
   std::string csp_id = "CN=software-snp-signer.test";  // VLEK only
   bool omit_hwid = false;
 };
@@ -65,7 +65,8 @@ class SoftwareSnpSigner {
 
   // A CRL signed by the ARK, listing these serial numbers.
   absl::StatusOr<std::vector<uint8_t>> MakeCrl(const std::vector<uint64_t>& revoked_serials,
-                                               absl::Time this_update, absl::Time next_update) const;
+                                               absl::Time this_update,
+                                               absl::Time next_update) const;
 
   // Serial numbers of the intermediates (for revocation tests).
   static constexpr uint64_t kAskSerial = 0x10001;

@@ -1,12 +1,11 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -42,7 +41,8 @@ void WriteFileOrDie(const std::filesystem::path& path, std::span<const uint8_t> 
 }
 
 void WriteFileOrDie(const std::filesystem::path& path, const std::string& text) {
-  WriteFileOrDie(path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  WriteFileOrDie(
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 std::string CertificatesToPem(const std::vector<std::vector<uint8_t>>& ders) {

@@ -17,11 +17,11 @@ std::optional<std::filesystem::path> VectorsDir();
 
 // Skips the current test with a clear message when the real vectors are not available, and
 // otherwise declares `var` as the vectors directory.
-#define APPLIANCE_REQUIRE_VECTORS(var)                                                      \
-  auto var##_opt = ::attest::testing::VectorsDir();                                         \
-  if (!var##_opt) {                                                                         \
+#define APPLIANCE_REQUIRE_VECTORS(var)                                                           \
+  auto var##_opt = ::attest::testing::VectorsDir();                                              \
+  if (!var##_opt) {                                                                              \
     GTEST_SKIP() << "real hardware vectors not found (../shared/vectors or $APPLIANCE_VECTORS)"; \
-  }                                                                                         \
+  }                                                                                              \
   const std::filesystem::path var = *var##_opt
 
 std::vector<uint8_t> ReadFileOrDie(const std::filesystem::path& path);

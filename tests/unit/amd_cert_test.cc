@@ -1,8 +1,9 @@
+#include "attest/snp/amd_cert.h"
+
 #include <gtest/gtest.h>
 
 #include "attest/encoding.h"
 #include "attest/files.h"
-#include "attest/snp/amd_cert.h"
 #include "attest/snp/report.h"
 #include "snp_signer.h"
 #include "test_support.h"
@@ -45,7 +46,8 @@ TEST(AmdCertTruncation, EveryPrefixOfARealVcekIsAnError) {
   for (const char* f : {"snp/milan-virtee/vcek.der", "snp/milan-aws-vlek/vlek.der"}) {
     auto der = testing::ReadFileOrDie(vectors / f);
     for (size_t n = 0; n < der.size(); ++n) {
-      ASSERT_FALSE(ParseAmdKeyExtensions(std::span<const uint8_t>(der.data(), n)).ok()) << f << " " << n;
+      ASSERT_FALSE(ParseAmdKeyExtensions(std::span<const uint8_t>(der.data(), n)).ok())
+          << f << " " << n;
     }
   }
 }

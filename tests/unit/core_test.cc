@@ -110,7 +110,8 @@ TEST(Files, ReadFileBoundedRejectsOversizedAndMissing) {
   auto big = ReadFileBounded(path, 99);
   ASSERT_FALSE(big.ok());
   EXPECT_NE(big.status().message().find("limit"), absl::string_view::npos);
-  EXPECT_EQ(ReadFileBounded(dir.path() / "missing", 10).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadFileBounded(dir.path() / "missing", 10).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_FALSE(ReadFileBounded(dir.path(), 10).ok()) << "a directory is not a regular file";
 }
 

@@ -27,45 +27,64 @@ TEST(SnpCli, RealReportsExitCodes) {
   auto ok = Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der")});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_TRUE(ok.err.empty());
-  EXPECT_EQ(Verify({v("milan-virtee/report_milan.hex"), "--cert", v("milan-virtee/vcek.der")}).exit_code, 0)
+  EXPECT_EQ(
+      Verify({v("milan-virtee/report_milan.hex"), "--cert", v("milan-virtee/vcek.der")}).exit_code,
+      0)
       << "hex text reports are accepted";
-  EXPECT_EQ(Verify({v("genoa-azure-vtpm/snp_report.bin"), "--cert", v("genoa-azure-vtpm/vcek.pem")}).exit_code, 0);
-  EXPECT_EQ(Verify({v("milan-azure-hcl/snp_report.bin"), "--cert", v("milan-azure-hcl/vcek_chain.pem")}).exit_code, 0);
+  EXPECT_EQ(Verify({v("genoa-azure-vtpm/snp_report.bin"), "--cert", v("genoa-azure-vtpm/vcek.pem")})
+                .exit_code,
+            0);
+  EXPECT_EQ(
+      Verify({v("milan-azure-hcl/snp_report.bin"), "--cert", v("milan-azure-hcl/vcek_chain.pem")})
+          .exit_code,
+      0);
 
-  auto debug = Verify({v("milan-go-sev-guest/report.bin"), "--cert", v("milan-go-sev-guest/vcek.der")});
+  auto debug =
+      Verify({v("milan-go-sev-guest/report.bin"), "--cert", v("milan-go-sev-guest/vcek.der")});
   EXPECT_EQ(debug.exit_code, 1);
   EXPECT_EQ(Lines(debug.err), 1) << debug.err;
   EXPECT_NE(debug.err.find("snp.policy.debug"), std::string::npos) << debug.err;
   EXPECT_EQ(Verify({v("milan-go-sev-guest/report.bin"), "--cert", v("milan-go-sev-guest/vcek.der"),
-                    "--allow-debug"}).exit_code, 0);
+                    "--allow-debug"})
+                .exit_code,
+            0);
 
   auto expired = Verify({v("milan-aws-vlek/report.bin"), "--cert", v("milan-aws-vlek/vlek.der")});
   EXPECT_EQ(expired.exit_code, 1);
   EXPECT_NE(expired.err.find("expired"), std::string::npos) << expired.err;
   EXPECT_NE(expired.err.find("2025-12-10T22:14:21Z"), std::string::npos) << "names the notAfter";
   EXPECT_EQ(Verify({v("milan-aws-vlek/report.bin"), "--cert", v("milan-aws-vlek/vlek.der"), "--now",
-                    "2025-06-01T00:00:00Z"}).exit_code, 0);
+                    "2025-06-01T00:00:00Z"})
+                .exit_code,
+            0);
 
   auto genoa_chain = Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"),
                              "--chain", v("certs/kds_ask_ark_genoa.pem")});
   EXPECT_EQ(genoa_chain.exit_code, 1);
   EXPECT_NE(genoa_chain.err.find("Genoa"), std::string::npos) << genoa_chain.err;
 
-  auto wrong_measurement = Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"),
-                                   "--expect-measurement", std::string(96, '0')});
+  auto wrong_measurement =
+      Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"),
+              "--expect-measurement", std::string(96, '0')});
   EXPECT_EQ(wrong_measurement.exit_code, 1);
-  EXPECT_NE(wrong_measurement.err.find("snp.expect.measurement: measurement 7a1e5c26"), std::string::npos)
+  EXPECT_NE(wrong_measurement.err.find("snp.expect.measurement: measurement 7a1e5c26"),
+            std::string::npos)
       << wrong_measurement.err;
   EXPECT_EQ(Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--min-tcb",
-                    "3,0,8,116"}).exit_code, 1);
+                    "3,0,8,116"})
+                .exit_code,
+            1);
   EXPECT_EQ(Verify({v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--min-tcb",
-                    "3,0,8,115", "--max-vmpl", "0", "--require-no-migration-agent"}).exit_code, 0);
+                    "3,0,8,115", "--max-vmpl", "0", "--require-no-migration-agent"})
+                .exit_code,
+            0);
 }
 
 TEST(SnpCli, JsonOutput) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   auto v = [&](const char* f) { return (vectors / "snp" / f).string(); };
-  auto r = Verify({v("genoa-azure-vtpm/snp_report.bin"), "--cert", v("genoa-azure-vtpm/vcek.pem"), "--json"});
+  auto r = Verify(
+      {v("genoa-azure-vtpm/snp_report.bin"), "--cert", v("genoa-azure-vtpm/vcek.pem"), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   for (const char* key : {"version", "product", "signer", "vmpl", "measurement", "report_data",
@@ -78,7 +97,8 @@ TEST(SnpCli, JsonOutput) {
   EXPECT_EQ(j["signer"], "vcek");
   EXPECT_EQ(j["verified"], true);
   EXPECT_EQ(j["measurement"],
-            "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae");
+            "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6"
+            "ff917c89ae");
   EXPECT_EQ(j["reported_tcb"]["bl"], 10);
   EXPECT_EQ(j["reported_tcb"]["snp"], 23);
   EXPECT_EQ(j["reported_tcb"]["ucode"], 84);
@@ -90,7 +110,8 @@ TEST(SnpCli, JsonOutput) {
   }
 
   // Printed on exit 1 too, with the failed check.
-  auto f = Verify({v("milan-go-sev-guest/report.bin"), "--cert", v("milan-go-sev-guest/vcek.der"), "--json"});
+  auto f = Verify(
+      {v("milan-go-sev-guest/report.bin"), "--cert", v("milan-go-sev-guest/vcek.der"), "--json"});
   ASSERT_EQ(f.exit_code, 1);
   auto jf = nlohmann::json::parse(f.out);
   EXPECT_EQ(jf["verified"], false);
@@ -111,11 +132,13 @@ TEST(SnpCli, UsageAndMalformedInputExitTwoWithEmptyStdout) {
   const std::vector<std::vector<std::string>> cases = {
       {},
       {v("milan-virtee/report.bin")},
-      {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--cert-store", dir.path().string()},
+      {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--cert-store",
+       dir.path().string()},
       {truncated.string(), "--cert", v("milan-virtee/vcek.der")},
       {(dir.path() / "missing.bin").string(), "--cert", v("milan-virtee/vcek.der")},
       {v("milan-virtee/report.bin"), "--cert", garbage_cert.string()},
-      {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--expect-measurement", "xyz"},
+      {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--expect-measurement",
+       "xyz"},
       {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--min-tcb", "1,2"},
       {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--now", "soon"},
       {v("milan-virtee/report.bin"), "--cert", v("milan-virtee/vcek.der"), "--max-vmpl", "7"},
@@ -151,7 +174,8 @@ TEST(SnpCli, CertStoreAndSoftwareTrustAnchor) {
   auto store = dir.path() / "store";
   auto parsed = snp::ParseReport(*report);
   ASSERT_TRUE(parsed.ok());
-  testing::WriteFileOrDie(store / snp::CertStore::VcekPath(Product::kTurin, *parsed), vek->cert_der);
+  testing::WriteFileOrDie(store / snp::CertStore::VcekPath(Product::kTurin, *parsed),
+                          vek->cert_der);
   testing::WriteFileOrDie(store / "Turin/cert_chain.pem",
                           testing::CertificatesToPem(signer.Chain(snp::SigningKey::kVcek)));
   auto anchor = dir.path() / "ark.pem";
@@ -191,7 +215,8 @@ TEST(SnpCli, CertStoreAndSoftwareTrustAnchor) {
   auto tampered = *report;
   tampered[0x90] ^= 1;
   testing::WriteFileOrDie(report_path, tampered);
-  auto bad = Verify({report_path.string(), "--cert-store", store.string(), "--trust-anchor", anchor.string()});
+  auto bad = Verify(
+      {report_path.string(), "--cert-store", store.string(), "--trust-anchor", anchor.string()});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("snp.signature"), std::string::npos) << bad.err;
 }

@@ -27,19 +27,24 @@ struct GoldenReport {
 
 const GoldenReport kGolden[] = {
     {"milan-go-sev-guest/report.bin", 2, 0, 0xb0000, SigningKey::kVcek,
-     "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01",
+     "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872"
+     "b01",
      "3ac3fe21e13fb099", 0x4405000000000002, 0x4405000000000002, Product::kUnknown},
     {"milan-virtee/report.bin", 2, 0, 0x30000, SigningKey::kVcek,
-     "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f",
+     "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd818"
+     "41f",
      "d49554ec717f4e5b", 0x7308000000000003, 0x7308000000000003, Product::kUnknown},
     {"milan-aws-vlek/report.bin", 3, 1, 0x30000, SigningKey::kVlek,
-     "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0",
+     "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7"
+     "bf0",
      "0000000000000000", 0xd918000000000004, 0xdc18000000000004, Product::kMilan},
     {"milan-azure-hcl/snp_report.bin", 2, 0, 0x3001f, SigningKey::kVcek,
-     "9ac48fcac8a2d88aeeff8d427ad4f2be0e3917c748a18bdf52cc317e7fe20308b459d5ef1a12e0c22944eb386d17c315",
+     "9ac48fcac8a2d88aeeff8d427ad4f2be0e3917c748a18bdf52cc317e7fe20308b459d5ef1a12e0c22944eb386d17c"
+     "315",
      "19752a447db501a3", 0x7308000000000003, 0xd208000000000003, Product::kUnknown},
     {"genoa-azure-vtpm/snp_report.bin", 3, 0, 0x3001f, SigningKey::kVcek,
-     "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae",
+     "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c8"
+     "9ae",
      "0506ffba875e939c", 0x541700000000000a, 0x541700000000000a, Product::kGenoa},
 };
 
@@ -185,7 +190,8 @@ TEST(SnpTcb, ParseListAndCompare) {
   EXPECT_FALSE(ParseTcbList("3,0,8").ok());
   EXPECT_FALSE(ParseTcbList("3,0,8,256").ok());
   EXPECT_FALSE(ParseTcbList("3,0,x,1").ok());
-  EXPECT_EQ(FirstTcbComponentBelow({3, 0, 8, 115, std::nullopt}, {3, 0, 9, 100, std::nullopt}), "snp 8 < 9");
+  EXPECT_EQ(FirstTcbComponentBelow({3, 0, 8, 115, std::nullopt}, {3, 0, 9, 100, std::nullopt}),
+            "snp 8 < 9");
   EXPECT_EQ(FirstTcbComponentBelow({3, 0, 8, 115, std::nullopt}, {3, 0, 8, 115, std::nullopt}), "");
 }
 

@@ -1,10 +1,11 @@
 // The full verification path on evidence from the software signer: products and report versions
 // the real vectors do not cover, every policy check, CRLs, the chain cache, cost before trust.
+#include "snp_signer.h"
+
 #include <gtest/gtest.h>
 
 #include "attest/snp/amd_cert.h"
 #include "attest/snp/verify.h"
-#include "snp_signer.h"
 #include "snp_test_util.h"
 
 namespace attest::snp {
@@ -110,7 +111,8 @@ TEST(SnpSigner, VcekOfTheSameChipAtAnotherTcbFailsTheTcbCheckNotTheSignature) {
   ASSERT_TRUE(vek.ok());
   e.certs.vek_der = vek->cert_der;
   CheckLog log;
-  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log), log, "snp.tcb", "reported_tcb.snp=22 but VCEK snpSPL=21");
+  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log), log, "snp.tcb",
+                    "reported_tcb.snp=22 but VCEK snpSPL=21");
   EXPECT_FALSE(Ran(log, "snp.signature")) << "the TCB check runs before any cryptography";
   EXPECT_FALSE(Ran(log, "snp.chain"));
 }
@@ -119,7 +121,8 @@ TEST(SnpSigner, TurinComparesFmcAndEightByteHwid) {
   Evidence e = MakeEvidence(Product::kTurin, 5, SigningKey::kVcek, nullptr,
                             [](VekOptions& v) { v.tcb.fmc = 9; });
   CheckLog log;
-  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log), log, "snp.tcb", "reported_tcb.fmc=1 but VCEK fmcSPL=9");
+  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log), log, "snp.tcb",
+                    "reported_tcb.fmc=1 but VCEK fmcSPL=9");
 
   Evidence other_chip = MakeEvidence(Product::kTurin, 5, SigningKey::kVcek, nullptr,
                                      [](VekOptions& v) { v.chip_id = Chip(99); });
@@ -138,8 +141,9 @@ TEST(SnpSigner, TurinComparesFmcAndEightByteHwid) {
   Options milan_min;
   milan_min.policy.min_tcb = TcbVersion{0, 0, 0, 0, 1};
   CheckLog log4;
-  ExpectFailedCheck(VerifyEvidence(MakeEvidence(Product::kMilan, 3, SigningKey::kVcek), milan_min, &log4), log4,
-                    "snp.policy.min_tcb", "FMC");
+  ExpectFailedCheck(
+      VerifyEvidence(MakeEvidence(Product::kMilan, 3, SigningKey::kVcek), milan_min, &log4), log4,
+      "snp.policy.min_tcb", "FMC");
 }
 
 TEST(SnpSigner, SigningKeyFieldMustMatchCertificate) {
@@ -150,7 +154,8 @@ TEST(SnpSigner, SigningKeyFieldMustMatchCertificate) {
   Evidence unsigned_report = MakeEvidence(Product::kGenoa, 3, SigningKey::kVcek,
                                           [](Report& r) { r.signing_key = SigningKey::kNone; });
   CheckLog log2;
-  ExpectFailedCheck(VerifyEvidence(unsigned_report, Options{}, &log2), log2, "snp.signing_key", "unsigned");
+  ExpectFailedCheck(VerifyEvidence(unsigned_report, Options{}, &log2), log2, "snp.signing_key",
+                    "unsigned");
 }
 
 TEST(SnpSigner, ProductMustAgreeAcrossCpuidCertificateAndChain) {
@@ -187,31 +192,49 @@ TEST(SnpSigner, PolicyChecks) {
   const Case cases[] = {
       {"vmpl above max", [](Report& r) { r.vmpl = 2; }, [](Policy& p) { p.max_vmpl = 1; },
        "snp.policy.vmpl", "VMPL 2, maximum allowed 1"},
-      {"vmpl at max", [](Report& r) { r.vmpl = 1; }, [](Policy& p) { p.max_vmpl = 1; }, nullptr, ""},
-      {"smt enabled", nullptr, [](Policy& p) { p.require_no_smt = true; }, "snp.policy.smt", "SMT_EN=1"},
-      {"smt disabled", [](Report& r) { r.platform_info = {0, false, false}; },
+      {"vmpl at max", [](Report& r) { r.vmpl = 1; }, [](Policy& p) { p.max_vmpl = 1; }, nullptr,
+       ""},
+      {"smt enabled", nullptr, [](Policy& p) { p.require_no_smt = true; }, "snp.policy.smt",
+       "SMT_EN=1"},
+      {"smt disabled",
+       [](Report& r) {
+         r.platform_info = {0, false, false};
+       },
        [](Policy& p) { p.require_no_smt = true; }, nullptr, ""},
       {"migration agent", [](Report& r) { r.policy = DecodeGuestPolicy(0x30000 | 1 << 18); },
-       [](Policy& p) { p.require_no_migration_agent = true; }, "snp.policy.migration_agent", "MIGRATE_MA=1"},
+       [](Policy& p) { p.require_no_migration_agent = true; }, "snp.policy.migration_agent",
+       "MIGRATE_MA=1"},
       {"single socket missing", nullptr, [](Policy& p) { p.require_single_socket = true; },
        "snp.policy.single_socket", "SINGLE_SOCKET=0"},
       {"single socket", [](Report& r) { r.policy = DecodeGuestPolicy(0x30000 | 1 << 20); },
        [](Policy& p) { p.require_single_socket = true; }, nullptr, ""},
       {"debug", [](Report& r) { r.policy = DecodeGuestPolicy(0x30000 | 1 << 19); }, nullptr,
        "snp.policy.debug", "DEBUG=1"},
-      {"committed tcb below", [](Report& r) { r.committed_tcb = EncodeTcb({4, 0, 20, 213, std::nullopt}, Product::kMilan); },
-       [](Policy& p) { p.min_committed_tcb = TcbVersion{4, 0, 21, 0, std::nullopt}; },
+      {"committed tcb below",
+       [](Report& r) {
+         r.committed_tcb = EncodeTcb({4, 0, 20, 213, std::nullopt}, Product::kMilan);
+       },
+       [](Policy& p) {
+         p.min_committed_tcb = TcbVersion{4, 0, 21, 0, std::nullopt};
+       },
        "snp.policy.min_tcb_committed", "snp 20 < 21"},
-      {"launch tcb below", [](Report& r) { r.launch_tcb = EncodeTcb({3, 0, 22, 213, std::nullopt}, Product::kMilan); },
-       [](Policy& p) { p.min_launch_tcb = TcbVersion{4, 0, 0, 0, std::nullopt}; },
+      {"launch tcb below",
+       [](Report& r) {
+         r.launch_tcb = EncodeTcb({3, 0, 22, 213, std::nullopt}, Product::kMilan);
+       },
+       [](Policy& p) {
+         p.min_launch_tcb = TcbVersion{4, 0, 0, 0, std::nullopt};
+       },
        "snp.policy.min_tcb_launch", "bl 3 < 4"},
       {"host data", [](Report& r) { r.host_data.fill(0x11); },
-       [](Policy& p) { p.host_data = std::vector<uint8_t>(32, 0x22); }, "snp.expect.host_data", "but expected"},
+       [](Policy& p) { p.host_data = std::vector<uint8_t>(32, 0x22); }, "snp.expect.host_data",
+       "but expected"},
       {"id key digest", [](Report& r) { r.id_key_digest.fill(0x11); },
        [](Policy& p) { p.id_key_digest = std::vector<uint8_t>(48, 0x11); }, nullptr, ""},
       {"family id", nullptr, [](Policy& p) { p.family_id = std::vector<uint8_t>(16, 1); },
        "snp.expect.family_id", "but expected"},
-      {"image id", nullptr, [](Policy& p) { p.image_id = std::vector<uint8_t>(16, 0); }, nullptr, ""},
+      {"image id", nullptr, [](Policy& p) { p.image_id = std::vector<uint8_t>(16, 0); }, nullptr,
+       ""},
       {"report data", nullptr, [](Policy& p) { p.report_data = std::vector<uint8_t>(64, 9); },
        "snp.expect.report_data", "but expected"},
       {"chip id (relay)", nullptr, [](Policy& p) { p.chip_id = std::vector<uint8_t>(64, 1); },
@@ -257,17 +280,20 @@ TEST(SnpSigner, CrlRevokesTheIntermediate) {
   ExpectFailedCheck(VerifyEvidence(e, Options{}, &log3), log3, "snp.crl", "expired");
 
   // A CRL by another root (another product's ARK) does not cover this chain: fail closed.
-  auto foreign = SharedSnpSigner(Product::kGenoa).MakeCrl({}, now - absl::Hours(1), now + absl::Hours(1));
+  auto foreign =
+      SharedSnpSigner(Product::kGenoa).MakeCrl({}, now - absl::Hours(1), now + absl::Hours(1));
   e.config.crls_der = {*foreign};
   CheckLog log4;
-  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log4), log4, "snp.crl", "none of the 1 given CRLs");
+  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log4), log4, "snp.crl",
+                    "none of the 1 given CRLs");
 
   // A CRL with a forged signature (the Genoa ARK's CRL relabelled is not enough: tamper bytes).
   auto forged = *good;
   forged[forged.size() - 10] ^= 1;
   e.config.crls_der = {forged};
   CheckLog log5;
-  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log5), log5, "snp.crl", "signature does not verify");
+  ExpectFailedCheck(VerifyEvidence(e, Options{}, &log5), log5, "snp.crl",
+                    "signature does not verify");
 }
 
 TEST(SnpSigner, VerifiedChainsAreCachedWithinTheirWindow) {
@@ -292,7 +318,8 @@ TEST(SnpSigner, VerifiedChainsAreCachedWithinTheirWindow) {
   Options after;
   after.now = *ParseRfc3339("2025-06-01T00:00:00Z");
   CheckLog log2;
-  ExpectFailedCheck((*verifier)->Verify(e.report, e.certs, after, &log2), log2, "snp.chain", "expired");
+  ExpectFailedCheck((*verifier)->Verify(e.report, e.certs, after, &log2), log2, "snp.chain",
+                    "expired");
 }
 
 TEST(SnpSigner, CostBeforeTrust) {

@@ -89,7 +89,8 @@ TEST(SnpTamper, EveryByteOfTheChainGivenWithEvidence) {
       Certificates tampered = certs;
       tampered.chain_der[c][i] ^= 0x01;
       ASSERT_FALSE((*verifier)->Verify(report, tampered, Options{}).ok())
-          << "chain cert " << c << " flip at " << i << " (0x" << std::hex << int(certs.chain_der[c][i]) << std::dec << ") was accepted";
+          << "chain cert " << c << " flip at " << i << " (0x" << std::hex
+          << int(certs.chain_der[c][i]) << std::dec << ") was accepted";
     }
   }
 }
@@ -101,7 +102,8 @@ TEST(SnpTamper, EverySignedByteOfASoftwareV5TurinReport) {
   vo.chip_id.fill(3);
   auto vek = signer.IssueVek(vo);
   ASSERT_TRUE(vek.ok());
-  auto report = signer.SignReport(testing::MakeReportFields(Product::kTurin, 5, vo.tcb, vo.chip_id), *vek);
+  auto report =
+      signer.SignReport(testing::MakeReportFields(Product::kTurin, 5, vo.tcb, vo.chip_id), *vek);
   ASSERT_TRUE(report.ok());
   VerifierConfig config;
   config.trust_anchors_der = {signer.ark_der()};

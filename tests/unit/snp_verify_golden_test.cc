@@ -19,7 +19,7 @@ struct GoldenCase {
   const char* cert;
   const char* chain;  // optional
   bool allow_debug;
-  const char* now;    // optional
+  const char* now;         // optional
   const char* fail_check;  // nullptr: must verify
   const char* fail_detail;
   Product product;
@@ -30,13 +30,15 @@ const GoldenCase kCases[] = {
     {"virtee", "milan-virtee/report.bin", "milan-virtee/vcek.der", nullptr, false, nullptr, nullptr,
      "", Product::kMilan, SigningKey::kVcek},
     {"virtee with KDS chain", "milan-virtee/report.bin", "milan-virtee/vcek.der",
-     "certs/kds_ask_ark_milan.pem", false, nullptr, nullptr, "", Product::kMilan, SigningKey::kVcek},
+     "certs/kds_ask_ark_milan.pem", false, nullptr, nullptr, "", Product::kMilan,
+     SigningKey::kVcek},
     {"azure bundle", "milan-azure-hcl/snp_report.bin", "milan-azure-hcl/vcek_chain.pem", nullptr,
      false, nullptr, nullptr, "", Product::kMilan, SigningKey::kVcek},
     {"genoa", "genoa-azure-vtpm/snp_report.bin", "genoa-azure-vtpm/vcek.pem", nullptr, false,
      nullptr, nullptr, "", Product::kGenoa, SigningKey::kVcek},
     {"genoa with KDS chain", "genoa-azure-vtpm/snp_report.bin", "genoa-azure-vtpm/vcek.pem",
-     "certs/kds_ask_ark_genoa.pem", false, nullptr, nullptr, "", Product::kGenoa, SigningKey::kVcek},
+     "certs/kds_ask_ark_genoa.pem", false, nullptr, nullptr, "", Product::kGenoa,
+     SigningKey::kVcek},
     {"debug guest rejected", "milan-go-sev-guest/report.bin", "milan-go-sev-guest/vcek.der",
      nullptr, false, nullptr, "snp.policy.debug", "DEBUG=1", Product::kMilan, SigningKey::kVcek},
     {"debug guest allowed", "milan-go-sev-guest/report.bin", "milan-go-sev-guest/vcek.der", nullptr,
@@ -53,8 +55,8 @@ const GoldenCase kCases[] = {
      false, "2024-01-01T00:00:00Z", "snp.chain", "not yet valid", Product::kMilan,
      SigningKey::kVlek},
     {"vlek with the VCEK chain", "milan-aws-vlek/report.bin", "milan-aws-vlek/vlek.der",
-     "certs/kds_ask_ark_milan.pem", false, "2025-06-01T00:00:00Z", "snp.chain", "issued by SEV-VLEK-Milan",
-     Product::kMilan, SigningKey::kVlek},
+     "certs/kds_ask_ark_milan.pem", false, "2025-06-01T00:00:00Z", "snp.chain",
+     "issued by SEV-VLEK-Milan", Product::kMilan, SigningKey::kVlek},
     {"milan vcek against the genoa chain", "milan-virtee/report.bin", "milan-virtee/vcek.der",
      "certs/kds_ask_ark_genoa.pem", false, nullptr, "snp.product", "products disagree",
      Product::kMilan, SigningKey::kVcek},
@@ -97,8 +99,9 @@ TEST(SnpVerifyGolden, RealReports) {
 TEST(SnpVerifyGolden, DebugGuestFailsOnPolicyAfterCryptoSucceeded) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   CheckLog log;
-  auto r = VerifyReport(testing::ReadFileOrDie(vectors / "snp/milan-go-sev-guest/report.bin"),
-                        CertsFromFile(vectors / "snp/milan-go-sev-guest/vcek.der"), Options{}, {}, &log);
+  auto r =
+      VerifyReport(testing::ReadFileOrDie(vectors / "snp/milan-go-sev-guest/report.bin"),
+                   CertsFromFile(vectors / "snp/milan-go-sev-guest/vcek.der"), Options{}, {}, &log);
   ExpectFailedCheck(r, log, "snp.policy.debug", "--allow-debug");
   for (const Check& c : log.checks()) {
     if (c.name != "snp.policy.debug") {
@@ -114,12 +117,15 @@ TEST(SnpVerifyGolden, ExpectedValuesFromTheManifest) {
   auto certs = CertsFromFile(vectors / "snp/milan-virtee/vcek.der");
   Options o;
   o.policy.measurement = *HexDecode(
-      "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f");
+      "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81"
+      "841f");
   o.policy.report_data = *HexDecode(
-      "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd");
+      "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a82"
+      "93f0f3f8dae7b79fecb3d1cd82bd6a93ebfd");
   o.policy.host_data = std::vector<uint8_t>(32, 0);
   o.policy.chip_id = *HexDecode(
-      "d49554ec717f4e5b0fe6b143bcf0405bd7ae304727edf46603f2a76aef6a3abc15d7af38db757039029f0efacfd08e244324884738c72b082e2f87a44d541eb6");
+      "d49554ec717f4e5b0fe6b143bcf0405bd7ae304727edf46603f2a76aef6a3abc15d7af38db757039029f0efacfd0"
+      "8e244324884738c72b082e2f87a44d541eb6");
   o.policy.min_tcb = TcbVersion{3, 0, 8, 115, std::nullopt};
   o.policy.max_vmpl = 0;
   CheckLog log;
@@ -157,13 +163,20 @@ TEST(SnpTrustRoots, BuiltinRootsAreTheVectorsCertificatesAndMatchTheManifestPins
     const char* name;
     const char* ark_fingerprint;  // from vectors/snp/certs/MANIFEST.md
   };
-  for (const P& p : {P{Product::kMilan, "milan", "69D063B45344D26A2E94E1F4210DE49EF555308287D4C174445C95639A540BCD"},
-                     P{Product::kGenoa, "genoa", "4C6598D19C18719C5DFD4A7D335F674E5BFE1D8F800CEA2CF270C10D103DB2F1"},
-                     P{Product::kTurin, "turin", "1F084161A44BB6D93778A904877D4819CAFA5D05EF4193B2DED9DD9C73DD3F6A"}}) {
+  for (const P& p : {P{Product::kMilan, "milan",
+                       "69D063B45344D26A2E94E1F4210DE49EF555308287D4C174445C95639A540BCD"},
+                     P{Product::kGenoa, "genoa",
+                       "4C6598D19C18719C5DFD4A7D335F674E5BFE1D8F800CEA2CF270C10D103DB2F1"},
+                     P{Product::kTurin, "turin",
+                       "1F084161A44BB6D93778A904877D4819CAFA5D05EF4193B2DED9DD9C73DD3F6A"}}) {
     auto roots = BuiltinAmdRoots(p.product);
     ASSERT_TRUE(roots.ok()) << roots.status();
-    EXPECT_EQ(roots->ark_der, ChainFromFile(vectors / "snp/certs" / (std::string("ark_") + p.name + ".pem")).front());
-    EXPECT_EQ(roots->ask_der, ChainFromFile(vectors / "snp/certs" / (std::string("ask_") + p.name + ".pem")).front());
+    EXPECT_EQ(
+        roots->ark_der,
+        ChainFromFile(vectors / "snp/certs" / (std::string("ark_") + p.name + ".pem")).front());
+    EXPECT_EQ(
+        roots->ask_der,
+        ChainFromFile(vectors / "snp/certs" / (std::string("ask_") + p.name + ".pem")).front());
     std::string vlek_bundle = std::string("kds_ask_ark_") + p.name + "_vlek.pem";
     EXPECT_EQ(roots->asvk_der, ChainFromFile(vectors / "snp/certs" / vlek_bundle).front());
     std::string pin(BuiltinFingerprints(p.product).ark);

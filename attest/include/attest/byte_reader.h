@@ -11,16 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace attest {
 
 class ByteReader {
  public:
   // `what` names the structure in error messages ("snp report", "tdx quote header", ...).
-  ByteReader(std::span<const uint8_t> data, absl::string_view what)
-      : data_(data), what_(what) {}
+  ByteReader(std::span<const uint8_t> data, absl::string_view what) : data_(data), what_(what) {}
 
   size_t offset() const { return offset_; }
   size_t remaining() const { return data_.size() - offset_; }

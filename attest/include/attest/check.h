@@ -6,13 +6,13 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace attest {
 
 struct Check {
-  std::string name;    // stable identifier, e.g. "snp.signature", "snp.policy.debug"
+  std::string name;  // stable identifier, e.g. "snp.signature", "snp.policy.debug"
   bool ok = false;
   std::string detail;  // what was compared, with both values
 };

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace attest {
 
@@ -27,8 +27,8 @@ bool LooksLikePem(std::span<const uint8_t> bytes);
 
 // Certificates from DER (exactly one certificate, no trailing bytes) or PEM (one or more
 // CERTIFICATE blocks, in order). Returns the DER of each; every one is parsed by OpenSSL.
-absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseCertificates(
-    std::span<const uint8_t> bytes, absl::string_view what);
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseCertificates(std::span<const uint8_t> bytes,
+                                                                    absl::string_view what);
 
 // A CRL from DER or PEM; returns its DER after OpenSSL parsed it.
 absl::StatusOr<std::vector<uint8_t>> ParseCrl(std::span<const uint8_t> bytes,

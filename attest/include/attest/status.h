@@ -10,17 +10,17 @@
 #include <string_view>
 #include <utility>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #define ATTEST_STATUS_CONCAT_INNER_(a, b) a##b
 #define ATTEST_STATUS_CONCAT_(a, b) ATTEST_STATUS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                              \
-  do {                                                     \
-    ::absl::Status attest_status_ = (expr);                \
-    if (!attest_status_.ok()) return attest_status_;       \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status attest_status_ = (expr);          \
+    if (!attest_status_.ok()) return attest_status_; \
   } while (0)
 
 #define ASSIGN_OR_RETURN(lhs, rexpr) \

@@ -21,7 +21,7 @@ inline constexpr char kOidSnpSpl[] = "1.3.6.1.4.1.3704.1.3.3";
 inline constexpr char kOidUcodeSpl[] = "1.3.6.1.4.1.3704.1.3.8";
 inline constexpr char kOidFmcSpl[] = "1.3.6.1.4.1.3704.1.3.9";  // Turin
 inline constexpr char kOidHwid[] = "1.3.6.1.4.1.3704.1.4";
-inline constexpr char kOidCspId[] = "1.3.6.1.4.1.3704.1.5";     // VLEK: cloud provider
+inline constexpr char kOidCspId[] = "1.3.6.1.4.1.3704.1.5";  // VLEK: cloud provider
 
 // Subject common names AMD uses for the two kinds of versioned endorsement keys.
 inline constexpr char kVcekCommonName[] = "SEV-VCEK";
@@ -31,8 +31,8 @@ inline constexpr char kVlekCommonName[] = "SEV-VLEK";
 inline constexpr size_t kMaxVekCertificateSize = 16 * 1024;
 
 struct AmdKeyExtensions {
-  std::string subject_cn;   // "SEV-VCEK" or "SEV-VLEK"
-  std::string issuer_cn;    // "SEV-Milan", "SEV-VLEK-Genoa", ...
+  std::string subject_cn;  // "SEV-VCEK" or "SEV-VLEK"
+  std::string issuer_cn;   // "SEV-Milan", "SEV-VLEK-Genoa", ...
   std::optional<int64_t> struct_version;
   std::optional<std::string> product_name;  // "Milan-B0", "Genoa", ...
   std::optional<uint8_t> bl_spl;

@@ -11,13 +11,13 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace attest::snp {
 
-inline constexpr size_t kReportSize = 0x4A0;       // 1184 bytes
-inline constexpr size_t kSignedRegionSize = 0x2A0;  // the signature covers bytes [0, 0x2A0)
+inline constexpr size_t kReportSize = 0x4A0;           // 1184 bytes
+inline constexpr size_t kSignedRegionSize = 0x2A0;     // the signature covers bytes [0, 0x2A0)
 inline constexpr size_t kSignatureComponentSize = 72;  // R and S, little-endian, zero-extended
 inline constexpr uint32_t kSignatureAlgoEcdsaP384Sha384 = 1;
 

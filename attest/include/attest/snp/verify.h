@@ -23,10 +23,10 @@ namespace attest::snp {
 struct Policy {
   bool allow_debug = false;  // debug guests are rejected unless this is set
   std::optional<uint32_t> max_vmpl;
-  bool require_no_smt = false;              // PLATFORM_INFO.SMT_EN must be 0
-  bool require_no_migration_agent = false;  // POLICY.MIGRATE_MA must be 0
-  bool require_single_socket = false;       // POLICY.SINGLE_SOCKET must be 1
-  std::optional<TcbVersion> min_tcb;           // compared with REPORTED_TCB, per component
+  bool require_no_smt = false;                  // PLATFORM_INFO.SMT_EN must be 0
+  bool require_no_migration_agent = false;      // POLICY.MIGRATE_MA must be 0
+  bool require_single_socket = false;           // POLICY.SINGLE_SOCKET must be 1
+  std::optional<TcbVersion> min_tcb;            // compared with REPORTED_TCB, per component
   std::optional<TcbVersion> min_committed_tcb;  // compared with COMMITTED_TCB
   std::optional<TcbVersion> min_launch_tcb;     // compared with LAUNCH_TCB
   // Exact values; each must have the field's size (checked by the verifier).
@@ -41,7 +41,7 @@ struct Policy {
 
 // The certificates that come with a report.
 struct Certificates {
-  std::vector<uint8_t> vek_der;                 // VCEK or VLEK
+  std::vector<uint8_t> vek_der;  // VCEK or VLEK
   // Optional, in AMD KDS cert_chain order: the ASK or ASVK, then optionally the ARK (which must
   // be one of the trusted roots). Every certificate given must be on the verified path.
   std::vector<std::vector<uint8_t>> chain_der;
