@@ -5,7 +5,6 @@
 // plus the worst cost of rejecting bad input (cost before trust).
 // Uses the real milan-virtee vector when ../shared/vectors is present, else a software-signed one.
 #include <benchmark/benchmark.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -48,10 +47,9 @@ Fixture& GetFixture() {
       const auto& signer = testing::SharedSnpSigner(snp::Product::kMilan);
       testing::VekOptions vo;
       vo.tcb = {3, 0, 8, 115, std::nullopt};
-      auto vek = signer.IssueVek(vo);
-      f.report = *signer.SignReport(
-          testing::MakeReportFields(snp::Product::kMilan, 3, vo.tcb, vo.chip_id), *vek);
-      f.certs = {vek->cert_der, signer.Chain(snp::SigningKey::kVcek)};
+      auto evidence = signer.MakeEvidence(3, vo);
+      f.report = evidence->report;
+      f.certs = {evidence->vek.cert_der, evidence->chain};
       f.config.trust_anchors_der = {signer.ark_der()};
     }
     return f;
@@ -64,66 +62,57 @@ std::unique_ptr<T, void (*)(T*)> Own(T* p, void (*f)(T*)) {
   return {p, f};
 }
 
-// The raw floor: one P-384 verification of a precomputed SHA-384 digest, context prepared.
-void BM_RawP384Verify(benchmark::State& state) {
-  Fixture& f = GetFixture();
-  auto report = snp::ParseReport(f.report);
-  const unsigned char* p = f.certs.vek_der.data();
-  auto vek =
-      Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
-  auto key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
-  unsigned char digest[48];
-  unsigned int dlen = 0;
-  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen,
-             EVP_sha384(), nullptr);
-  auto sig = Own(ECDSA_SIG_new(), ECDSA_SIG_free);
-  ECDSA_SIG_set0(sig.get(), BN_lebin2bn(report->signature_r.data(), 48, nullptr),
-                 BN_lebin2bn(report->signature_s.data(), 48, nullptr));
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  auto ctx = Own(EVP_PKEY_CTX_new(key.get(), nullptr), EVP_PKEY_CTX_free);
-  EVP_PKEY_verify_init(ctx.get());
-  EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha384());
-  for (auto _ : state) {
-    int ok = EVP_PKEY_verify(ctx.get(), der, static_cast<size_t>(der_len), digest, dlen);
-    if (ok != 1) state.SkipWithError("raw verify failed");
+std::unique_ptr<X509, void (*)(X509*)> ParseCert(const std::vector<uint8_t>& der) {
+  const unsigned char* p = der.data();
+  return Own(d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);  // NOLINT
+}
+
+// One P-384 verification of a precomputed SHA-384 digest with a prepared context: the raw floor.
+struct RawP384 {
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key{nullptr, EVP_PKEY_free};
+  std::unique_ptr<EVP_PKEY_CTX, void (*)(EVP_PKEY_CTX*)> ctx{nullptr, EVP_PKEY_CTX_free};
+  std::vector<uint8_t> digest;
+  std::vector<uint8_t> signature;
+
+  explicit RawP384(const Fixture& f) {
+    auto report = snp::ParseReport(f.report);
+    key.reset(X509_get_pubkey(ParseCert(f.certs.vek_der).get()));
+    digest.resize(48);
+    unsigned int n = 0;
+    EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest.data(), &n,
+               EVP_sha384(), nullptr);
+    signature = *snp::SignatureToDer(*report);
+    ctx.reset(EVP_PKEY_CTX_new(key.get(), nullptr));
+    EVP_PKEY_verify_init(ctx.get());
+    EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha384());
   }
-  OPENSSL_free(der);
+  bool Verify() const {
+    return EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(),
+                           digest.size()) == 1;
+  }
+};
+
+void BM_RawP384Verify(benchmark::State& state) {
+  RawP384 raw(GetFixture());
+  for (auto _ : state) {
+    if (!raw.Verify()) state.SkipWithError("raw verify failed");
+  }
 }
 
 // The raw floor with the chain: the P-384 verify plus two RSA-4096-PSS certificate signatures.
 void BM_RawChainVerify(benchmark::State& state) {
   Fixture& f = GetFixture();
-  auto parse = [](const std::vector<uint8_t>& der) {
-    const unsigned char* p = der.data();
-    return Own(d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);  // NOLINT
-  };
-  auto vek = parse(f.certs.vek_der);
-  auto ask = parse(f.certs.chain_der[0]);
-  auto ark = parse(f.certs.chain_der[1]);
+  RawP384 raw(f);
+  auto vek = ParseCert(f.certs.vek_der);
+  auto ask = ParseCert(f.certs.chain_der[0]);
+  auto ark = ParseCert(f.certs.chain_der[1]);
   auto ask_key = Own(X509_get_pubkey(ask.get()), EVP_PKEY_free);
   auto ark_key = Own(X509_get_pubkey(ark.get()), EVP_PKEY_free);
-  auto report = snp::ParseReport(f.report);
-  auto vek_key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
-  unsigned char digest[48];
-  unsigned int dlen = 0;
-  EVP_Digest(report->signed_region.data(), report->signed_region.size(), digest, &dlen,
-             EVP_sha384(), nullptr);
-  auto sig = Own(ECDSA_SIG_new(), ECDSA_SIG_free);
-  ECDSA_SIG_set0(sig.get(), BN_lebin2bn(report->signature_r.data(), 48, nullptr),
-                 BN_lebin2bn(report->signature_s.data(), 48, nullptr));
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  auto ctx = Own(EVP_PKEY_CTX_new(vek_key.get(), nullptr), EVP_PKEY_CTX_free);
-  EVP_PKEY_verify_init(ctx.get());
-  EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha384());
   for (auto _ : state) {
-    int ok = X509_verify(ask.get(), ark_key.get()) == 1 &&
-             X509_verify(vek.get(), ask_key.get()) == 1 &&
-             EVP_PKEY_verify(ctx.get(), der, static_cast<size_t>(der_len), digest, dlen) == 1;
+    bool ok = X509_verify(ask.get(), ark_key.get()) == 1 &&
+              X509_verify(vek.get(), ask_key.get()) == 1 && raw.Verify();
     if (!ok) state.SkipWithError("raw chain verify failed");
   }
-  OPENSSL_free(der);
 }
 
 void BM_VerifyCachedChain(benchmark::State& state) {
@@ -227,17 +216,8 @@ void ProcessComparison(const Fixture& f) {
   auto anchor_path = dir.path() / "ark.pem";
   testing::WriteFileOrDie(report_path, f.report);
   testing::WriteFileOrDie(body_path, std::span<const uint8_t>(report->signed_region));
-  auto sig = Own(ECDSA_SIG_new(), ECDSA_SIG_free);
-  ECDSA_SIG_set0(sig.get(), BN_lebin2bn(report->signature_r.data(), 48, nullptr),
-                 BN_lebin2bn(report->signature_s.data(), 48, nullptr));
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  testing::WriteFileOrDie(sig_path, std::span<const uint8_t>(der, static_cast<size_t>(der_len)));
-  OPENSSL_free(der);
-  const unsigned char* p = f.certs.vek_der.data();
-  auto vek =
-      Own(d2i_X509(nullptr, &p, static_cast<long>(f.certs.vek_der.size())), X509_free);  // NOLINT
-  auto key = Own(X509_get_pubkey(vek.get()), EVP_PKEY_free);
+  testing::WriteFileOrDie(sig_path, *snp::SignatureToDer(*report));
+  auto key = Own(X509_get_pubkey(ParseCert(f.certs.vek_der).get()), EVP_PKEY_free);
   BIO* bio = BIO_new_file(key_path.c_str(), "w");
   PEM_write_bio_PUBKEY(bio, key.get());
   BIO_free(bio);

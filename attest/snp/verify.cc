@@ -113,23 +113,11 @@ std::string Validity(const X509* cert) {
 
 // True if the report's ECDSA P-384/SHA-384 signature over [0, 0x2A0) verifies with `key`.
 absl::StatusOr<bool> ReportSignatureVerifies(EVP_PKEY* key, const Report& report) {
-  constexpr int kP384Bytes = 48;
-  ossl::BnPtr r(BN_lebin2bn(report.signature_r.data(), kP384Bytes, nullptr));
-  ossl::BnPtr s(BN_lebin2bn(report.signature_s.data(), kP384Bytes, nullptr));
-  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
-  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
-  }
-  r.release();  // owned by sig now
-  s.release();
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (der_len <= 0) return absl::InternalError("i2d_ECDSA_SIG failed");
+  ASSIGN_OR_RETURN(std::vector<uint8_t> der, SignatureToDer(report));
   ossl::EvpMdCtxPtr md(EVP_MD_CTX_new());
   bool ok = md && EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha384(), nullptr, key) == 1 &&
-            EVP_DigestVerify(md.get(), der, static_cast<size_t>(der_len),
-                             report.signed_region.data(), report.signed_region.size()) == 1;
-  OPENSSL_free(der);
+            EVP_DigestVerify(md.get(), der.data(), der.size(), report.signed_region.data(),
+                             report.signed_region.size()) == 1;
   ERR_clear_error();
   return ok;
 }
@@ -660,6 +648,24 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
                                   signer_name, "'s key")));
 
   RETURN_IF_ERROR(CheckPolicy(out, options.policy, L));
+  return out;
+}
+
+absl::StatusOr<std::vector<uint8_t>> SignatureToDer(const Report& report) {
+  constexpr int kP384Bytes = 48;  // the high 24 bytes of each component are zero (ParseReport)
+  ossl::BnPtr r(BN_lebin2bn(report.signature_r.data(), kP384Bytes, nullptr));
+  ossl::BnPtr s(BN_lebin2bn(report.signature_s.data(), kP384Bytes, nullptr));
+  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
+    return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
+  }
+  r.release();  // owned by sig now
+  s.release();
+  unsigned char* der = nullptr;
+  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
+  if (der_len <= 0) return absl::InternalError("i2d_ECDSA_SIG failed");
+  std::vector<uint8_t> out(der, der + der_len);
+  OPENSSL_free(der);
   return out;
 }
 

@@ -29,17 +29,15 @@ int main(int argc, char** argv) {
       vo.tcb = {4, 0, 22, 213, std::nullopt};
       if (product == Product::kTurin) vo.tcb.fmc = 1;
       vo.chip_id.fill(0x42);
-      auto vek = (*signer)->IssueVek(vo);
-      if (!vek.ok()) return 1;
       std::string stem = name + "_" + std::string(attest::snp::SigningKeyName(kind));
-      t::WriteFileOrDie(root / "amd_cert" / (stem + ".der"), vek->cert_der);
       for (uint32_t version : {2u, 3u, 5u}) {
-        auto fields = t::MakeReportFields(product, version, vo.tcb, vo.chip_id);
-        fields.signing_key = kind;
-        auto report = (*signer)->SignReport(fields, *vek);
-        if (!report.ok()) return 1;
+        auto evidence = (*signer)->MakeEvidence(version, vo);
+        if (!evidence.ok()) return 1;
         t::WriteFileOrDie(root / "snp_report" / (stem + "_v" + std::to_string(version) + ".bin"),
-                          *report);
+                          evidence->report);
+        if (version == 5) {
+          t::WriteFileOrDie(root / "amd_cert" / (stem + ".der"), evidence->vek.cert_der);
+        }
         ++n;
       }
       t::WriteFileOrDie(root / "certificates" / (stem + "_chain.pem"),

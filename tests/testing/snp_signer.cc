@@ -369,6 +369,20 @@ absl::StatusOr<std::vector<uint8_t>> SoftwareSnpSigner::SignReport(const snp::Re
   return b;
 }
 
+absl::StatusOr<SoftwareSnpSigner::Evidence> SoftwareSnpSigner::MakeEvidence(
+    uint32_t version, const VekOptions& vek_options,
+    const std::function<void(snp::Report&)>& edit) const {
+  Evidence out;
+  ASSIGN_OR_RETURN(out.vek, IssueVek(vek_options));
+  snp::Report fields = MakeReportFields(product_, version, vek_options.tcb, vek_options.chip_id);
+  fields.signing_key = vek_options.kind;
+  if (vek_options.kind == SigningKey::kVlek) fields.chip_id.fill(0);
+  if (edit) edit(fields);
+  ASSIGN_OR_RETURN(out.report, SignReport(fields, out.vek));
+  out.chain = Chain(vek_options.kind);
+  return out;
+}
+
 absl::StatusOr<std::vector<uint8_t>> SoftwareSnpSigner::MakeCrl(
     const std::vector<uint64_t>& revoked_serials, absl::Time this_update,
     absl::Time next_update) const {

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,17 @@ class SoftwareSnpSigner {
   // report layout and signs bytes [0, 0x2A0) with the VEK. Set fields.signing_key to match it.
   absl::StatusOr<std::vector<uint8_t>> SignReport(const snp::Report& fields,
                                                   const SoftwareVek& vek) const;
+
+  // The common case of every SNP test: issue a VEK with `vek` options, build report fields for
+  // this product and `version` (MakeReportFields; SIGNING_KEY set to the VEK's kind, chip id
+  // zero for a VLEK), let `edit` change them, and sign.
+  struct Evidence {
+    std::vector<uint8_t> report;
+    SoftwareVek vek;
+    std::vector<std::vector<uint8_t>> chain;  // [ASK or ASVK, ARK]
+  };
+  absl::StatusOr<Evidence> MakeEvidence(uint32_t version, const VekOptions& vek,
+                                        const std::function<void(snp::Report&)>& edit = {}) const;
 
   // A CRL signed by the ARK, listing these serial numbers.
   absl::StatusOr<std::vector<uint8_t>> MakeCrl(const std::vector<uint64_t>& revoked_serials,

@@ -162,20 +162,18 @@ TEST(SnpCli, CertStoreAndSoftwareTrustAnchor) {
   testing::VekOptions vo;
   vo.tcb = {4, 0, 22, 213, 1};
   vo.chip_id.fill(0xc1);
-  auto vek = signer.IssueVek(vo);
-  ASSERT_TRUE(vek.ok());
-  auto fields = testing::MakeReportFields(Product::kTurin, 5, vo.tcb, vo.chip_id);
-  auto report = signer.SignReport(fields, *vek);
-  ASSERT_TRUE(report.ok());
+  auto evidence = signer.MakeEvidence(5, vo);
+  ASSERT_TRUE(evidence.ok()) << evidence.status();
+  const auto& report = evidence->report;
 
   testing::ScopedTempDir dir;
   auto report_path = dir.path() / "report.bin";
-  testing::WriteFileOrDie(report_path, *report);
+  testing::WriteFileOrDie(report_path, report);
   auto store = dir.path() / "store";
-  auto parsed = snp::ParseReport(*report);
+  auto parsed = snp::ParseReport(report);
   ASSERT_TRUE(parsed.ok());
   testing::WriteFileOrDie(store / snp::CertStore::VcekPath(Product::kTurin, *parsed),
-                          vek->cert_der);
+                          evidence->vek.cert_der);
   testing::WriteFileOrDie(store / "Turin/cert_chain.pem",
                           testing::CertificatesToPem(signer.Chain(snp::SigningKey::kVcek)));
   auto anchor = dir.path() / "ark.pem";
@@ -212,7 +210,7 @@ TEST(SnpCli, CertStoreAndSoftwareTrustAnchor) {
   EXPECT_NE(revoked.err.find("snp.crl"), std::string::npos) << revoked.err;
 
   // Tampered report: exit 1 naming the signature check.
-  auto tampered = *report;
+  auto tampered = report;
   tampered[0x90] ^= 1;
   testing::WriteFileOrDie(report_path, tampered);
   auto bad = Verify(

@@ -42,18 +42,19 @@ Evidence MakeEvidence(Product product, uint32_t version, SigningKey kind,
   vo.tcb = DefaultTcb(product);
   vo.chip_id = Chip(7);
   if (edit_vek) edit_vek(vo);
-  auto vek = signer.IssueVek(vo);
-  EXPECT_TRUE(vek.ok()) << vek.status();
-  Report fields = testing::MakeReportFields(product, version, DefaultTcb(product), Chip(7));
-  fields.signing_key = kind;
-  if (kind == SigningKey::kVlek) fields.chip_id.fill(0);
-  if (edit) edit(fields);
-  auto report = signer.SignReport(fields, *vek);
-  EXPECT_TRUE(report.ok()) << report.status();
+  // The report always describes the default machine; edit_vek may issue a mismatched VEK.
+  auto report_edit = [&](Report& r) {
+    uint64_t raw = EncodeTcb(DefaultTcb(product), product);
+    r.current_tcb = r.reported_tcb = r.committed_tcb = r.launch_tcb = raw;
+    if (kind == SigningKey::kVcek) r.chip_id = Chip(7);
+    if (edit) edit(r);
+  };
+  auto signed_evidence = signer.MakeEvidence(version, vo, report_edit);
+  EXPECT_TRUE(signed_evidence.ok()) << signed_evidence.status();
   Evidence e;
-  e.report = *report;
-  e.certs.vek_der = vek->cert_der;
-  e.certs.chain_der = signer.Chain(kind);
+  e.report = signed_evidence->report;
+  e.certs.vek_der = signed_evidence->vek.cert_der;
+  e.certs.chain_der = signed_evidence->chain;
   e.config.trust_anchors_der = {signer.ark_der()};
   return e;
 }

@@ -1,6 +1,7 @@
 // Flip every signed byte: verification must fail, with a message that names what failed.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include "attest/snp/verify.h"
@@ -61,38 +62,41 @@ TEST(SnpTamper, EveryByteOfTheSignedRegionAndSignatureOfRealReports) {
   }
 }
 
-TEST(SnpTamper, EveryByteOfARealVcek) {
+// Flips every byte of each certificate that `select` returns (pointers into a copy of `certs`)
+// and expects each flip to be rejected.
+void ExpectEveryCertificateFlipRejected(
+    const std::function<std::vector<std::vector<uint8_t>*>(Certificates&)>& select,
+    bool with_kds_chain) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   auto verifier = Verifier::Create({});
   ASSERT_TRUE(verifier.ok());
   auto report = testing::ReadFileOrDie(vectors / "snp/milan-virtee/report.bin");
   Certificates certs = CertsFromFile(vectors / "snp/milan-virtee/vcek.der");
+  if (with_kds_chain) certs.chain_der = ChainFromFile(vectors / "snp/certs/kds_ask_ark_milan.pem");
   ASSERT_TRUE((*verifier)->Verify(report, certs, Options{}).ok());
-  for (size_t i = 0; i < certs.vek_der.size(); ++i) {
-    Certificates tampered = certs;
-    tampered.vek_der[i] ^= 0x01;
-    auto r = (*verifier)->Verify(report, tampered, Options{});
-    ASSERT_FALSE(r.ok()) << "VCEK flip at " << i << " was accepted";
+  Certificates probe = certs;
+  size_t targets = select(probe).size();
+  for (size_t t = 0; t < targets; ++t) {
+    for (size_t i = 0; i < select(probe)[t]->size(); ++i) {
+      Certificates tampered = certs;
+      (*select(tampered)[t])[i] ^= 0x01;
+      ASSERT_FALSE((*verifier)->Verify(report, tampered, Options{}).ok())
+          << "certificate " << t << ": flip at " << i << " was accepted";
+    }
   }
 }
 
+TEST(SnpTamper, EveryByteOfARealVcek) {
+  ExpectEveryCertificateFlipRejected(
+      [](Certificates& c) { return std::vector<std::vector<uint8_t>*>{&c.vek_der}; }, false);
+}
+
 TEST(SnpTamper, EveryByteOfTheChainGivenWithEvidence) {
-  APPLIANCE_REQUIRE_VECTORS(vectors);
-  auto verifier = Verifier::Create({});
-  ASSERT_TRUE(verifier.ok());
-  auto report = testing::ReadFileOrDie(vectors / "snp/milan-virtee/report.bin");
-  Certificates certs = CertsFromFile(vectors / "snp/milan-virtee/vcek.der");
-  certs.chain_der = ChainFromFile(vectors / "snp/certs/kds_ask_ark_milan.pem");
-  ASSERT_TRUE((*verifier)->Verify(report, certs, Options{}).ok());
-  for (size_t c = 0; c < certs.chain_der.size(); ++c) {
-    for (size_t i = 0; i < certs.chain_der[c].size(); ++i) {
-      Certificates tampered = certs;
-      tampered.chain_der[c][i] ^= 0x01;
-      ASSERT_FALSE((*verifier)->Verify(report, tampered, Options{}).ok())
-          << "chain cert " << c << " flip at " << i << " (0x" << std::hex
-          << int(certs.chain_der[c][i]) << std::dec << ") was accepted";
-    }
-  }
+  ExpectEveryCertificateFlipRejected(
+      [](Certificates& c) {
+        return std::vector<std::vector<uint8_t>*>{&c.chain_der[0], &c.chain_der[1]};
+      },
+      true);
 }
 
 TEST(SnpTamper, EverySignedByteOfASoftwareV5TurinReport) {
@@ -100,19 +104,17 @@ TEST(SnpTamper, EverySignedByteOfASoftwareV5TurinReport) {
   testing::VekOptions vo;
   vo.tcb = {4, 0, 22, 213, 1};
   vo.chip_id.fill(3);
-  auto vek = signer.IssueVek(vo);
-  ASSERT_TRUE(vek.ok());
-  auto report =
-      signer.SignReport(testing::MakeReportFields(Product::kTurin, 5, vo.tcb, vo.chip_id), *vek);
-  ASSERT_TRUE(report.ok());
+  auto evidence = signer.MakeEvidence(5, vo);
+  ASSERT_TRUE(evidence.ok()) << evidence.status();
+  const auto& report = evidence->report;
   VerifierConfig config;
   config.trust_anchors_der = {signer.ark_der()};
   auto verifier = Verifier::Create(config);
   ASSERT_TRUE(verifier.ok());
-  Certificates certs{vek->cert_der, signer.Chain(SigningKey::kVcek)};
-  ASSERT_TRUE((*verifier)->Verify(*report, certs, Options{}).ok());
+  Certificates certs{evidence->vek.cert_der, evidence->chain};
+  ASSERT_TRUE((*verifier)->Verify(report, certs, Options{}).ok());
   for (size_t i = 0; i < 0x330; ++i) {
-    auto tampered = *report;
+    auto tampered = report;
     tampered[i] ^= 0x80;
     ASSERT_FALSE((*verifier)->Verify(tampered, certs, Options{}).ok()) << std::hex << i;
   }

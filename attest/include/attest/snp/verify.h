@@ -102,6 +102,10 @@ class Verifier {
   std::unique_ptr<Impl> impl_;
 };
 
+// The report's signature (R, S little-endian at 0x2A0/0x2E8) as a DER ECDSA-Sig-Value, the form
+// OpenSSL and `openssl dgst -verify` take.
+absl::StatusOr<std::vector<uint8_t>> SignatureToDer(const Report& report);
+
 // One-shot convenience: Verifier::Create(config)->Verify(...).
 absl::StatusOr<VerifiedReport> VerifyReport(std::span<const uint8_t> report_bytes,
                                             const Certificates& certs, const Options& options,
