@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "snp_command.h"
+#include "tpm_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"appliance-verify: verify confidential-VM attestation evidence offline",
@@ -11,6 +12,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 2;
   attest::cli::AddSnpCommand(app, &exit_code);
+  attest::cli::AddTpmQuoteCommand(app, &exit_code);
+  attest::cli::AddEventLogCommand(app, &exit_code);
+  attest::cli::AddAzureCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,73 @@
+// Azure confidential VMs: evidence from the paravisor's vTPM. The HCL report carries the hardware
+// report (SNP ATTESTATION_REPORT, or a TDX TDREPORT) whose report data binds the HCL runtime data,
+// which carries the vTPM attestation key (HCLAkPub); that key signs a TPM quote over the PCRs.
+//
+// HCL report layout (2600 bytes): "HCLA" header (32 bytes), hardware report at 0x20, runtime-data
+// header at 0x4C0 (data_size, version, report_type: 2 SNP / 4 TDX, hash_type: 1 SHA-256 / 2 SHA-384 /
+// 3 SHA-512, variable_size), runtime data (JSON) at 0x4D4.
+#ifndef ATTEST_AZURE_AZURE_H_
+#define ATTEST_AZURE_AZURE_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "attest/check.h"
+#include "attest/snp/verify.h"
+#include "attest/tpm/hash_alg.h"
+#include "attest/tpm/quote.h"
+
+namespace attest::azure {
+
+inline constexpr uint32_t kReportTypeSnp = 2;
+inline constexpr uint32_t kReportTypeTdx = 4;
+inline constexpr size_t kMaxEvidenceJsonSize = 1024 * 1024;
+
+struct HclReport {
+  uint32_t version = 0;
+  uint32_t report_type = 0;
+  uint32_t hash_type = 0;
+  std::vector<uint8_t> hardware_report;  // 1184 bytes (SNP) or 1024 bytes (TDX TDREPORT)
+  std::vector<uint8_t> runtime_data;     // exactly the variable data the report data binds
+};
+
+absl::StatusOr<HclReport> ParseHclReport(std::span<const uint8_t> bytes);
+
+struct Evidence {
+  HclReport hcl;
+  std::vector<uint8_t> vcek_der;  // SNP form
+  std::vector<uint8_t> td_quote;  // TDX form
+  std::vector<uint8_t> quote;      // TPMS_ATTEST
+  std::vector<uint8_t> signature;  // bare RSASSA signature by HCLAkPub
+  tpm::PcrBanks pcrs;              // the 24 SHA-256 PCRs that come with the quote
+};
+
+// Both layouts of the vectors' MANIFEST: SNP {"report", "vcek", "quote": {"message", "signature",
+// "pcrs"}} and TDX {"hcl_report", "td_quote", "tpm_quote": {...}}; byte fields are integer arrays.
+absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view json);
+
+struct Options {
+  snp::Options snp;           // clock and SNP policy
+  snp::VerifierConfig roots;  // SNP trust anchors (built-in by default)
+  std::vector<std::vector<uint8_t>> snp_chain;  // optional ASK, ARK
+  std::vector<uint8_t> nonce;
+  std::optional<tpm::PcrBanks> expected_pcrs;
+};
+
+struct Verified {
+  snp::VerifiedReport snp;
+  tpm::AkPublicKey ak;
+  tpm::VerifiedQuote quote;
+};
+
+// SNP report → runtime-data binding → HCLAkPub → quote (nonce, signature) → PCR digest → expected
+// PCRs. The TDX form fails check "azure.tdx" until the TDX verifier exists.
+absl::StatusOr<Verified> VerifyEvidence(const Evidence& evidence, const Options& options,
+                                        CheckLog* log = nullptr);
+
+}  // namespace attest::azure
+
+#endif  // ATTEST_AZURE_AZURE_H_
