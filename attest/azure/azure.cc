@@ -20,14 +20,19 @@ constexpr size_t kRuntimeDataOffset = 0x4D4;
 constexpr size_t kMaxHclReportSize = 64 * 1024;
 constexpr size_t kTdReportSize = 1024;
 
-absl::StatusOr<std::vector<uint8_t>> ByteArray(const nlohmann::json& j, const char* what, size_t max) {
-  if (!j.is_array()) return absl::InvalidArgumentError(absl::StrCat("azure evidence: '", what, "' is not a byte array"));
-  if (j.size() > max) return absl::InvalidArgumentError(absl::StrCat("azure evidence: '", what, "' is too long"));
+absl::StatusOr<std::vector<uint8_t>> ByteArray(const nlohmann::json& j, const char* what,
+                                               size_t max) {
+  if (!j.is_array())
+    return absl::InvalidArgumentError(
+        absl::StrCat("azure evidence: '", what, "' is not a byte array"));
+  if (j.size() > max)
+    return absl::InvalidArgumentError(absl::StrCat("azure evidence: '", what, "' is too long"));
   std::vector<uint8_t> out;
   out.reserve(j.size());
   for (const auto& v : j) {
     if (!v.is_number_unsigned() || v.get<uint64_t>() > 255) {
-      return absl::InvalidArgumentError(absl::StrCat("azure evidence: '", what, "' holds a value that is not a byte"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("azure evidence: '", what, "' holds a value that is not a byte"));
     }
     out.push_back(static_cast<uint8_t>(v.get<uint64_t>()));
   }
@@ -58,8 +63,9 @@ absl::StatusOr<HclReport> ParseHclReport(std::span<const uint8_t> bytes) {
   ASSIGN_OR_RETURN(uint32_t variable_size, r.ReadU32Le());
   (void)rt_version;
   if (data_size != variable_size + 20) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "HCL report: runtime data size %u does not match its variable size %u + 20", data_size, variable_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("HCL report: runtime data size %u does not match its variable size %u + 20",
+                        data_size, variable_size));
   }
   ASSIGN_OR_RETURN(auto runtime, r.ReadBytes(variable_size));
   out.runtime_data.assign(runtime.begin(), runtime.end());
@@ -69,31 +75,41 @@ absl::StatusOr<HclReport> ParseHclReport(std::span<const uint8_t> bytes) {
   } else if (out.report_type == kReportTypeTdx) {
     hw_size = kTdReportSize;
   } else {
-    return absl::InvalidArgumentError(absl::StrFormat("HCL report: report type %u (2 = SNP, 4 = TDX)", out.report_type));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("HCL report: report type %u (2 = SNP, 4 = TDX)", out.report_type));
   }
-  out.hardware_report.assign(bytes.begin() + kHclHeaderSize, bytes.begin() + kHclHeaderSize + hw_size);
+  out.hardware_report.assign(bytes.begin() + kHclHeaderSize,
+                             bytes.begin() + kHclHeaderSize + hw_size);
   return out;
 }
 
 absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view text) {
-  if (text.size() > kMaxEvidenceJsonSize) return absl::InvalidArgumentError("azure evidence: larger than 1 MiB");
+  if (text.size() > kMaxEvidenceJsonSize)
+    return absl::InvalidArgumentError("azure evidence: larger than 1 MiB");
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("azure evidence: not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return absl::InvalidArgumentError("azure evidence: not a JSON object");
   Evidence e;
   const nlohmann::json* report = Member(j, "report");
   const nlohmann::json* hcl = Member(j, "hcl_report");
   const nlohmann::json* quote = Member(j, report ? "quote" : "tpm_quote");
   if ((report == nullptr) == (hcl == nullptr) || quote == nullptr || !quote->is_object()) {
     return absl::InvalidArgumentError(
-        "azure evidence: expected {report, vcek, quote} (SNP) or {hcl_report, td_quote, tpm_quote} (TDX)");
+        "azure evidence: expected {report, vcek, quote} (SNP) or {hcl_report, td_quote, tpm_quote} "
+        "(TDX)");
   }
-  ASSIGN_OR_RETURN(auto hcl_bytes, ByteArray(report ? *report : *hcl, report ? "report" : "hcl_report", kMaxHclReportSize));
+  ASSIGN_OR_RETURN(auto hcl_bytes, ByteArray(report ? *report : *hcl,
+                                             report ? "report" : "hcl_report", kMaxHclReportSize));
   ASSIGN_OR_RETURN(e.hcl, ParseHclReport(hcl_bytes));
   if (report) {
     const nlohmann::json* vcek = Member(j, "vcek");
-    if (vcek == nullptr || !vcek->is_string()) return absl::InvalidArgumentError("azure evidence: 'vcek' PEM missing");
+    if (vcek == nullptr || !vcek->is_string())
+      return absl::InvalidArgumentError("azure evidence: 'vcek' PEM missing");
     std::string pem = vcek->get<std::string>();
-    ASSIGN_OR_RETURN(auto certs, ParseCertificates(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()), "azure evidence vcek"));
+    ASSIGN_OR_RETURN(
+        auto certs, ParseCertificates(std::span<const uint8_t>(
+                                          reinterpret_cast<const uint8_t*>(pem.data()), pem.size()),
+                                      "azure evidence vcek"));
     e.vcek_der = certs.front();
   } else {
     const nlohmann::json* td = Member(j, "td_quote");
@@ -104,13 +120,16 @@ absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view text) {
   const nlohmann::json* signature = Member(*quote, "signature");
   const nlohmann::json* pcrs = Member(*quote, "pcrs");
   if (!message || !signature || !pcrs || !pcrs->is_array() || pcrs->size() > 32) {
-    return absl::InvalidArgumentError("azure evidence: quote needs message, signature and up to 32 pcrs");
+    return absl::InvalidArgumentError(
+        "azure evidence: quote needs message, signature and up to 32 pcrs");
   }
   ASSIGN_OR_RETURN(e.quote, ByteArray(*message, "quote.message", tpm::kMaxQuoteSize));
   ASSIGN_OR_RETURN(e.signature, ByteArray(*signature, "quote.signature", tpm::kMaxSignatureSize));
   for (size_t i = 0; i < pcrs->size(); ++i) {
     ASSIGN_OR_RETURN(auto value, ByteArray((*pcrs)[i], "quote.pcrs", 64));
-    if (value.size() != 32) return absl::InvalidArgumentError("azure evidence: quote.pcrs values must be 32-byte SHA-256");
+    if (value.size() != 32)
+      return absl::InvalidArgumentError(
+          "azure evidence: quote.pcrs values must be 32-byte SHA-256");
     e.pcrs[tpm::kAlgSha256][static_cast<uint32_t>(i)] = std::move(value);
   }
   return e;
@@ -120,8 +139,9 @@ absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& option
   CheckLog local;
   CheckLog& L = log ? *log : local;
   if (e.hcl.report_type == kReportTypeTdx) {
-    return L.Fail("azure.tdx", "TDX HCL report: the TD quote check comes with the TDX verifier (issue 4); "
-                               "this evidence cannot be verified yet");
+    return L.Fail("azure.tdx",
+                  "TDX HCL report: the TD quote check comes with the TDX verifier (issue 4); "
+                  "this evidence cannot be verified yet");
   }
   Verified out;
   ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(options.roots));
@@ -131,23 +151,33 @@ absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& option
   // The report data binds the runtime data: H(runtime data) then zeros.
   uint16_t alg;
   switch (e.hcl.hash_type) {
-    case 1: alg = tpm::kAlgSha256; break;
-    case 2: alg = tpm::kAlgSha384; break;
-    case 3: alg = tpm::kAlgSha512; break;
+    case 1:
+      alg = tpm::kAlgSha256;
+      break;
+    case 2:
+      alg = tpm::kAlgSha384;
+      break;
+    case 3:
+      alg = tpm::kAlgSha512;
+      break;
     default:
-      return L.Fail("azure.runtime_data.binding", absl::StrFormat("unknown runtime-data hash type %u", e.hcl.hash_type));
+      return L.Fail("azure.runtime_data.binding",
+                    absl::StrFormat("unknown runtime-data hash type %u", e.hcl.hash_type));
   }
   ASSIGN_OR_RETURN(auto digest, tpm::Hash(alg, e.hcl.runtime_data));
   const auto& rd = out.snp.report.report_data;
   bool head = std::equal(digest.begin(), digest.end(), rd.begin());
   bool tail = std::all_of(rd.begin() + digest.size(), rd.end(), [](uint8_t b) { return b == 0; });
-  RETURN_IF_ERROR(L.Expect(head && tail, "azure.runtime_data.binding",
-                           head && tail ? absl::StrCat("report_data = ", tpm::HashAlgName(alg), "(runtime data) || zeros")
-                                        : absl::StrCat("report_data ", HexEncode(rd), " but ", tpm::HashAlgName(alg),
-                                                       "(runtime data) is ", HexEncode(digest), " followed by zeros")));
-  auto ak = tpm::ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(e.hcl.runtime_data.data()),
-                                              e.hcl.runtime_data.size()),
-                            "HCLAkPub");
+  RETURN_IF_ERROR(L.Expect(
+      head && tail, "azure.runtime_data.binding",
+      head && tail
+          ? absl::StrCat("report_data = ", tpm::HashAlgName(alg), "(runtime data) || zeros")
+          : absl::StrCat("report_data ", HexEncode(rd), " but ", tpm::HashAlgName(alg),
+                         "(runtime data) is ", HexEncode(digest), " followed by zeros")));
+  auto ak =
+      tpm::ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(e.hcl.runtime_data.data()),
+                                        e.hcl.runtime_data.size()),
+                      "HCLAkPub");
   if (!ak.ok()) return L.Fail("azure.ak", std::string(ak.status().message()));
   out.ak = *ak;
   L.Pass("azure.ak", absl::StrCat("HCLAkPub from the bound runtime data: ", out.ak.Describe()));
@@ -156,7 +186,8 @@ absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& option
   tpm::QuoteVerifyOptions qo;
   qo.nonce = options.nonce;
   qo.pcrs = e.pcrs;
-  ASSIGN_OR_RETURN(out.quote, qv->Verify(e.quote, e.signature, tpm::SignatureFormat::kAuto, qo, &L));
+  ASSIGN_OR_RETURN(out.quote,
+                   qv->Verify(e.quote, e.signature, tpm::SignatureFormat::kAuto, qo, &L));
   if (options.expected_pcrs) {
     RETURN_IF_ERROR(tpm::CheckExpectedPcrs(out.quote.quoted_pcrs, *options.expected_pcrs, L));
   }

@@ -37,7 +37,8 @@ absl::StatusOr<tpm::PcrBanks> ReadPcrs(const std::string& path, const std::strin
     ASSIGN_OR_RETURN(alg, tpm::HashAlgFromName(bank));
   }
   auto pcrs = tpm::ParsePcrJson(text, alg);
-  if (!pcrs.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", pcrs.status().message()));
+  if (!pcrs.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", pcrs.status().message()));
   return pcrs;
 }
 
@@ -53,7 +54,8 @@ nlohmann::json BanksToJson(const tpm::PcrBanks& banks) {
 
 nlohmann::json QuoteToJson(const tpm::Quote& q) {
   nlohmann::json sel = nlohmann::json::array();
-  for (const auto& s : q.selections) sel.push_back({{"bank", tpm::HashAlgName(s.hash_alg)}, {"pcrs", s.pcrs}});
+  for (const auto& s : q.selections)
+    sel.push_back({{"bank", tpm::HashAlgName(s.hash_alg)}, {"pcrs", s.pcrs}});
   return {{"magic", absl::StrFormat("0x%08x", q.magic)},
           {"type", absl::StrFormat("0x%04x", q.type)},
           {"qualified_signer", HexEncode(q.qualified_signer)},
@@ -91,7 +93,7 @@ struct QuoteArgs {
   std::string nonce;
   bool nonce_given = false;
   bool allow_sha1 = false;
-  std::string pcrs, pcr_bank, eventlog, expect_pcrs, now;
+  std::string pcrs, pcr_bank, eventlog, expect_pcrs, now, expect_ak_name;
   bool json = false;
 };
 
@@ -100,17 +102,23 @@ absl::StatusOr<tpm::AkPublicKey> LoadAk(const QuoteArgs& a) {
   if (a.ak_format.empty()) return tpm::ParseAkAuto(bytes, a.ak_kid);
   if (a.ak_format == "tpmt") return tpm::ParseAkTpmtPublic(bytes);
   if (a.ak_format == "pem") return tpm::ParseAkPem(bytes);
-  return tpm::ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), a.ak_kid);
+  return tpm::ParseAkJwk(
+      absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), a.ak_kid);
 }
 
 int RunQuote(const QuoteArgs& a) {
   constexpr absl::string_view kCmd = "tpm-quote";
   auto fail = [&](const absl::Status& s) { return ReportFailure(kCmd, s); };
-  if (!a.nonce_given) return fail(absl::InvalidArgumentError("--nonce is required (--nonce '' for empty qualifying data)"));
+  if (!a.nonce_given)
+    return fail(
+        absl::InvalidArgumentError("--nonce is required (--nonce '' for empty qualifying data)"));
   auto nonce = HexDecode(a.nonce);
-  if (!nonce.ok()) return fail(absl::InvalidArgumentError(absl::StrCat("--nonce: ", nonce.status().message())));
-  if (!a.ak_ca.empty() && a.ak_cert.empty()) return fail(absl::InvalidArgumentError("--ak-ca needs --ak-cert"));
-  if (!a.ak_cert.empty() && a.ak_ca.empty()) return fail(absl::InvalidArgumentError("--ak-cert needs --ak-ca"));
+  if (!nonce.ok())
+    return fail(absl::InvalidArgumentError(absl::StrCat("--nonce: ", nonce.status().message())));
+  if (!a.ak_ca.empty() && a.ak_cert.empty())
+    return fail(absl::InvalidArgumentError("--ak-ca needs --ak-cert"));
+  if (!a.ak_cert.empty() && a.ak_ca.empty())
+    return fail(absl::InvalidArgumentError("--ak-cert needs --ak-ca"));
   VerifyOptions clock;
   if (!a.now.empty()) {
     auto t = ParseRfc3339(a.now);
@@ -126,12 +134,20 @@ int RunQuote(const QuoteArgs& a) {
   tpm::QuoteVerifyOptions qo;
   qo.nonce = *nonce;
   qo.allow_sha1 = a.allow_sha1;
+  if (!a.expect_ak_name.empty()) {
+    auto name = HexDecode(a.expect_ak_name);
+    if (!name.ok())
+      return fail(
+          absl::InvalidArgumentError(absl::StrCat("--expect-ak-name: ", name.status().message())));
+    qo.expected_ak_name = *name;
+  }
   if (!a.pcrs.empty()) {
     auto pcrs = ReadPcrs(a.pcrs, a.pcr_bank);
     if (!pcrs.ok()) return fail(pcrs.status());
     qo.pcrs = *pcrs;
   } else if (!a.eventlog.empty() || !a.expect_pcrs.empty()) {
-    return fail(absl::InvalidArgumentError("--eventlog and --expect-pcrs need the quoted values (--pcrs)"));
+    return fail(
+        absl::InvalidArgumentError("--eventlog and --expect-pcrs need the quoted values (--pcrs)"));
   }
   std::optional<tpm::PcrBanks> expected;
   if (!a.expect_pcrs.empty()) {
@@ -168,14 +184,16 @@ int RunQuote(const QuoteArgs& a) {
     ASSIGN_OR_RETURN(auto verifier, tpm::QuoteVerifier::Create(*ak));
     ASSIGN_OR_RETURN(auto verified, verifier->Verify(*attest, *sig, format, qo, &log));
     claims["quote"] = QuoteToJson(verified.quote);
-    claims["signature"] = {{"scheme", verified.signature.sig_alg == tpm::kAlgEcdsa ? "ecdsa"
-                                      : verified.signature.sig_alg == tpm::kAlgRsapss ? "rsapss" : "rsassa"},
+    claims["signature"] = {{"scheme", verified.signature.sig_alg == tpm::kAlgEcdsa    ? "ecdsa"
+                                      : verified.signature.sig_alg == tpm::kAlgRsapss ? "rsapss"
+                                                                                      : "rsassa"},
                            {"hash", tpm::HashAlgName(verified.signature.hash_alg)},
                            {"format", verified.signature.raw ? "raw" : "tpmt"}};
     if (qo.pcrs) claims["pcrs"] = BanksToJson(verified.quoted_pcrs);
     if (event_log) {
       ASSIGN_OR_RETURN(auto replay, tpm::ReplayEventLog(*event_log));
-      ASSIGN_OR_RETURN(auto match, tpm::CheckLogAgainstQuote(*event_log, replay, verified.quoted_pcrs, log));
+      ASSIGN_OR_RETURN(auto match,
+                       tpm::CheckLogAgainstQuote(*event_log, replay, verified.quoted_pcrs, log));
       nlohmann::json explained = nlohmann::json::object(), unexplained = nlohmann::json::object();
       for (const auto& [alg, pcrs] : match.explained) explained[tpm::HashAlgName(alg)] = pcrs;
       for (const auto& [alg, pcrs] : match.unexplained) unexplained[tpm::HashAlgName(alg)] = pcrs;
@@ -222,7 +240,8 @@ int RunEventLog(const LogArgs& a) {
     j["format"] = log->format == tpm::EventLogFormat::kTcg2 ? "tcg2" : "tcg1";
     j["events"] = log->events.size();
     j["banks"] = BanksToJson(replay->pcrs);
-    j["startup_locality"] = log->startup_locality ? nlohmann::json(*log->startup_locality) : nlohmann::json();
+    j["startup_locality"] =
+        log->startup_locality ? nlohmann::json(*log->startup_locality) : nlohmann::json();
     j["digest_mismatches"] = replay->digest_mismatches;
     if (expected) {
       j["verified"] = status.ok();
@@ -230,7 +249,8 @@ int RunEventLog(const LogArgs& a) {
     }
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("%s event log, %zu events, banks:", log->format == tpm::EventLogFormat::kTcg2 ? "TCG2 crypto-agile" : "TCG1 SHA-1",
+    std::printf("%s event log, %zu events, banks:",
+                log->format == tpm::EventLogFormat::kTcg2 ? "TCG2 crypto-agile" : "TCG1 SHA-1",
                 log->events.size());
     for (uint16_t alg : log->algorithms) std::printf(" %s", tpm::HashAlgName(alg).c_str());
     if (log->startup_locality) std::printf(", StartupLocality %d", *log->startup_locality);
@@ -238,12 +258,14 @@ int RunEventLog(const LogArgs& a) {
     std::set<size_t> mismatched(replay->digest_mismatches.begin(), replay->digest_mismatches.end());
     for (const auto& e : log->events) {
       std::printf("%4zu  PCR%-2u %-34s %s%s\n", e.index, e.pcr, tpm::EventTypeName(e.type).c_str(),
-                  tpm::DescribeEvent(e).c_str(), mismatched.count(e.index) ? "  [digest is not the hash of the data]" : "");
+                  tpm::DescribeEvent(e).c_str(),
+                  mismatched.count(e.index) ? "  [digest is not the hash of the data]" : "");
     }
     std::printf("\nreplayed PCRs:\n");
     for (const auto& [alg, bank] : replay->pcrs) {
       for (const auto& [pcr, value] : bank) {
-        std::printf("  %-7s %2u  %s\n", tpm::HashAlgName(alg).c_str(), pcr, HexEncode(value).c_str());
+        std::printf("  %-7s %2u  %s\n", tpm::HashAlgName(alg).c_str(), pcr,
+                    HexEncode(value).c_str());
       }
     }
     if (expected) PrintChecks(checks);
@@ -264,7 +286,8 @@ int RunAzure(const AzureArgs& a) {
   if (!a.nonce_given) return fail(absl::InvalidArgumentError("--nonce is required"));
   azure::Options o;
   auto nonce = HexDecode(a.nonce);
-  if (!nonce.ok()) return fail(absl::InvalidArgumentError(absl::StrCat("--nonce: ", nonce.status().message())));
+  if (!nonce.ok())
+    return fail(absl::InvalidArgumentError(absl::StrCat("--nonce: ", nonce.status().message())));
   o.nonce = *nonce;
   o.snp.policy.allow_debug = a.allow_debug;
   if (!a.now.empty()) {
@@ -291,7 +314,8 @@ int RunAzure(const AzureArgs& a) {
   CheckLog log;
   auto verified = azure::VerifyEvidence(*evidence, o, &log);
   nlohmann::json claims;
-  claims["platform"] = evidence->hcl.report_type == azure::kReportTypeTdx ? "azure-tdx" : "azure-snp";
+  claims["platform"] =
+      evidence->hcl.report_type == azure::kReportTypeTdx ? "azure-tdx" : "azure-snp";
   if (verified.ok()) {
     const auto& r = verified->snp.report;
     claims["snp"] = {{"product", std::string(snp::ProductName(verified->snp.product))},
@@ -310,9 +334,11 @@ int RunAzure(const AzureArgs& a) {
 
 void AddTpmQuoteCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<QuoteArgs>();
-  CLI::App* cmd = app.add_subcommand("tpm-quote", "Verify a TPM 2.0 quote (and PCRs, and an event log)");
+  CLI::App* cmd =
+      app.add_subcommand("tpm-quote", "Verify a TPM 2.0 quote (and PCRs, and an event log)");
   cmd->add_option("--attest", a->attest, "TPMS_ATTEST (marshalled)")->required();
-  cmd->add_option("--signature", a->signature, "TPMT_SIGNATURE or a bare RSASSA signature")->required();
+  cmd->add_option("--signature", a->signature, "TPMT_SIGNATURE or a bare RSASSA signature")
+      ->required();
   cmd->add_option("--signature-format", a->signature_format, "tpmt|raw (default: detected)")
       ->check(CLI::IsMember({"tpmt", "raw"}));
   cmd->add_option("--ak", a->ak, "AK public key")->required();
@@ -320,15 +346,19 @@ void AddTpmQuoteCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"tpmt", "pem", "jwk"}));
   cmd->add_option("--ak-kid", a->ak_kid, "key id in a JWK set (default HCLAkPub)");
   cmd->add_option("--ak-cert", a->ak_cert, "AK certificate (PEM or DER)");
-  cmd->add_option("--ak-ca", a->ak_ca, "CA certificates for the AK certificate: roots and intermediates");
+  cmd->add_option("--ak-ca", a->ak_ca,
+                  "CA certificates for the AK certificate: roots and intermediates");
   cmd->add_option("--nonce", a->nonce, "expected qualifying data, hex ('' for none)")
       ->each([a](const std::string&) { a->nonce_given = true; });
   cmd->add_flag("--allow-sha1", a->allow_sha1, "accept quotes signed with SHA-1");
   cmd->add_option("--pcrs", a->pcrs, "quoted PCR values (JSON)");
   cmd->add_option("--pcr-bank", a->pcr_bank, "bank of a flat --pcrs/--expect-pcrs map or list");
-  cmd->add_option("--eventlog", a->eventlog, "TCG2/TCG1 event log to replay against the quoted PCRs");
+  cmd->add_option("--eventlog", a->eventlog,
+                  "TCG2/TCG1 event log to replay against the quoted PCRs");
   cmd->add_option("--expect-pcrs", a->expect_pcrs, "expected values for quoted PCRs (JSON)");
   cmd->add_option("--now", a->now, "verification time for the AK certificate, RFC 3339");
+  cmd->add_option("--expect-ak-name", a->expect_ak_name,
+                  "pin the AK's TPM Name (hex nameAlg || digest)");
   cmd->add_flag("--json", a->json, "print the claims and every check as JSON");
   cmd->callback([a, exit_code] { *exit_code = RunQuote(*a); });
 }
@@ -345,7 +375,8 @@ void AddEventLogCommand(CLI::App& app, int* exit_code) {
 
 void AddAzureCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<AzureArgs>();
-  CLI::App* cmd = app.add_subcommand("azure", "Verify Azure confidential-VM evidence (HCL report + vTPM quote)");
+  CLI::App* cmd = app.add_subcommand(
+      "azure", "Verify Azure confidential-VM evidence (HCL report + vTPM quote)");
   cmd->add_option("EVIDENCE_JSON", a->evidence, "evidence JSON")->required();
   cmd->add_option("--nonce", a->nonce, "expected quote qualifying data, hex")
       ->each([a](const std::string&) { a->nonce_given = true; });

@@ -48,7 +48,8 @@ absl::StatusOr<ossl::EvpPkeyPtr> RsaKey(std::span<const uint8_t> n_be, uint32_t 
   EVP_PKEY* key = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("AK: invalid RSA public key (", ossl::LastError(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AK: invalid RSA public key (", ossl::LastError(), ")"));
   }
   return ossl::EvpPkeyPtr(key);
 }
@@ -64,8 +65,10 @@ absl::StatusOr<ossl::EvpPkeyPtr> EcKey(const char* group, std::span<const uint8_
   std::copy(x.begin(), x.end(), point.begin() + 1 + (field_bytes - x.size()));
   std::copy(y.begin(), y.end(), point.begin() + 1 + field_bytes + (field_bytes - y.size()));
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
     return absl::ResourceExhaustedError("EC key parameters");
   }
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
@@ -73,7 +76,8 @@ absl::StatusOr<ossl::EvpPkeyPtr> EcKey(const char* group, std::span<const uint8_
   EVP_PKEY* key = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("AK: invalid ECC public key (", ossl::LastError(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AK: invalid ECC public key (", ossl::LastError(), ")"));
   }
   ossl::EvpPkeyPtr owned(key);
   // EVP_PKEY_fromdata does not check that the point is on the curve.
@@ -97,7 +101,8 @@ absl::StatusOr<AkPublicKey> FromEvp(EVP_PKEY* key) {
   }
   ak.bits = EVP_PKEY_get_bits(key);
   if (ak.type == kAlgRsa && (ak.bits < 2048 || ak.bits > 4096)) {
-    return absl::InvalidArgumentError(absl::StrFormat("AK: RSA-%d is not accepted (2048-4096)", ak.bits));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("AK: RSA-%d is not accepted (2048-4096)", ak.bits));
   }
   ak.spki_der = SpkiDer(key);
   if (ak.spki_der.empty()) return absl::InternalError("AK: cannot encode the public key");
@@ -112,12 +117,14 @@ std::string AkPublicKey::Describe() const {
 }
 
 absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes) {
-  if (bytes.size() > kMaxAkInputSize) return absl::InvalidArgumentError("AK: TPMT_PUBLIC too large");
+  if (bytes.size() > kMaxAkInputSize)
+    return absl::InvalidArgumentError("AK: TPMT_PUBLIC too large");
   TPMT_PUBLIC pub{};
   size_t offset = 0;
   TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(bytes.data(), bytes.size(), &offset, &pub);
   if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrFormat("AK: not a TPMT_PUBLIC (unmarshal error 0x%x)", rc));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("AK: not a TPMT_PUBLIC (unmarshal error 0x%x)", rc));
   }
   if (offset != bytes.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -127,18 +134,29 @@ absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes) {
   uint16_t scheme = TPM2_ALG_NULL, scheme_hash = TPM2_ALG_NULL;
   if (pub.type == TPM2_ALG_RSA) {
     const auto& rsa = pub.unique.rsa;
-    uint32_t exponent = pub.parameters.rsaDetail.exponent == 0 ? 65537 : pub.parameters.rsaDetail.exponent;
+    uint32_t exponent =
+        pub.parameters.rsaDetail.exponent == 0 ? 65537 : pub.parameters.rsaDetail.exponent;
     ASSIGN_OR_RETURN(key, RsaKey(std::span<const uint8_t>(rsa.buffer, rsa.size), exponent));
     scheme = pub.parameters.rsaDetail.scheme.scheme;
-    scheme_hash = scheme == TPM2_ALG_NULL ? TPM2_ALG_NULL : pub.parameters.rsaDetail.scheme.details.anySig.hashAlg;
+    scheme_hash = scheme == TPM2_ALG_NULL ? TPM2_ALG_NULL
+                                          : pub.parameters.rsaDetail.scheme.details.anySig.hashAlg;
   } else if (pub.type == TPM2_ALG_ECC) {
     const auto& ecc = pub.unique.ecc;
     const char* group = nullptr;
     size_t field = 0;
     switch (pub.parameters.eccDetail.curveID) {
-      case TPM2_ECC_NIST_P256: group = "P-256"; field = 32; break;
-      case TPM2_ECC_NIST_P384: group = "P-384"; field = 48; break;
-      case TPM2_ECC_NIST_P521: group = "P-521"; field = 66; break;
+      case TPM2_ECC_NIST_P256:
+        group = "P-256";
+        field = 32;
+        break;
+      case TPM2_ECC_NIST_P384:
+        group = "P-384";
+        field = 48;
+        break;
+      case TPM2_ECC_NIST_P521:
+        group = "P-521";
+        field = 66;
+        break;
       default:
         return absl::InvalidArgumentError(absl::StrFormat("AK: ECC curve 0x%04x is not supported",
                                                           pub.parameters.eccDetail.curveID));
@@ -146,9 +164,11 @@ absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes) {
     ASSIGN_OR_RETURN(key, EcKey(group, std::span<const uint8_t>(ecc.x.buffer, ecc.x.size),
                                 std::span<const uint8_t>(ecc.y.buffer, ecc.y.size), field));
     scheme = pub.parameters.eccDetail.scheme.scheme;
-    scheme_hash = scheme == TPM2_ALG_NULL ? TPM2_ALG_NULL : pub.parameters.eccDetail.scheme.details.anySig.hashAlg;
+    scheme_hash = scheme == TPM2_ALG_NULL ? TPM2_ALG_NULL
+                                          : pub.parameters.eccDetail.scheme.details.anySig.hashAlg;
   } else {
-    return absl::InvalidArgumentError(absl::StrFormat("AK: key type 0x%04x is not RSA or ECC", pub.type));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("AK: key type 0x%04x is not RSA or ECC", pub.type));
   }
   ASSIGN_OR_RETURN(AkPublicKey ak, FromEvp(key.get()));
   ak.tpmt_public = std::vector<uint8_t>(bytes.begin(), bytes.end());
@@ -157,7 +177,8 @@ absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes) {
   ak.object_attributes = pub.objectAttributes;
   auto digest = Hash(pub.nameAlg, bytes);
   if (digest.ok()) {
-    std::vector<uint8_t> name = {static_cast<uint8_t>(pub.nameAlg >> 8), static_cast<uint8_t>(pub.nameAlg)};
+    std::vector<uint8_t> name = {static_cast<uint8_t>(pub.nameAlg >> 8),
+                                 static_cast<uint8_t>(pub.nameAlg)};
     name.insert(name.end(), digest->begin(), digest->end());
     ak.name = std::move(name);
   }
@@ -169,14 +190,16 @@ absl::StatusOr<AkPublicKey> ParseAkPem(std::span<const uint8_t> bytes) {
   ossl::BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
   ossl::EvpPkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
-    return absl::InvalidArgumentError(absl::StrCat("AK: not a PEM public key (", ossl::LastError(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AK: not a PEM public key (", ossl::LastError(), ")"));
   }
   return FromEvp(key.get());
 }
 
 namespace {
 
-// A string member, or "" when absent or not a string (nlohmann's value() throws on a type mismatch).
+// A string member, or "" when absent or not a string (nlohmann's value() throws on a type
+// mismatch).
 std::string StringMember(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -196,19 +219,23 @@ absl::StatusOr<std::vector<uint8_t>> Base64UrlDecode(std::string text) {
 absl::StatusOr<AkPublicKey> ParseAkJwk(absl::string_view json, absl::string_view kid) {
   if (json.size() > kMaxAkInputSize) return absl::InvalidArgumentError("AK: JWK too large");
   nlohmann::json j = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("AK: JWK is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return absl::InvalidArgumentError("AK: JWK is not a JSON object");
   if (j.contains("keys")) {
-    if (!j["keys"].is_array()) return absl::InvalidArgumentError("AK: JWK set 'keys' is not a list");
+    if (!j["keys"].is_array())
+      return absl::InvalidArgumentError("AK: JWK set 'keys' is not a list");
     nlohmann::json found;
     for (const auto& k : j["keys"]) {
       if (k.is_object() && StringMember(k, "kid") == std::string(kid)) found = k;
     }
     if (found.is_null()) {
-      return absl::InvalidArgumentError(absl::StrCat("AK: no key with kid '", kid, "' in the JWK set"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("AK: no key with kid '", kid, "' in the JWK set"));
     }
     j = found;
   }
-  if (StringMember(j, "kty") != "RSA" || StringMember(j, "n").empty() || StringMember(j, "e").empty()) {
+  if (StringMember(j, "kty") != "RSA" || StringMember(j, "n").empty() ||
+      StringMember(j, "e").empty()) {
     return absl::InvalidArgumentError("AK: JWK is not an RSA key with 'n' and 'e'");
   }
   ASSIGN_OR_RETURN(auto n, Base64UrlDecode(j["n"].get<std::string>()));
@@ -223,11 +250,40 @@ absl::StatusOr<AkPublicKey> ParseAkJwk(absl::string_view json, absl::string_view
 absl::StatusOr<AkPublicKey> ParseAkAuto(std::span<const uint8_t> bytes, absl::string_view kid) {
   if (LooksLikePem(bytes)) return ParseAkPem(bytes);
   size_t i = 0;
-  while (i < bytes.size() && (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t')) ++i;
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t'))
+    ++i;
   if (i < bytes.size() && bytes[i] == '{') {
-    return ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), kid);
+    return ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                      kid);
   }
   return ParseAkTpmtPublic(bytes);
+}
+
+absl::Status CheckAkAttributes(const AkPublicKey& ak, CheckLog& log) {
+  if (!ak.tpmt_public) {
+    log.Pass("tpm.ak.attributes", "not known (the AK is not given as a TPMT_PUBLIC)");
+    return absl::OkStatus();
+  }
+  constexpr uint32_t kRestricted = 1u << 16, kDecrypt = 1u << 17, kSign = 1u << 18;
+  bool ok = (ak.object_attributes & kRestricted) && (ak.object_attributes & kSign) &&
+            !(ak.object_attributes & kDecrypt);
+  return log.Expect(
+      ok, "tpm.ak.attributes",
+      absl::StrFormat("objectAttributes 0x%08x: %s", ak.object_attributes,
+                      ok ? "a restricted signing key"
+                         : "not a restricted signing key (restricted and sign set, decrypt clear): "
+                           "such a key can sign data the TPM did not produce"));
+}
+
+absl::Status CheckAkName(const AkPublicKey& ak, std::span<const uint8_t> expected, CheckLog& log) {
+  if (!ak.name)
+    return log.Fail("tpm.ak.name", "the AK has no TPM Name (not given as a TPMT_PUBLIC)");
+  bool same = std::equal(ak.name->begin(), ak.name->end(), expected.begin(), expected.end());
+  return log.Expect(
+      same, "tpm.ak.name",
+      same ? absl::StrCat("AK Name ", HexEncode(*ak.name))
+           : absl::StrCat("AK Name ", HexEncode(*ak.name), " but expected ", HexEncode(expected)));
 }
 
 absl::Status VerifyAkCertificate(const AkPublicKey& ak, std::span<const uint8_t> cert_bytes,
@@ -249,7 +305,8 @@ absl::Status VerifyAkCertificate(const AkPublicKey& ak, std::span<const uint8_t>
     }
     owned.push_back(std::move(ca));
   }
-  if (roots == 0) return absl::InvalidArgumentError("AK certificate: no self-signed root among --ak-ca");
+  if (roots == 0)
+    return absl::InvalidArgumentError("AK certificate: no self-signed root among --ak-ca");
   ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), untrusted.get()) != 1) {
     return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
@@ -266,7 +323,8 @@ absl::Status VerifyAkCertificate(const AkPublicKey& ak, std::span<const uint8_t>
   ossl::EvpPkeyPtr cert_key(X509_get_pubkey(cert.get()));
   bool same = cert_key && SpkiDer(cert_key.get()) == ak.spki_der;
   return log.Expect(same, "tpm.ak.certificate",
-                    same ? absl::StrCat("AK certificate (issuer ", ossl::NameToString(X509_get_issuer_name(cert.get())),
+                    same ? absl::StrCat("AK certificate (issuer ",
+                                        ossl::NameToString(X509_get_issuer_name(cert.get())),
                                         ") chains to the given CA and certifies the AK")
                          : "the AK certificate certifies a different public key than the AK");
 }

@@ -21,18 +21,24 @@ constexpr uint8_t kApplianceData = 1;
 
 std::string ContentTypeName(uint8_t type) {
   switch (type) {
-    case kCelContentMgt: return "cel";
-    case kCelContentPcClientStd: return "pcclient_std";
-    case kCelContentImaTemplate: return "ima_template";
-    case kCelContentImaTlv: return "ima_tlv";
-    case kCelContentAppliance: return "appliance";
-    default: return absl::StrCat(type);
+    case kCelContentMgt:
+      return "cel";
+    case kCelContentPcClientStd:
+      return "pcclient_std";
+    case kCelContentImaTemplate:
+      return "ima_template";
+    case kCelContentImaTlv:
+      return "ima_tlv";
+    case kCelContentAppliance:
+      return "appliance";
+    default:
+      return absl::StrCat(type);
   }
 }
 
 absl::StatusOr<uint8_t> ContentTypeFromName(const std::string& name) {
-  for (uint8_t t : {kCelContentMgt, kCelContentPcClientStd, kCelContentImaTemplate, kCelContentImaTlv,
-                    kCelContentAppliance}) {
+  for (uint8_t t : {kCelContentMgt, kCelContentPcClientStd, kCelContentImaTemplate,
+                    kCelContentImaTlv, kCelContentAppliance}) {
     if (ContentTypeName(t) == name) return t;
   }
   return absl::InvalidArgumentError(absl::StrCat("CEL: unknown content_type '", name, "'"));
@@ -52,7 +58,8 @@ absl::StatusOr<Tlv> ReadTlv(ByteReader& r) {
 
 absl::StatusOr<uint64_t> TlvInteger(const Tlv& t, absl::string_view what) {
   if (t.value.empty() || t.value.size() > 8) {
-    return absl::InvalidArgumentError(absl::StrFormat("CEL-TLV: %s is %u bytes (1-8)", what, t.value.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CEL-TLV: %s is %u bytes (1-8)", what, t.value.size()));
   }
   uint64_t v = 0;
   for (uint8_t b : t.value) v = v << 8 | b;
@@ -66,6 +73,22 @@ void PutTlv(std::vector<uint8_t>& out, uint8_t type, std::span<const uint8_t> va
   out.insert(out.end(), value.begin(), value.end());
 }
 
+// The appliance content as TLVs (event name, then data): what the record's digests cover, so
+// that neither the name nor the data can change without the digest changing.
+std::vector<uint8_t> ApplianceContent(const CelRecord& rec) {
+  std::vector<uint8_t> content;
+  PutTlv(content, kApplianceEvent,
+         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rec.event.data()),
+                                  rec.event.size()));
+  PutTlv(content, kApplianceData, rec.data);
+  return content;
+}
+
+bool KnownContentType(uint8_t t) {
+  return t == kCelContentMgt || t == kCelContentPcClientStd || t == kCelContentImaTemplate ||
+         t == kCelContentImaTlv || t == kCelContentAppliance;
+}
+
 std::vector<uint8_t> BigEndian(uint64_t v, size_t bytes) {
   std::vector<uint8_t> out(bytes);
   for (size_t i = 0; i < bytes; ++i) out[bytes - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
@@ -74,9 +97,12 @@ std::vector<uint8_t> BigEndian(uint64_t v, size_t bytes) {
 
 absl::Status CheckDigestSize(uint16_t alg, size_t size) {
   size_t want = HashAlgSize(alg);
-  if (want == 0) return absl::InvalidArgumentError(absl::StrCat("CEL: digest algorithm ", HashAlgName(alg), " is not supported"));
+  if (want == 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CEL: digest algorithm ", HashAlgName(alg), " is not supported"));
   if (size != want) {
-    return absl::InvalidArgumentError(absl::StrFormat("CEL: %s digest of %u bytes (expected %u)", HashAlgName(alg), size, want));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CEL: %s digest of %u bytes (expected %u)", HashAlgName(alg), size, want));
   }
   return absl::OkStatus();
 }
@@ -91,7 +117,8 @@ absl::StatusOr<Cel> ParseCelTlv(std::span<const uint8_t> bytes) {
     if (cel.size() >= kMaxCelRecords) return absl::InvalidArgumentError("CEL: too many records");
     CelRecord rec;
     ASSIGN_OR_RETURN(Tlv recnum, ReadTlv(r));
-    if (recnum.type != kTlvRecnum) return absl::InvalidArgumentError("CEL-TLV: a record must start with recnum");
+    if (recnum.type != kTlvRecnum)
+      return absl::InvalidArgumentError("CEL-TLV: a record must start with recnum");
     ASSIGN_OR_RETURN(rec.recnum, TlvInteger(recnum, "recnum"));
     ASSIGN_OR_RETURN(Tlv index, ReadTlv(r));
     if (index.type != kTlvPcr && index.type != kTlvNvIndex) {
@@ -109,13 +136,17 @@ absl::StatusOr<Cel> ParseCelTlv(std::span<const uint8_t> bytes) {
     while (dr.remaining() > 0) {
       ASSIGN_OR_RETURN(Tlv d, ReadTlv(dr));
       RETURN_IF_ERROR(CheckDigestSize(d.type, d.value.size()));
-      if (!rec.digests.emplace(d.type, std::vector<uint8_t>(d.value.begin(), d.value.end())).second) {
+      if (!rec.digests.emplace(d.type, std::vector<uint8_t>(d.value.begin(), d.value.end()))
+               .second) {
         return absl::InvalidArgumentError("CEL-TLV: repeated digest algorithm");
       }
     }
     if (rec.digests.empty()) return absl::InvalidArgumentError("CEL-TLV: record without digests");
     ASSIGN_OR_RETURN(Tlv content, ReadTlv(r));
-    if (content.type < kCelContentMgt) return absl::InvalidArgumentError("CEL-TLV: expected a content field");
+    if (!KnownContentType(content.type)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("CEL-TLV: unknown content type %u", content.type));
+    }
     rec.content_type = content.type;
     if (content.type == kCelContentAppliance) {
       ByteReader cr(content.value, "CEL-TLV appliance content");
@@ -132,7 +163,8 @@ absl::StatusOr<Cel> ParseCelTlv(std::span<const uint8_t> bytes) {
           return absl::InvalidArgumentError("CEL-TLV: unexpected field in appliance content");
         }
       }
-      if (!have_event) return absl::InvalidArgumentError("CEL-TLV: appliance content without an event name");
+      if (!have_event)
+        return absl::InvalidArgumentError("CEL-TLV: appliance content without an event name");
     } else {
       rec.raw_content.assign(content.value.begin(), content.value.end());
     }
@@ -152,7 +184,8 @@ std::vector<uint8_t> SerializeCelTlv(const Cel& cel) {
     if (rec.content_type == kCelContentAppliance) {
       std::vector<uint8_t> content;
       PutTlv(content, kApplianceEvent,
-             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rec.event.data()), rec.event.size()));
+             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rec.event.data()),
+                                      rec.event.size()));
       PutTlv(content, kApplianceData, rec.data);
       PutTlv(out, kCelContentAppliance, content);
     } else {
@@ -170,7 +203,8 @@ absl::StatusOr<CelRecord> RecordFromJson(const nlohmann::json& j) {
   auto uint_field = [&](const char* name, uint64_t max) -> absl::StatusOr<uint64_t> {
     const auto& v = j.at(name);
     if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
-      return absl::InvalidArgumentError(absl::StrCat("CEL-JSON: '", name, "' must be an integer 0-", max));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CEL-JSON: '", name, "' must be an integer 0-", max));
     }
     return v.get<uint64_t>();
   };
@@ -180,15 +214,17 @@ absl::StatusOr<CelRecord> RecordFromJson(const nlohmann::json& j) {
     return absl::InvalidArgumentError("CEL-JSON: a record has exactly one of 'pcr' and 'nv_index'");
   }
   rec.nv_index = j.contains("nv_index");
-  ASSIGN_OR_RETURN(uint64_t index, rec.nv_index ? uint_field("nv_index", 0xffffffffu) : uint_field("pcr", 31));
+  ASSIGN_OR_RETURN(uint64_t index,
+                   rec.nv_index ? uint_field("nv_index", 0xffffffffu) : uint_field("pcr", 31));
   rec.index = static_cast<uint32_t>(index);
   if (!j.contains("digests") || !j["digests"].is_array() || j["digests"].empty()) {
     return absl::InvalidArgumentError("CEL-JSON: record without digests");
   }
   for (const auto& d : j["digests"]) {
-    if (!d.is_object() || !d.contains("hashAlg") || !d.contains("digest") || !d["hashAlg"].is_string() ||
-        !d["digest"].is_string()) {
-      return absl::InvalidArgumentError("CEL-JSON: a digest is {\"hashAlg\": name, \"digest\": hex}");
+    if (!d.is_object() || !d.contains("hashAlg") || !d.contains("digest") ||
+        !d["hashAlg"].is_string() || !d["digest"].is_string()) {
+      return absl::InvalidArgumentError(
+          "CEL-JSON: a digest is {\"hashAlg\": name, \"digest\": hex}");
     }
     ASSIGN_OR_RETURN(uint16_t alg, HashAlgFromName(d["hashAlg"].get<std::string>()));
     ASSIGN_OR_RETURN(auto digest, HexDecode(d["digest"].get<std::string>()));
@@ -205,7 +241,8 @@ absl::StatusOr<CelRecord> RecordFromJson(const nlohmann::json& j) {
   if (rec.content_type == kCelContentAppliance) {
     if (!content.is_object() || !content.contains("event") || !content["event"].is_string() ||
         (content.contains("data") && !content["data"].is_string())) {
-      return absl::InvalidArgumentError("CEL-JSON: appliance content is {\"event\": name, \"data\": hex}");
+      return absl::InvalidArgumentError(
+          "CEL-JSON: appliance content is {\"event\": name, \"data\": hex}");
     }
     rec.event = content["event"].get<std::string>();
     if (content.contains("data")) {
@@ -226,7 +263,8 @@ absl::StatusOr<Cel> ParseCelJson(absl::string_view text) {
   size_t start = text.find_first_not_of(" \t\r\n");
   if (start != absl::string_view::npos && text[start] == '[') {
     nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_array()) return absl::InvalidArgumentError("CEL-JSON: not a JSON array");
+    if (j.is_discarded() || !j.is_array())
+      return absl::InvalidArgumentError("CEL-JSON: not a JSON array");
     if (j.size() > kMaxCelRecords) return absl::InvalidArgumentError("CEL: too many records");
     for (const auto& r : j) {
       ASSIGN_OR_RETURN(CelRecord rec, RecordFromJson(r));
@@ -247,7 +285,8 @@ absl::StatusOr<Cel> ParseCelJson(absl::string_view text) {
     if (cel.size() >= kMaxCelRecords) return absl::InvalidArgumentError("CEL: too many records");
     nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
     if (j.is_discarded()) {
-      return absl::InvalidArgumentError(absl::StrFormat("CEL-JSON: record %u is not valid JSON", cel.size()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("CEL-JSON: record %u is not valid JSON", cel.size()));
     }
     ASSIGN_OR_RETURN(CelRecord rec, RecordFromJson(j));
     cel.push_back(std::move(rec));
@@ -258,9 +297,12 @@ absl::StatusOr<Cel> ParseCelJson(absl::string_view text) {
 
 absl::StatusOr<Cel> ParseCel(std::span<const uint8_t> bytes) {
   size_t i = 0;
-  while (i < bytes.size() && (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t')) ++i;
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t'))
+    ++i;
   if (i < bytes.size() && (bytes[i] == '[' || bytes[i] == '{' || bytes[i] == 0x1e)) {
-    return ParseCelJson(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    return ParseCelJson(
+        absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
   return ParseCelTlv(bytes);
 }
@@ -272,13 +314,15 @@ std::string SerializeCelJson(const Cel& cel) {
     j["recnum"] = rec.recnum;
     j[rec.nv_index ? "nv_index" : "pcr"] = rec.index;
     nlohmann::json digests = nlohmann::json::array();
-    for (const auto& [alg, d] : rec.digests) digests.push_back({{"hashAlg", HashAlgName(alg)}, {"digest", HexEncode(d)}});
+    for (const auto& [alg, d] : rec.digests)
+      digests.push_back({{"hashAlg", HashAlgName(alg)}, {"digest", HexEncode(d)}});
     j["digests"] = digests;
     j["content_type"] = ContentTypeName(rec.content_type);
     if (rec.content_type == kCelContentAppliance) {
       j["content"] = {{"event", rec.event}, {"data", HexEncode(rec.data)}};
     } else {
-      nlohmann::json content = nlohmann::json::parse(rec.raw_content.begin(), rec.raw_content.end(), nullptr, false);
+      nlohmann::json content =
+          nlohmann::json::parse(rec.raw_content.begin(), rec.raw_content.end(), nullptr, false);
       j["content"] = content.is_discarded() ? nlohmann::json(HexEncode(rec.raw_content)) : content;
     }
     out.push_back(std::move(j));
@@ -286,7 +330,8 @@ std::string SerializeCelJson(const Cel& cel) {
   return out.dump();
 }
 
-absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr, absl::string_view event,
+absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr,
+                                              absl::string_view event,
                                               std::span<const uint8_t> data,
                                               const std::vector<uint16_t>& algs) {
   CelRecord rec;
@@ -295,8 +340,9 @@ absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr, abs
   rec.content_type = kCelContentAppliance;
   rec.event = std::string(event);
   rec.data.assign(data.begin(), data.end());
+  std::vector<uint8_t> content = ApplianceContent(rec);
   for (uint16_t alg : algs) {
-    ASSIGN_OR_RETURN(rec.digests[alg], Hash(alg, data));
+    ASSIGN_OR_RETURN(rec.digests[alg], Hash(alg, content));
   }
   return rec;
 }
@@ -305,19 +351,26 @@ absl::Status CheckCelRecords(const Cel& cel, CheckLog& log) {
   for (size_t i = 0; i < cel.size(); ++i) {
     const CelRecord& rec = cel[i];
     if (i > 0 && rec.recnum != cel[i - 1].recnum + 1) {
-      return log.Fail("cel.records", absl::StrFormat("record %u has recnum %u after %u: records are missing or reordered",
-                                                     i, rec.recnum, cel[i - 1].recnum));
+      return log.Fail(
+          "cel.records",
+          absl::StrFormat("record %u has recnum %u after %u: records are missing or reordered", i,
+                          rec.recnum, cel[i - 1].recnum));
     }
     if (rec.content_type != kCelContentAppliance) continue;
+    std::vector<uint8_t> content = ApplianceContent(rec);
     for (const auto& [alg, digest] : rec.digests) {
-      ASSIGN_OR_RETURN(auto h, Hash(alg, rec.data));
+      ASSIGN_OR_RETURN(auto h, Hash(alg, content));
       if (h != digest) {
-        return log.Fail("cel.records", absl::StrFormat("record %u (%s): %s digest is not the hash of its data",
-                                                       rec.recnum, rec.event, HashAlgName(alg)));
+        return log.Fail("cel.records",
+                        absl::StrFormat("record %u (%s): %s digest is not the hash of its content",
+                                        rec.recnum, rec.event, HashAlgName(alg)));
       }
     }
   }
-  log.Pass("cel.records", absl::StrFormat("%u records, numbered in sequence; appliance digests match their data", cel.size()));
+  log.Pass(
+      "cel.records",
+      absl::StrFormat("%u records, numbered in sequence; appliance digests match their content",
+                      cel.size()));
   return absl::OkStatus();
 }
 
@@ -340,7 +393,8 @@ absl::StatusOr<std::vector<uint8_t>> ReplayCelToRtmr(const Cel& cel, uint32_t pc
     if (rec.nv_index || rec.index != pcr) continue;
     auto digest = rec.digests.find(kAlgSha384);
     if (digest == rec.digests.end()) {
-      return absl::InvalidArgumentError(absl::StrFormat("CEL: record %u has no sha384 digest for the RTMR", rec.recnum));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("CEL: record %u has no sha384 digest for the RTMR", rec.recnum));
     }
     ASSIGN_OR_RETURN(rtmr, Extend(kAlgSha384, rtmr, digest->second));
   }

@@ -66,23 +66,26 @@ std::string Utf16(std::span<const uint8_t> data) {
 
 absl::Status ParseSpecId(std::span<const uint8_t> data, EventLog& log) {
   ByteReader r(data, "event log Spec ID event");
-  RETURN_IF_ERROR(r.Skip(16));  // signature
+  RETURN_IF_ERROR(r.Skip(16));              // signature
   RETURN_IF_ERROR(r.ReadU32Le().status());  // platformClass
-  RETURN_IF_ERROR(r.Skip(4));   // specVersionMinor, Major, specErrata, uintnSize
+  RETURN_IF_ERROR(r.Skip(4));               // specVersionMinor, Major, specErrata, uintnSize
   ASSIGN_OR_RETURN(uint32_t count, r.ReadU32Le());
   if (count == 0 || count > 16) {
-    return absl::InvalidArgumentError(absl::StrFormat("event log: Spec ID declares %u algorithms (1-16)", count));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event log: Spec ID declares %u algorithms (1-16)", count));
   }
   for (uint32_t i = 0; i < count; ++i) {
     ASSIGN_OR_RETURN(uint16_t alg, r.ReadU16Le());
     ASSIGN_OR_RETURN(uint16_t size, r.ReadU16Le());
     size_t known = HashAlgSize(alg);
     if (known != 0 && known != size) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "event log: Spec ID says %s digests are %u bytes, they are %u", HashAlgName(alg), size, known));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event log: Spec ID says %s digests are %u bytes, they are %u",
+                          HashAlgName(alg), size, known));
     }
     if (size == 0 || size > 64) {
-      return absl::InvalidArgumentError(absl::StrFormat("event log: digest size %u for 0x%04x", size, alg));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event log: digest size %u for 0x%04x", size, alg));
     }
     log.algorithms.push_back(alg);
   }
@@ -102,7 +105,8 @@ absl::StatusOr<UntrustedEvent> ReadLegacyEvent(ByteReader& r) {
   ASSIGN_OR_RETURN(uint32_t size, r.ReadU32Le());
   if (size > kMaxEventDataSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "event log: event at offset %u has %u bytes of data, over the %u-byte limit", e.offset, size, kMaxEventDataSize));
+        "event log: event at offset %u has %u bytes of data, over the %u-byte limit", e.offset,
+        size, kMaxEventDataSize));
   }
   ASSIGN_OR_RETURN(auto data, r.ReadBytes(size));
   e.data.assign(data.begin(), data.end());
@@ -118,19 +122,21 @@ absl::StatusOr<UntrustedEvent> ReadEvent2(ByteReader& r, const EventLog& log) {
   ASSIGN_OR_RETURN(uint32_t count, r.ReadU32Le());
   if (count != log.algorithms.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "event log: event at offset %u has %u digests, the header declares %u banks", e.offset, count,
-        log.algorithms.size()));
+        "event log: event at offset %u has %u digests, the header declares %u banks", e.offset,
+        count, log.algorithms.size()));
   }
   for (uint32_t i = 0; i < count; ++i) {
     ASSIGN_OR_RETURN(uint16_t alg, r.ReadU16Le());
     if (std::find(log.algorithms.begin(), log.algorithms.end(), alg) == log.algorithms.end() ||
         e.digests.count(alg)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "event log: event at offset %u has an unexpected or repeated %s digest", e.offset, HashAlgName(alg)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event log: event at offset %u has an unexpected or repeated %s digest",
+                          e.offset, HashAlgName(alg)));
     }
     size_t size = HashAlgSize(alg);
     if (size == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("event log: bank ", HashAlgName(alg), " is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("event log: bank ", HashAlgName(alg), " is not supported"));
     }
     ASSIGN_OR_RETURN(auto digest, r.ReadBytes(size));
     e.digests[alg].assign(digest.begin(), digest.end());
@@ -138,7 +144,8 @@ absl::StatusOr<UntrustedEvent> ReadEvent2(ByteReader& r, const EventLog& log) {
   ASSIGN_OR_RETURN(uint32_t size, r.ReadU32Le());
   if (size > kMaxEventDataSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "event log: event at offset %u has %u bytes of data, over the %u-byte limit", e.offset, size, kMaxEventDataSize));
+        "event log: event at offset %u has %u bytes of data, over the %u-byte limit", e.offset,
+        size, kMaxEventDataSize));
   }
   ASSIGN_OR_RETURN(auto data, r.ReadBytes(size));
   e.data.assign(data.begin(), data.end());
@@ -146,7 +153,8 @@ absl::StatusOr<UntrustedEvent> ReadEvent2(ByteReader& r, const EventLog& log) {
 }
 
 void NoteStartupLocality(const UntrustedEvent& e, EventLog& log) {
-  if (e.type == kEvNoAction && e.pcr == 0 && DataStartsWith(e.data, kStartupLocality) && e.data.size() >= 17) {
+  if (e.type == kEvNoAction && e.pcr == 0 && DataStartsWith(e.data, kStartupLocality) &&
+      e.data.size() >= 17) {
     log.startup_locality = e.data[16];
   }
 }
@@ -181,9 +189,11 @@ absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes) {
   }
   while (r.remaining() > 0) {
     if (log.events.size() >= kMaxEvents) {
-      return absl::InvalidArgumentError(absl::StrFormat("event log: more than %u events", kMaxEvents));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event log: more than %u events", kMaxEvents));
     }
-    absl::StatusOr<UntrustedEvent> e = log.format == EventLogFormat::kTcg2 ? ReadEvent2(r, log) : ReadLegacyEvent(r);
+    absl::StatusOr<UntrustedEvent> e =
+        log.format == EventLogFormat::kTcg2 ? ReadEvent2(r, log) : ReadLegacyEvent(r);
     if (!e.ok()) return e.status();
     e->index = index++;
     NoteStartupLocality(*e, log);
@@ -194,39 +204,72 @@ absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes) {
 
 std::string EventTypeName(uint32_t type) {
   switch (type) {
-    case 0x00000000: return "EV_PREBOOT_CERT";
-    case kEvPostCode: return "EV_POST_CODE";
-    case 0x00000002: return "EV_UNUSED";
-    case kEvNoAction: return "EV_NO_ACTION";
-    case kEvSeparator: return "EV_SEPARATOR";
-    case kEvAction: return "EV_ACTION";
-    case 0x00000006: return "EV_EVENT_TAG";
-    case 0x00000007: return "EV_S_CRTM_CONTENTS";
-    case kEvSCrtmVersion: return "EV_S_CRTM_VERSION";
-    case 0x00000009: return "EV_CPU_MICROCODE";
-    case 0x0000000A: return "EV_PLATFORM_CONFIG_FLAGS";
-    case 0x0000000B: return "EV_TABLE_OF_DEVICES";
-    case 0x0000000C: return "EV_COMPACT_HASH";
-    case kEvIpl: return "EV_IPL";
-    case 0x0000000E: return "EV_IPL_PARTITION_DATA";
-    case 0x0000000F: return "EV_NONHOST_CODE";
-    case 0x00000010: return "EV_NONHOST_CONFIG";
-    case 0x00000011: return "EV_NONHOST_INFO";
-    case 0x00000012: return "EV_OMIT_BOOT_DEVICE_EVENTS";
-    case kEvEfiVariableDriverConfig: return "EV_EFI_VARIABLE_DRIVER_CONFIG";
-    case kEvEfiVariableBoot: return "EV_EFI_VARIABLE_BOOT";
-    case kEvEfiBootServicesApplication: return "EV_EFI_BOOT_SERVICES_APPLICATION";
-    case kEvEfiBootServicesDriver: return "EV_EFI_BOOT_SERVICES_DRIVER";
-    case kEvEfiRuntimeServicesDriver: return "EV_EFI_RUNTIME_SERVICES_DRIVER";
-    case kEvEfiGptEvent: return "EV_EFI_GPT_EVENT";
-    case kEvEfiAction: return "EV_EFI_ACTION";
-    case kEvEfiPlatformFirmwareBlob: return "EV_EFI_PLATFORM_FIRMWARE_BLOB";
-    case kEvEfiHandoffTables: return "EV_EFI_HANDOFF_TABLES";
-    case kEvEfiPlatformFirmwareBlob2: return "EV_EFI_PLATFORM_FIRMWARE_BLOB2";
-    case kEvEfiHandoffTables2: return "EV_EFI_HANDOFF_TABLES2";
-    case kEvEfiVariableBoot2: return "EV_EFI_VARIABLE_BOOT2";
-    case kEvEfiVariableAuthority: return "EV_EFI_VARIABLE_AUTHORITY";
-    default: return absl::StrFormat("0x%08x", type);
+    case 0x00000000:
+      return "EV_PREBOOT_CERT";
+    case kEvPostCode:
+      return "EV_POST_CODE";
+    case 0x00000002:
+      return "EV_UNUSED";
+    case kEvNoAction:
+      return "EV_NO_ACTION";
+    case kEvSeparator:
+      return "EV_SEPARATOR";
+    case kEvAction:
+      return "EV_ACTION";
+    case 0x00000006:
+      return "EV_EVENT_TAG";
+    case 0x00000007:
+      return "EV_S_CRTM_CONTENTS";
+    case kEvSCrtmVersion:
+      return "EV_S_CRTM_VERSION";
+    case 0x00000009:
+      return "EV_CPU_MICROCODE";
+    case 0x0000000A:
+      return "EV_PLATFORM_CONFIG_FLAGS";
+    case 0x0000000B:
+      return "EV_TABLE_OF_DEVICES";
+    case 0x0000000C:
+      return "EV_COMPACT_HASH";
+    case kEvIpl:
+      return "EV_IPL";
+    case 0x0000000E:
+      return "EV_IPL_PARTITION_DATA";
+    case 0x0000000F:
+      return "EV_NONHOST_CODE";
+    case 0x00000010:
+      return "EV_NONHOST_CONFIG";
+    case 0x00000011:
+      return "EV_NONHOST_INFO";
+    case 0x00000012:
+      return "EV_OMIT_BOOT_DEVICE_EVENTS";
+    case kEvEfiVariableDriverConfig:
+      return "EV_EFI_VARIABLE_DRIVER_CONFIG";
+    case kEvEfiVariableBoot:
+      return "EV_EFI_VARIABLE_BOOT";
+    case kEvEfiBootServicesApplication:
+      return "EV_EFI_BOOT_SERVICES_APPLICATION";
+    case kEvEfiBootServicesDriver:
+      return "EV_EFI_BOOT_SERVICES_DRIVER";
+    case kEvEfiRuntimeServicesDriver:
+      return "EV_EFI_RUNTIME_SERVICES_DRIVER";
+    case kEvEfiGptEvent:
+      return "EV_EFI_GPT_EVENT";
+    case kEvEfiAction:
+      return "EV_EFI_ACTION";
+    case kEvEfiPlatformFirmwareBlob:
+      return "EV_EFI_PLATFORM_FIRMWARE_BLOB";
+    case kEvEfiHandoffTables:
+      return "EV_EFI_HANDOFF_TABLES";
+    case kEvEfiPlatformFirmwareBlob2:
+      return "EV_EFI_PLATFORM_FIRMWARE_BLOB2";
+    case kEvEfiHandoffTables2:
+      return "EV_EFI_HANDOFF_TABLES2";
+    case kEvEfiVariableBoot2:
+      return "EV_EFI_VARIABLE_BOOT2";
+    case kEvEfiVariableAuthority:
+      return "EV_EFI_VARIABLE_AUTHORITY";
+    default:
+      return absl::StrFormat("0x%08x", type);
   }
 }
 
@@ -235,7 +278,8 @@ std::string DescribeEvent(const UntrustedEvent& e) {
   ByteReader r(d, "event");
   switch (e.type) {
     case kEvNoAction:
-      if (DataStartsWith(d, kStartupLocality) && d.size() >= 17) return absl::StrCat("StartupLocality ", d[16]);
+      if (DataStartsWith(d, kStartupLocality) && d.size() >= 17)
+        return absl::StrCat("StartupLocality ", d[16]);
       if (DataStartsWith(d, kSp800155)) return "SP800-155 reference manifest";
       return absl::StrCat("no action: ", Printable(d, 40));
     case kEvSeparator:
@@ -259,7 +303,8 @@ std::string DescribeEvent(const UntrustedEvent& e) {
         return "variable (malformed UEFI_VARIABLE_DATA)";
       }
       auto name = r.ReadBytes(static_cast<size_t>(*name_len) * 2);
-      return absl::StrFormat("variable %s (%u bytes of data)", name.ok() ? Utf16(*name) : "?", *data_len);
+      return absl::StrFormat("variable %s (%u bytes of data)", name.ok() ? Utf16(*name) : "?",
+                             *data_len);
     }
     case kEvEfiBootServicesApplication:
     case kEvEfiBootServicesDriver:
@@ -284,7 +329,8 @@ std::string DescribeEvent(const UntrustedEvent& e) {
       auto base = r.ReadU64Le();
       auto len = r.ReadU64Le();
       if (!desc.ok() || !base.ok() || !len.ok()) return "firmware blob (malformed)";
-      return absl::StrFormat("firmware blob \"%s\" at 0x%x, %u bytes", Printable(*desc), *base, *len);
+      return absl::StrFormat("firmware blob \"%s\" at 0x%x, %u bytes", Printable(*desc), *base,
+                             *len);
     }
     case kEvEfiGptEvent:
       return absl::StrFormat("GPT (%u bytes)", d.size());
@@ -321,13 +367,15 @@ absl::StatusOr<Replay> ReplayEventLog(const EventLog& log) {
   std::set<uint32_t> touched;
   for (uint16_t alg : log.algorithms) {
     if (HashAlgSize(alg) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("event log: bank ", HashAlgName(alg), " is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("event log: bank ", HashAlgName(alg), " is not supported"));
     }
   }
   auto initial = [&](uint16_t alg, uint32_t pcr) {
     std::vector<uint8_t> v(HashAlgSize(alg), 0);
     // A StartupLocality event with locality 3 (or 4, H-CRTM) starts PCR0 at 00..0L.
-    if (pcr == 0 && log.startup_locality && (*log.startup_locality == 3 || *log.startup_locality == 4)) {
+    if (pcr == 0 && log.startup_locality &&
+        (*log.startup_locality == 3 || *log.startup_locality == 4)) {
       v.back() = *log.startup_locality;
     }
     return v;
@@ -335,7 +383,8 @@ absl::StatusOr<Replay> ReplayEventLog(const EventLog& log) {
   for (const UntrustedEvent& e : log.events) {
     if (e.type == kEvNoAction) continue;  // never extended
     if (e.pcr > 31) {
-      return absl::InvalidArgumentError(absl::StrFormat("event log: event %u extends PCR %u", e.index, e.pcr));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event log: event %u extends PCR %u", e.index, e.pcr));
     }
     bool mismatch = false;
     for (uint16_t alg : log.algorithms) {
@@ -394,7 +443,8 @@ absl::StatusOr<LogQuoteMatch> CheckLogAgainstQuote(const EventLog& log, const Re
         if (touching != replay.events_by_pcr.end()) {
           for (size_t index : touching->second) {
             for (const UntrustedEvent& e : log.events) {
-              if (e.index == index) events.push_back(absl::StrCat("#", index, " ", EventTypeName(e.type)));
+              if (e.index == index)
+                events.push_back(absl::StrCat("#", index, " ", EventTypeName(e.type)));
             }
             if (events.size() >= 12) {
               events.push_back("...");
@@ -404,9 +454,10 @@ absl::StatusOr<LogQuoteMatch> CheckLogAgainstQuote(const EventLog& log, const Re
         }
         return check_log.Fail(
             "tpm.eventlog.replay",
-            absl::StrFormat("%s PCR %u: the log replays to %s but the quote has %s; events touching PCR %u: %s",
-                            HashAlgName(alg), pcr, HexEncode(expect), HexEncode(value), pcr,
-                            absl::StrJoin(events, ", ")));
+            absl::StrFormat(
+                "%s PCR %u: the log replays to %s but the quote has %s; events touching PCR %u: %s",
+                HashAlgName(alg), pcr, HexEncode(expect), HexEncode(value), pcr,
+                absl::StrJoin(events, ", ")));
       }
       match.explained[alg].insert(pcr);
       ++compared;
@@ -417,14 +468,18 @@ absl::StatusOr<LogQuoteMatch> CheckLogAgainstQuote(const EventLog& log, const Re
                           "the log explains none of the quoted PCRs (no bank or PCR in common)");
   }
   std::vector<std::string> explained, unexplained;
-  for (const auto& [alg, pcrs] : match.explained) explained.push_back(absl::StrCat(HashAlgName(alg), " ", PcrRanges(pcrs)));
-  for (const auto& [alg, pcrs] : match.unexplained) unexplained.push_back(absl::StrCat(HashAlgName(alg), " ", PcrRanges(pcrs)));
-  check_log.Pass("tpm.eventlog.replay", absl::StrCat("the log reproduces the quoted PCRs ", absl::StrJoin(explained, "; ")));
+  for (const auto& [alg, pcrs] : match.explained)
+    explained.push_back(absl::StrCat(HashAlgName(alg), " ", PcrRanges(pcrs)));
+  for (const auto& [alg, pcrs] : match.unexplained)
+    unexplained.push_back(absl::StrCat(HashAlgName(alg), " ", PcrRanges(pcrs)));
+  check_log.Pass("tpm.eventlog.replay", absl::StrCat("the log reproduces the quoted PCRs ",
+                                                     absl::StrJoin(explained, "; ")));
   if (!unexplained.empty()) {
-    check_log.Pass("tpm.eventlog.unexplained",
-                   absl::StrCat("quoted PCRs the log does not explain (not verified by the log; pin them with "
-                                "expected values): ",
-                                absl::StrJoin(unexplained, "; ")));
+    check_log.Pass(
+        "tpm.eventlog.unexplained",
+        absl::StrCat("quoted PCRs the log does not explain (not verified by the log; pin them with "
+                     "expected values): ",
+                     absl::StrJoin(unexplained, "; ")));
   }
   return match;
 }
@@ -452,17 +507,20 @@ absl::Status CheckExpectedPcrs(const PcrBanks& quoted, const PcrBanks& expected,
     for (const auto& [pcr, value] : bank) {
       if (q == quoted.end() || !q->second.count(pcr)) {
         return log.Fail("tpm.pcrs.expected",
-                        absl::StrFormat("expected %s PCR %u is not covered by the quote", HashAlgName(alg), pcr));
+                        absl::StrFormat("expected %s PCR %u is not covered by the quote",
+                                        HashAlgName(alg), pcr));
       }
       const auto& have = q->second.at(pcr);
       if (have != value) {
-        return log.Fail("tpm.pcrs.expected", absl::StrFormat("%s PCR %u is %s but expected %s", HashAlgName(alg),
-                                                             pcr, HexEncode(have), HexEncode(value)));
+        return log.Fail("tpm.pcrs.expected",
+                        absl::StrFormat("%s PCR %u is %s but expected %s", HashAlgName(alg), pcr,
+                                        HexEncode(have), HexEncode(value)));
       }
       ++n;
     }
   }
-  log.Pass("tpm.pcrs.expected", absl::StrFormat("%u quoted PCR values equal the expected values", n));
+  log.Pass("tpm.pcrs.expected",
+           absl::StrFormat("%u quoted PCR values equal the expected values", n));
   return absl::OkStatus();
 }
 

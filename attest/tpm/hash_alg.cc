@@ -16,11 +16,16 @@ namespace {
 
 const EVP_MD* Md(uint16_t alg) {
   switch (alg) {
-    case kAlgSha1: return EVP_sha1();
-    case kAlgSha256: return EVP_sha256();
-    case kAlgSha384: return EVP_sha384();
-    case kAlgSha512: return EVP_sha512();
-    default: return nullptr;
+    case kAlgSha1:
+      return EVP_sha1();
+    case kAlgSha256:
+      return EVP_sha256();
+    case kAlgSha384:
+      return EVP_sha384();
+    case kAlgSha512:
+      return EVP_sha512();
+    default:
+      return nullptr;
   }
 }
 
@@ -28,12 +33,18 @@ const EVP_MD* Md(uint16_t alg) {
 
 std::string HashAlgName(uint16_t alg) {
   switch (alg) {
-    case kAlgSha1: return "sha1";
-    case kAlgSha256: return "sha256";
-    case kAlgSha384: return "sha384";
-    case kAlgSha512: return "sha512";
-    case kAlgSm3: return "sm3_256";
-    default: return absl::StrFormat("0x%04x", alg);
+    case kAlgSha1:
+      return "sha1";
+    case kAlgSha256:
+      return "sha256";
+    case kAlgSha384:
+      return "sha384";
+    case kAlgSha512:
+      return "sha512";
+    case kAlgSm3:
+      return "sm3_256";
+    default:
+      return absl::StrFormat("0x%04x", alg);
   }
 }
 
@@ -44,7 +55,8 @@ absl::StatusOr<uint16_t> HashAlgFromName(absl::string_view name) {
     if (n == HashAlgName(alg)) return alg;
   }
   uint32_t id = 0;
-  if (n.size() > 2 && n.substr(0, 2) == "0x" && absl::SimpleHexAtoi(n.substr(2), &id) && id <= 0xffff) {
+  if (n.size() > 2 && n.substr(0, 2) == "0x" && absl::SimpleHexAtoi(n.substr(2), &id) &&
+      id <= 0xffff) {
     return static_cast<uint16_t>(id);
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown hash algorithm '", name, "'"));
@@ -58,7 +70,8 @@ size_t HashAlgSize(uint16_t alg) {
 absl::StatusOr<std::vector<uint8_t>> Hash(uint16_t alg, std::span<const uint8_t> data) {
   const EVP_MD* md = Md(alg);
   if (md == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));
   }
   std::vector<uint8_t> out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned int n = 0;
@@ -72,7 +85,8 @@ absl::StatusOr<std::vector<uint8_t>> Extend(uint16_t alg, std::span<const uint8_
                                             std::span<const uint8_t> digest) {
   const EVP_MD* md = Md(alg);
   if (md == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));
   }
   std::vector<uint8_t> out(static_cast<size_t>(EVP_MD_get_size(md)));
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -91,12 +105,13 @@ absl::StatusOr<PcrBank> ParseBank(const nlohmann::json& j, uint16_t alg) {
   size_t size = HashAlgSize(alg);
   PcrBank bank;
   auto add = [&](uint32_t index, const nlohmann::json& v) -> absl::Status {
-    if (index > 31) return absl::InvalidArgumentError(absl::StrCat("PCR index ", index, " is out of range"));
+    if (index > 31)
+      return absl::InvalidArgumentError(absl::StrCat("PCR index ", index, " is out of range"));
     if (!v.is_string()) return absl::InvalidArgumentError("PCR values must be hex strings");
     ASSIGN_OR_RETURN(auto bytes, HexDecode(v.get<std::string>()));
     if (size != 0 && bytes.size() != size) {
-      return absl::InvalidArgumentError(absl::StrFormat("PCR %u: %u bytes, a %s value has %u", index,
-                                                        bytes.size(), HashAlgName(alg), size));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "PCR %u: %u bytes, a %s value has %u", index, bytes.size(), HashAlgName(alg), size));
     }
     bank[index] = std::move(bytes);
     return absl::OkStatus();
@@ -122,8 +137,10 @@ absl::StatusOr<PcrBank> ParseBank(const nlohmann::json& j, uint16_t alg) {
 
 absl::StatusOr<PcrBanks> ParsePcrJson(absl::string_view text, std::optional<uint16_t> bank) {
   constexpr size_t kMaxPcrJson = 256 * 1024;
-  if (text.size() > kMaxPcrJson) return absl::InvalidArgumentError("PCR file is larger than 256 KiB");
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (text.size() > kMaxPcrJson)
+    return absl::InvalidArgumentError("PCR file is larger than 256 KiB");
+  nlohmann::json j =
+      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError("PCR file is not valid JSON");
   PcrBanks out;
   if (bank) {
@@ -132,12 +149,14 @@ absl::StatusOr<PcrBanks> ParsePcrJson(absl::string_view text, std::optional<uint
   }
   if (j.is_object() && j.contains("banks")) j = j["banks"];
   if (!j.is_object()) {
-    return absl::InvalidArgumentError("PCR file: expected {\"sha256\": {\"0\": hex, ...}} (or --pcr-bank with a flat map/list)");
+    return absl::InvalidArgumentError(
+        "PCR file: expected {\"sha256\": {\"0\": hex, ...}} (or --pcr-bank with a flat map/list)");
   }
   for (const auto& [name, values] : j.items()) {
     auto alg = HashAlgFromName(name);
     if (!alg.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("PCR file: '", name, "' is not a bank name; a flat map needs --pcr-bank"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("PCR file: '", name, "' is not a bank name; a flat map needs --pcr-bank"));
     }
     ASSIGN_OR_RETURN(out[*alg], ParseBank(values, *alg));
   }

@@ -17,20 +17,29 @@ namespace {
 
 const EVP_MD* Md(uint16_t alg) {
   switch (alg) {
-    case kAlgSha1: return EVP_sha1();
-    case kAlgSha256: return EVP_sha256();
-    case kAlgSha384: return EVP_sha384();
-    case kAlgSha512: return EVP_sha512();
-    default: return nullptr;
+    case kAlgSha1:
+      return EVP_sha1();
+    case kAlgSha256:
+      return EVP_sha256();
+    case kAlgSha384:
+      return EVP_sha384();
+    case kAlgSha512:
+      return EVP_sha512();
+    default:
+      return nullptr;
   }
 }
 
 std::string SigAlgName(uint16_t alg) {
   switch (alg) {
-    case kAlgRsassa: return "RSASSA";
-    case kAlgRsapss: return "RSAPSS";
-    case kAlgEcdsa: return "ECDSA";
-    default: return absl::StrFormat("0x%04x", alg);
+    case kAlgRsassa:
+      return "RSASSA";
+    case kAlgRsapss:
+      return "RSAPSS";
+    case kAlgEcdsa:
+      return "ECDSA";
+    default:
+      return absl::StrFormat("0x%04x", alg);
   }
 }
 
@@ -45,7 +54,8 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes) {
   size_t offset = 0;
   TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(bytes.data(), bytes.size(), &offset, &a);
   if (rc != TSS2_RC_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrFormat("quote: not a TPMS_ATTEST (unmarshal error 0x%x)", rc));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("quote: not a TPMS_ATTEST (unmarshal error 0x%x)", rc));
   }
   if (offset != bytes.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -54,7 +64,8 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes) {
   Quote q;
   q.magic = a.magic;
   q.type = a.type;
-  q.qualified_signer.assign(a.qualifiedSigner.name, a.qualifiedSigner.name + a.qualifiedSigner.size);
+  q.qualified_signer.assign(a.qualifiedSigner.name,
+                            a.qualifiedSigner.name + a.qualifiedSigner.size);
   q.extra_data.assign(a.extraData.buffer, a.extraData.buffer + a.extraData.size);
   q.clock = a.clockInfo.clock;
   q.reset_count = a.clockInfo.resetCount;
@@ -121,8 +132,8 @@ absl::StatusOr<QuoteSignature> ParseQuoteSignature(std::span<const uint8_t> byte
           return out;
         }
         default:
-          return absl::InvalidArgumentError(
-              absl::StrCat("signature: TPMT_SIGNATURE algorithm ", SigAlgName(sig.sigAlg), " is not supported"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "signature: TPMT_SIGNATURE algorithm ", SigAlgName(sig.sigAlg), " is not supported"));
       }
     }
     if (format == SignatureFormat::kTpmt) {
@@ -148,7 +159,8 @@ absl::Status CheckPcrDigest(const Quote& quote, uint16_t digest_alg, const PcrBa
                             CheckLog& log, PcrBanks* quoted) {
   const EVP_MD* md = Md(digest_alg);
   if (md == nullptr) {
-    return log.Fail("tpm.pcrs.digest", absl::StrCat("cannot compute a ", HashAlgName(digest_alg), " PCR digest"));
+    return log.Fail("tpm.pcrs.digest",
+                    absl::StrCat("cannot compute a ", HashAlgName(digest_alg), " PCR digest"));
   }
   ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_DigestInit_ex(ctx.get(), md, nullptr);
@@ -159,13 +171,15 @@ absl::Status CheckPcrDigest(const Quote& quote, uint16_t digest_alg, const PcrBa
     size_t size = HashAlgSize(sel.hash_alg);
     for (uint32_t pcr : sel.pcrs) {
       if (bank == pcrs.end() || !bank->second.count(pcr)) {
-        return log.Fail("tpm.pcrs.digest", absl::StrFormat("the quote selects %s PCR %u but no value was given for it",
-                                                           HashAlgName(sel.hash_alg), pcr));
+        return log.Fail("tpm.pcrs.digest",
+                        absl::StrFormat("the quote selects %s PCR %u but no value was given for it",
+                                        HashAlgName(sel.hash_alg), pcr));
       }
       const auto& value = bank->second.at(pcr);
       if (size != 0 && value.size() != size) {
-        return log.Fail("tpm.pcrs.digest", absl::StrFormat("%s PCR %u value has %u bytes, expected %u",
-                                                           HashAlgName(sel.hash_alg), pcr, value.size(), size));
+        return log.Fail("tpm.pcrs.digest",
+                        absl::StrFormat("%s PCR %u value has %u bytes, expected %u",
+                                        HashAlgName(sel.hash_alg), pcr, value.size(), size));
       }
       EVP_DigestUpdate(ctx.get(), value.data(), value.size());
       selected[sel.hash_alg][pcr] = value;
@@ -177,9 +191,11 @@ absl::Status CheckPcrDigest(const Quote& quote, uint16_t digest_alg, const PcrBa
   bool same = digest == quote.pcr_digest;
   RETURN_IF_ERROR(log.Expect(
       same, "tpm.pcrs.digest",
-      same ? absl::StrFormat("%s over the %u selected PCR values equals pcrDigest", HashAlgName(digest_alg), count)
-           : absl::StrCat(HashAlgName(digest_alg), " of the given PCR values is ", HexEncode(digest),
-                          " but the quote's pcrDigest is ", HexEncode(quote.pcr_digest))));
+      same
+          ? absl::StrFormat("%s over the %u selected PCR values equals pcrDigest",
+                            HashAlgName(digest_alg), count)
+          : absl::StrCat(HashAlgName(digest_alg), " of the given PCR values is ", HexEncode(digest),
+                         " but the quote's pcrDigest is ", HexEncode(quote.pcr_digest))));
   if (quoted != nullptr) *quoted = std::move(selected);
   return absl::OkStatus();
 }
@@ -215,36 +231,43 @@ absl::StatusOr<VerifiedQuote> QuoteVerifier::Verify(std::span<const uint8_t> att
   const Quote& q = out.quote;
   const QuoteSignature& sig = out.signature;
 
+  RETURN_IF_ERROR(CheckAkAttributes(ak, L));
+  if (options.expected_ak_name) RETURN_IF_ERROR(CheckAkName(ak, *options.expected_ak_name, L));
   RETURN_IF_ERROR(L.Expect(q.magic == kTpmGeneratedValue, "tpm.quote.magic",
-                           absl::StrFormat("magic 0x%08x, expected TPM_GENERATED_VALUE 0x%08x", q.magic,
-                                           kTpmGeneratedValue)));
-  RETURN_IF_ERROR(L.Expect(q.type == kStAttestQuote, "tpm.quote.type",
-                           absl::StrFormat("type 0x%04x, expected TPM_ST_ATTEST_QUOTE 0x%04x", q.type,
-                                           kStAttestQuote)));
+                           absl::StrFormat("magic 0x%08x, expected TPM_GENERATED_VALUE 0x%08x",
+                                           q.magic, kTpmGeneratedValue)));
+  RETURN_IF_ERROR(L.Expect(
+      q.type == kStAttestQuote, "tpm.quote.type",
+      absl::StrFormat("type 0x%04x, expected TPM_ST_ATTEST_QUOTE 0x%04x", q.type, kStAttestQuote)));
   bool nonce_ok = q.extra_data == options.nonce;
-  RETURN_IF_ERROR(L.Expect(nonce_ok, "tpm.quote.nonce",
-                           nonce_ok ? absl::StrCat("qualifying data equals the nonce '", HexEncode(options.nonce), "'")
-                                    : absl::StrCat("qualifying data '", HexEncode(q.extra_data),
-                                                   "' but expected nonce '", HexEncode(options.nonce), "'")));
+  RETURN_IF_ERROR(L.Expect(
+      nonce_ok, "tpm.quote.nonce",
+      nonce_ok ? absl::StrCat("qualifying data equals the nonce '", HexEncode(options.nonce), "'")
+               : absl::StrCat("qualifying data '", HexEncode(q.extra_data),
+                              "' but expected nonce '", HexEncode(options.nonce), "'")));
   // The signature must match the key type, and a key that fixes its scheme fixes both parts.
   bool type_ok = ak.type == kAlgRsa ? (sig.sig_alg == kAlgRsassa || sig.sig_alg == kAlgRsapss)
                                     : sig.sig_alg == kAlgEcdsa;
-  bool fixed_ok = ak.scheme == kAlgNull || (sig.sig_alg == ak.scheme && sig.hash_alg == ak.scheme_hash);
-  RETURN_IF_ERROR(L.Expect(type_ok && fixed_ok, "tpm.signature.scheme",
-                           absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg), " with a ",
-                                        ak.Describe(), " AK",
-                                        ak.scheme != kAlgNull ? absl::StrCat(" whose scheme is ", SigAlgName(ak.scheme),
-                                                                             "/", HashAlgName(ak.scheme_hash))
-                                                              : "")));
+  bool fixed_ok =
+      ak.scheme == kAlgNull || (sig.sig_alg == ak.scheme && sig.hash_alg == ak.scheme_hash);
+  RETURN_IF_ERROR(L.Expect(
+      type_ok && fixed_ok, "tpm.signature.scheme",
+      absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg), " with a ",
+                   ak.Describe(), " AK",
+                   ak.scheme != kAlgNull ? absl::StrCat(" whose scheme is ", SigAlgName(ak.scheme),
+                                                        "/", HashAlgName(ak.scheme_hash))
+                                         : "")));
   const EVP_MD* md = Md(sig.hash_alg);
   if (md == nullptr) {
-    return L.Fail("tpm.signature.hash", absl::StrCat("signature hash ", HashAlgName(sig.hash_alg), " is not supported"));
+    return L.Fail("tpm.signature.hash",
+                  absl::StrCat("signature hash ", HashAlgName(sig.hash_alg), " is not supported"));
   }
-  RETURN_IF_ERROR(L.Expect(sig.hash_alg != kAlgSha1 || options.allow_sha1, "tpm.signature.hash",
-                           sig.hash_alg == kAlgSha1
-                               ? (options.allow_sha1 ? "SHA-1 signature accepted (--allow-sha1)"
-                                                     : "the quote is signed with SHA-1; rejected unless --allow-sha1")
-                               : HashAlgName(sig.hash_alg)));
+  RETURN_IF_ERROR(L.Expect(
+      sig.hash_alg != kAlgSha1 || options.allow_sha1, "tpm.signature.hash",
+      sig.hash_alg == kAlgSha1
+          ? (options.allow_sha1 ? "SHA-1 signature accepted (--allow-sha1)"
+                                : "the quote is signed with SHA-1; rejected unless --allow-sha1")
+          : HashAlgName(sig.hash_alg)));
 
   ossl::EvpMdCtxPtr md_ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
@@ -256,13 +279,15 @@ absl::StatusOr<VerifiedQuote> QuoteVerifier::Verify(std::span<const uint8_t> att
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) == 1;
   }
   const std::vector<uint8_t>& sig_bytes = sig.sig_alg == kAlgEcdsa ? sig.ecdsa_der : sig.rsa;
-  ok = ok && EVP_DigestVerify(md_ctx.get(), sig_bytes.data(), sig_bytes.size(), q.raw.data(), q.raw.size()) == 1;
+  ok = ok && EVP_DigestVerify(md_ctx.get(), sig_bytes.data(), sig_bytes.size(), q.raw.data(),
+                              q.raw.size()) == 1;
   ERR_clear_error();
-  RETURN_IF_ERROR(L.Expect(ok, "tpm.signature",
-                           ok ? absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg),
-                                             " signature verifies with the ", ak.Describe(), " AK")
-                              : absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg),
-                                             " signature over the TPMS_ATTEST does not verify with the AK")));
+  RETURN_IF_ERROR(
+      L.Expect(ok, "tpm.signature",
+               ok ? absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg),
+                                 " signature verifies with the ", ak.Describe(), " AK")
+                  : absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg),
+                                 " signature over the TPMS_ATTEST does not verify with the AK")));
   if (options.pcrs) {
     // TPM2_Quote digests the selected PCRs with the signing scheme's hash, not the bank's.
     RETURN_IF_ERROR(CheckPcrDigest(q, sig.hash_alg, *options.pcrs, L, &out.quoted_pcrs));

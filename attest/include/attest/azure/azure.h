@@ -3,8 +3,8 @@
 // which carries the vTPM attestation key (HCLAkPub); that key signs a TPM quote over the PCRs.
 //
 // HCL report layout (2600 bytes): "HCLA" header (32 bytes), hardware report at 0x20, runtime-data
-// header at 0x4C0 (data_size, version, report_type: 2 SNP / 4 TDX, hash_type: 1 SHA-256 / 2 SHA-384 /
-// 3 SHA-512, variable_size), runtime data (JSON) at 0x4D4.
+// header at 0x4C0 (data_size, version, report_type: 2 SNP / 4 TDX, hash_type: 1 SHA-256 / 2 SHA-384
+// / 3 SHA-512, variable_size), runtime data (JSON) at 0x4D4.
 #ifndef ATTEST_AZURE_AZURE_H_
 #define ATTEST_AZURE_AZURE_H_
 
@@ -38,8 +38,8 @@ absl::StatusOr<HclReport> ParseHclReport(std::span<const uint8_t> bytes);
 
 struct Evidence {
   HclReport hcl;
-  std::vector<uint8_t> vcek_der;  // SNP form
-  std::vector<uint8_t> td_quote;  // TDX form
+  std::vector<uint8_t> vcek_der;   // SNP form
+  std::vector<uint8_t> td_quote;   // TDX form
   std::vector<uint8_t> quote;      // TPMS_ATTEST
   std::vector<uint8_t> signature;  // bare RSASSA signature by HCLAkPub
   tpm::PcrBanks pcrs;              // the 24 SHA-256 PCRs that come with the quote
@@ -50,8 +50,8 @@ struct Evidence {
 absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view json);
 
 struct Options {
-  snp::Options snp;           // clock and SNP policy
-  snp::VerifierConfig roots;  // SNP trust anchors (built-in by default)
+  snp::Options snp;                             // clock and SNP policy
+  snp::VerifierConfig roots;                    // SNP trust anchors (built-in by default)
   std::vector<std::vector<uint8_t>> snp_chain;  // optional ASK, ARK
   std::vector<uint8_t> nonce;
   std::optional<tpm::PcrBanks> expected_pcrs;

@@ -26,13 +26,13 @@ inline constexpr uint16_t kAlgEcdsa = 0x0018;
 inline constexpr size_t kMaxAkInputSize = 64 * 1024;
 
 struct AkPublicKey {
-  uint16_t type = 0;                   // kAlgRsa or kAlgEcc
-  int bits = 0;                        // RSA modulus or curve size
-  std::vector<uint8_t> spki_der;       // the key as DER SubjectPublicKeyInfo
+  uint16_t type = 0;              // kAlgRsa or kAlgEcc
+  int bits = 0;                   // RSA modulus or curve size
+  std::vector<uint8_t> spki_der;  // the key as DER SubjectPublicKeyInfo
   // From a TPMT_PUBLIC only:
   std::optional<std::vector<uint8_t>> tpmt_public;
   std::optional<std::vector<uint8_t>> name;  // nameAlg || H_nameAlg(TPMT_PUBLIC)
-  uint16_t scheme = 0x0010;            // TPM_ALG_NULL unless the key fixes a signing scheme
+  uint16_t scheme = 0x0010;                  // TPM_ALG_NULL unless the key fixes a signing scheme
   uint16_t scheme_hash = 0x0010;
   uint32_t object_attributes = 0;
 
@@ -47,6 +47,15 @@ absl::StatusOr<AkPublicKey> ParseAkPem(std::span<const uint8_t> bytes);
 absl::StatusOr<AkPublicKey> ParseAkJwk(absl::string_view json, absl::string_view kid);
 // Detects the form: "-----BEGIN" → PEM, "{" → JWK, else TPMT_PUBLIC.
 absl::StatusOr<AkPublicKey> ParseAkAuto(std::span<const uint8_t> bytes, absl::string_view kid);
+
+// A TPM AK must be a restricted signing key: the TPM signs with a restricted key only digests it
+// produced itself, so such a key cannot sign a forged TPMS_ATTEST. Checked where the attributes
+// are known (TPMT_PUBLIC); check "tpm.ak.attributes".
+absl::Status CheckAkAttributes(const AkPublicKey& ak, CheckLog& log);
+
+// The AK's TPM Name (nameAlg || H(TPMT_PUBLIC)) equals `expected`: it covers every byte of the
+// public area. Check "tpm.ak.name".
+absl::Status CheckAkName(const AkPublicKey& ak, std::span<const uint8_t> expected, CheckLog& log);
 
 // The AK certificate (DER or PEM) chains to one of the self-signed roots among `ca_certs` (the
 // others are intermediates) at `now`, and certifies exactly `ak`'s public key. Check

@@ -40,7 +40,8 @@ struct CelRecord {
   uint32_t index = 0;
   std::map<uint16_t, std::vector<uint8_t>> digests;  // hash algorithm → digest
   uint8_t content_type = kCelContentAppliance;
-  // Appliance events: the event name and its data; the digests are H(data).
+  // Appliance events: the event name and its data. The digests are H(content), the content being
+  // the TLVs event (type 0) and data (type 1), so the name is bound as well as the data.
   std::string event;
   std::vector<uint8_t> data;
   // Any other content type, kept as received (TLV value bytes, or the JSON text of "content").
@@ -51,17 +52,19 @@ using Cel = std::vector<CelRecord>;
 
 absl::StatusOr<Cel> ParseCelJson(absl::string_view text);
 absl::StatusOr<Cel> ParseCelTlv(std::span<const uint8_t> bytes);
-// Detects the encoding: JSON starts with '[', '{' or RS; anything else is TLV.
+// Detects the encoding: JSON starts with '[', '{' or RS; anything else is TLV. Unknown content
+// types are rejected (their digests could not be checked).
 absl::StatusOr<Cel> ParseCel(std::span<const uint8_t> bytes);
 std::string SerializeCelJson(const Cel& cel);
 std::vector<uint8_t> SerializeCelTlv(const Cel& cel);
 
 // An appliance runtime event for `pcr`, with one digest per algorithm in `algs`.
-absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr, absl::string_view event,
+absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr,
+                                              absl::string_view event,
                                               std::span<const uint8_t> data,
                                               const std::vector<uint16_t>& algs);
 
-// Record numbers must count up from the first; appliance records' digests must equal H(data).
+// Record numbers must count up from the first; appliance records' digests must equal H(content).
 // Check "cel.records".
 absl::Status CheckCelRecords(const Cel& cel, CheckLog& log);
 

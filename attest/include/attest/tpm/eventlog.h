@@ -43,9 +43,9 @@ struct UntrustedEvent {
 
 struct EventLog {
   EventLogFormat format = EventLogFormat::kTcg1;
-  std::vector<uint16_t> algorithms;          // banks, in header order
-  std::optional<uint8_t> startup_locality;   // from a StartupLocality EV_NO_ACTION event
-  std::vector<UntrustedEvent> events;        // excluding the Spec ID header
+  std::vector<uint16_t> algorithms;         // banks, in header order
+  std::optional<uint8_t> startup_locality;  // from a StartupLocality EV_NO_ACTION event
+  std::vector<UntrustedEvent> events;       // excluding the Spec ID header
 };
 
 absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes);

@@ -49,11 +49,11 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes);
 enum class SignatureFormat { kAuto, kTpmt, kRaw };
 
 struct QuoteSignature {
-  uint16_t sig_alg = 0;   // kAlgRsassa, kAlgRsapss, kAlgEcdsa
+  uint16_t sig_alg = 0;  // kAlgRsassa, kAlgRsapss, kAlgEcdsa
   uint16_t hash_alg = 0;
-  std::vector<uint8_t> rsa;   // RSA signature
+  std::vector<uint8_t> rsa;        // RSA signature
   std::vector<uint8_t> ecdsa_der;  // ECDSA as a DER ECDSA-Sig-Value
-  bool raw = false;       // given as a bare RSASSA signature
+  bool raw = false;                // given as a bare RSASSA signature
 };
 
 // kAuto: a TPMT_SIGNATURE that unmarshals exactly, else a raw signature of the key's size.
@@ -66,6 +66,8 @@ struct QuoteVerifyOptions {
   bool allow_sha1 = false;     // accept quotes signed with SHA-1
   // When given: every selected PCR must be present and pcrDigest must match.
   std::optional<PcrBanks> pcrs;
+  // When given: the AK's TPM Name must equal it (pins every byte of the AK's public area).
+  std::optional<std::vector<uint8_t>> expected_ak_name;
 };
 
 struct VerifiedQuote {
@@ -81,11 +83,14 @@ class QuoteVerifier {
   static absl::StatusOr<std::unique_ptr<QuoteVerifier>> Create(const AkPublicKey& ak);
   ~QuoteVerifier();
 
-  // Checks (cheapest first): tpm.quote.magic, tpm.quote.type, tpm.quote.nonce,
-  // tpm.signature.scheme, tpm.signature.hash, tpm.signature, then tpm.pcrs.digest when PCRs are given.
+  // Checks (cheapest first): tpm.ak.attributes, tpm.ak.name (if pinned), tpm.quote.magic,
+  // tpm.quote.type, tpm.quote.nonce,
+  // tpm.signature.scheme, tpm.signature.hash, tpm.signature, then tpm.pcrs.digest when PCRs are
+  // given.
   absl::StatusOr<VerifiedQuote> Verify(std::span<const uint8_t> attest,
                                        std::span<const uint8_t> signature, SignatureFormat format,
-                                       const QuoteVerifyOptions& options, CheckLog* log = nullptr) const;
+                                       const QuoteVerifyOptions& options,
+                                       CheckLog* log = nullptr) const;
 
  private:
   struct Impl;
