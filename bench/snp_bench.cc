@@ -9,15 +9,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "attest/snp/report.h"
 #include "attest/snp/trust_roots.h"
 #include "attest/snp/verify.h"
+#include "bench_util.h"
 #include "snp_signer.h"
 #include "test_support.h"
 
@@ -173,38 +172,6 @@ BENCHMARK(BM_RejectMalformedReport)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RejectMismatchedCertificate)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RejectForgedSignature)->Unit(benchmark::kMicrosecond);
 
-// Prints the usual table and keeps each benchmark's CPU time per iteration (microseconds).
-class CollectingReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) micros_[r.run_name.function_name] = r.GetAdjustedCPUTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double micros(const std::string& name) const {
-    auto it = micros_.find(name);
-    return it == micros_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> micros_;
-};
-
-// Mean wall time of running argv `runs` times, cold processes, in milliseconds.
-double ProcessMillis(const std::vector<std::string>& argv, int runs, int expect_exit) {
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < runs; ++i) {
-    auto r = testing::RunProcess(argv);
-    if (r.exit_code != expect_exit) {
-      std::fprintf(stderr, "process %s exited %d: %s\n", argv[0].c_str(), r.exit_code,
-                   r.err.c_str());
-      return -1;
-    }
-  }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-             .count() /
-         runs;
-}
-
 void ProcessComparison(const Fixture& f) {
   testing::ScopedTempDir dir;
   auto report = snp::ParseReport(f.report);
@@ -234,10 +201,8 @@ void ProcessComparison(const Fixture& f) {
       "/usr/bin/openssl", "dgst",       "-sha384",         "-verify",
       key_path.string(),  "-signature", sig_path.string(), body_path.string()};
   constexpr int kRuns = 30;
-  ProcessMillis(ours, 3, 0);  // warm the page cache for both binaries
-  ProcessMillis(openssl, 3, 0);
-  double ours_ms = ProcessMillis(ours, kRuns, 0);
-  double openssl_ms = ProcessMillis(openssl, kRuns, 0);
+  double ours_ms = bench::ProcessMillis(ours, kRuns, 0);
+  double openssl_ms = bench::ProcessMillis(openssl, kRuns, 0);
   std::printf(
       "  process: appliance-verify snp %.2f ms (report + full chain)  vs  openssl dgst -sha384 "
       "-verify %.2f ms (signature only): %.2fx  [report]\n",
@@ -248,10 +213,10 @@ void ProcessComparison(const Fixture& f) {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  CollectingReporter reporter;
+  bench::CollectingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Fixture& f = GetFixture();
-  auto t = [&](const char* name) { return reporter.micros(name); };
+  auto t = [&](const char* name) { return reporter.time(name); };
   std::printf("\nSEV-SNP verification vs its raw cost (%s; CPU time per op, one run):\n",
               f.source.c_str());
   double cached = t("BM_VerifyCachedChain"), raw = t("BM_RawP384Verify");

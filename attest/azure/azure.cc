@@ -15,8 +15,7 @@ namespace attest::azure {
 namespace {
 
 constexpr size_t kHclHeaderSize = 0x20;
-constexpr size_t kRuntimeHeaderOffset = 0x4C0;
-constexpr size_t kRuntimeDataOffset = 0x4D4;
+constexpr size_t kRuntimeHeaderOffset = 0x4C0;  // runtime data follows its 20-byte header
 constexpr size_t kMaxHclReportSize = 64 * 1024;
 constexpr size_t kTdReportSize = 1024;
 

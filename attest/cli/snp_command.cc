@@ -226,7 +226,7 @@ int RunSnp(const SnpArgs& a) {
     j["verified"] = verified.ok();
     j["checks"] = ChecksToJson(log);
     if (!verified.ok()) j["error"] = std::string(verified.status().message());
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s: SEV-SNP report v%u, %s, signed by %s\n",
                 verified.ok() ? "verified" : "NOT verified", report->version,

@@ -77,7 +77,8 @@ int Finish(absl::string_view command, const absl::Status& status, const CheckLog
     claims["verified"] = status.ok();
     claims["checks"] = ChecksToJson(log);
     if (!status.ok()) claims["error"] = std::string(status.message());
-    std::printf("%s\n", claims.dump(2).c_str());
+    std::printf("%s\n",
+                claims.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", status.ok() ? "verified" : "NOT verified");
     PrintChecks(log);
@@ -247,7 +248,7 @@ int RunEventLog(const LogArgs& a) {
       j["verified"] = status.ok();
       j["checks"] = ChecksToJson(checks);
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s event log, %zu events, banks:",
                 log->format == tpm::EventLogFormat::kTcg2 ? "TCG2 crypto-agile" : "TCG1 SHA-1",

@@ -89,7 +89,8 @@ absl::StatusOr<ossl::EvpPkeyPtr> EcKey(const char* group, std::span<const uint8_
   return owned;
 }
 
-absl::StatusOr<AkPublicKey> FromEvp(EVP_PKEY* key) {
+absl::StatusOr<AkPublicKey> FromEvp(ossl::EvpPkeyPtr owned) {
+  EVP_PKEY* key = owned.get();
   AkPublicKey ak;
   int id = EVP_PKEY_get_base_id(key);
   if (id == EVP_PKEY_RSA) {
@@ -104,12 +105,18 @@ absl::StatusOr<AkPublicKey> FromEvp(EVP_PKEY* key) {
     return absl::InvalidArgumentError(
         absl::StrFormat("AK: RSA-%d is not accepted (2048-4096)", ak.bits));
   }
-  ak.spki_der = SpkiDer(key);
-  if (ak.spki_der.empty()) return absl::InternalError("AK: cannot encode the public key");
+  ak.key = std::shared_ptr<evp_pkey_st>(owned.release(), EVP_PKEY_free);
   return ak;
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<uint8_t>> AkSpkiDer(const AkPublicKey& ak) {
+  if (!ak.key) return absl::InvalidArgumentError("AK: no key");
+  std::vector<uint8_t> der = SpkiDer(ak.key.get());
+  if (der.empty()) return absl::InternalError("AK: cannot encode the public key");
+  return der;
+}
 
 std::string AkPublicKey::Describe() const {
   if (type == kAlgRsa) return absl::StrCat("RSA-", bits);
@@ -170,7 +177,7 @@ absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("AK: key type 0x%04x is not RSA or ECC", pub.type));
   }
-  ASSIGN_OR_RETURN(AkPublicKey ak, FromEvp(key.get()));
+  ASSIGN_OR_RETURN(AkPublicKey ak, FromEvp(std::move(key)));
   ak.tpmt_public = std::vector<uint8_t>(bytes.begin(), bytes.end());
   ak.scheme = scheme;
   ak.scheme_hash = scheme_hash;
@@ -193,7 +200,7 @@ absl::StatusOr<AkPublicKey> ParseAkPem(std::span<const uint8_t> bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("AK: not a PEM public key (", ossl::LastError(), ")"));
   }
-  return FromEvp(key.get());
+  return FromEvp(std::move(key));
 }
 
 namespace {
@@ -244,7 +251,7 @@ absl::StatusOr<AkPublicKey> ParseAkJwk(absl::string_view json, absl::string_view
   uint32_t exponent = 0;
   for (uint8_t b : e) exponent = exponent << 8 | b;
   ASSIGN_OR_RETURN(auto key, RsaKey(n, exponent));
-  return FromEvp(key.get());
+  return FromEvp(std::move(key));
 }
 
 absl::StatusOr<AkPublicKey> ParseAkAuto(std::span<const uint8_t> bytes, absl::string_view kid) {
@@ -321,7 +328,7 @@ absl::Status VerifyAkCertificate(const AkPublicKey& ak, std::span<const uint8_t>
                                     X509_STORE_CTX_get_error_depth(ctx.get())));
   }
   ossl::EvpPkeyPtr cert_key(X509_get_pubkey(cert.get()));
-  bool same = cert_key && SpkiDer(cert_key.get()) == ak.spki_der;
+  bool same = cert_key && ak.key && EVP_PKEY_eq(cert_key.get(), ak.key.get()) == 1;
   return log.Expect(same, "tpm.ak.certificate",
                     same ? absl::StrCat("AK certificate (issuer ",
                                         ossl::NameToString(X509_get_issuer_name(cert.get())),

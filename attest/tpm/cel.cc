@@ -84,6 +84,19 @@ std::vector<uint8_t> ApplianceContent(const CelRecord& rec) {
   return content;
 }
 
+// Appliance event names are identifiers: [A-Za-z0-9._:-], 1-128 bytes (so logs print and
+// serialize safely everywhere).
+absl::Status CheckEventName(absl::string_view name) {
+  bool ok = !name.empty() && name.size() <= 128;
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == ':' || c == '-');
+  }
+  return ok ? absl::OkStatus()
+            : absl::InvalidArgumentError(
+                  "CEL: an event name is 1-128 characters of [A-Za-z0-9._:-]");
+}
+
 bool KnownContentType(uint8_t t) {
   return t == kCelContentMgt || t == kCelContentPcClientStd || t == kCelContentImaTemplate ||
          t == kCelContentImaTlv || t == kCelContentAppliance;
@@ -165,6 +178,7 @@ absl::StatusOr<Cel> ParseCelTlv(std::span<const uint8_t> bytes) {
       }
       if (!have_event)
         return absl::InvalidArgumentError("CEL-TLV: appliance content without an event name");
+      RETURN_IF_ERROR(CheckEventName(rec.event));
     } else {
       rec.raw_content.assign(content.value.begin(), content.value.end());
     }
@@ -245,6 +259,7 @@ absl::StatusOr<CelRecord> RecordFromJson(const nlohmann::json& j) {
           "CEL-JSON: appliance content is {\"event\": name, \"data\": hex}");
     }
     rec.event = content["event"].get<std::string>();
+    RETURN_IF_ERROR(CheckEventName(rec.event));
     if (content.contains("data")) {
       ASSIGN_OR_RETURN(rec.data, HexDecode(content["data"].get<std::string>()));
     }
@@ -327,13 +342,15 @@ std::string SerializeCelJson(const Cel& cel) {
     }
     out.push_back(std::move(j));
   }
-  return out.dump();
+  // Replace invalid UTF-8 rather than throw: raw content from other producers is not ours to trust.
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 absl::StatusOr<CelRecord> MakeApplianceRecord(uint64_t recnum, uint32_t pcr,
                                               absl::string_view event,
                                               std::span<const uint8_t> data,
                                               const std::vector<uint16_t>& algs) {
+  RETURN_IF_ERROR(CheckEventName(event));
   CelRecord rec;
   rec.recnum = recnum;
   rec.index = pcr;

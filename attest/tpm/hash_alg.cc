@@ -10,26 +10,27 @@
 #include "absl/strings/str_format.h"
 #include "attest/encoding.h"
 #include "attest/status.h"
+#include "tpm/md_internal.h"
 
 namespace attest::tpm {
-namespace {
-
-const EVP_MD* Md(uint16_t alg) {
+const EVP_MD* TpmAlgMd(uint16_t alg) {
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
   switch (alg) {
     case kAlgSha1:
-      return EVP_sha1();
+      return sha1;
     case kAlgSha256:
-      return EVP_sha256();
+      return sha256;
     case kAlgSha384:
-      return EVP_sha384();
+      return sha384;
     case kAlgSha512:
-      return EVP_sha512();
+      return sha512;
     default:
       return nullptr;
   }
 }
-
-}  // namespace
 
 std::string HashAlgName(uint16_t alg) {
   switch (alg) {
@@ -63,12 +64,12 @@ absl::StatusOr<uint16_t> HashAlgFromName(absl::string_view name) {
 }
 
 size_t HashAlgSize(uint16_t alg) {
-  const EVP_MD* md = Md(alg);
+  const EVP_MD* md = TpmAlgMd(alg);
   return md ? static_cast<size_t>(EVP_MD_get_size(md)) : 0;
 }
 
 absl::StatusOr<std::vector<uint8_t>> Hash(uint16_t alg, std::span<const uint8_t> data) {
-  const EVP_MD* md = Md(alg);
+  const EVP_MD* md = TpmAlgMd(alg);
   if (md == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));
@@ -83,7 +84,7 @@ absl::StatusOr<std::vector<uint8_t>> Hash(uint16_t alg, std::span<const uint8_t>
 
 absl::StatusOr<std::vector<uint8_t>> Extend(uint16_t alg, std::span<const uint8_t> old,
                                             std::span<const uint8_t> digest) {
-  const EVP_MD* md = Md(alg);
+  const EVP_MD* md = TpmAlgMd(alg);
   if (md == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("hash algorithm ", HashAlgName(alg), " is not supported"));

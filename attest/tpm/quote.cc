@@ -5,30 +5,19 @@
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
+#include <map>
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "attest/encoding.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
+#include "tpm/md_internal.h"
 
 namespace attest::tpm {
 namespace {
-
-const EVP_MD* Md(uint16_t alg) {
-  switch (alg) {
-    case kAlgSha1:
-      return EVP_sha1();
-    case kAlgSha256:
-      return EVP_sha256();
-    case kAlgSha384:
-      return EVP_sha384();
-    case kAlgSha512:
-      return EVP_sha512();
-    default:
-      return nullptr;
-  }
-}
 
 std::string SigAlgName(uint16_t alg) {
   switch (alg) {
@@ -157,7 +146,7 @@ absl::StatusOr<QuoteSignature> ParseQuoteSignature(std::span<const uint8_t> byte
 
 absl::Status CheckPcrDigest(const Quote& quote, uint16_t digest_alg, const PcrBanks& pcrs,
                             CheckLog& log, PcrBanks* quoted) {
-  const EVP_MD* md = Md(digest_alg);
+  const EVP_MD* md = TpmAlgMd(digest_alg);
   if (md == nullptr) {
     return log.Fail("tpm.pcrs.digest",
                     absl::StrCat("cannot compute a ", HashAlgName(digest_alg), " PCR digest"));
@@ -202,7 +191,45 @@ absl::Status CheckPcrDigest(const Quote& quote, uint16_t digest_alg, const PcrBa
 
 struct QuoteVerifier::Impl {
   AkPublicKey ak;
-  ossl::EvpPkeyPtr key;
+
+  // Verify contexts prepared for (scheme, hash), reused across calls: setting one up costs more
+  // than an RSA-2048 verification in OpenSSL 3.0. A context is used by one caller at a time.
+  using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, ossl::Deleter<EVP_PKEY_CTX_free>>;
+  std::mutex mu;
+  std::map<std::pair<uint16_t, uint16_t>, std::vector<CtxPtr>> pool;
+
+  absl::StatusOr<CtxPtr> Take(uint16_t sig_alg, uint16_t hash_alg) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto& free = pool[{sig_alg, hash_alg}];
+      if (!free.empty()) {
+        CtxPtr ctx = std::move(free.back());
+        free.pop_back();
+        return ctx;
+      }
+    }
+    CtxPtr ctx(EVP_PKEY_CTX_new(ak.key.get(), nullptr));
+    bool ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+              EVP_PKEY_CTX_set_signature_md(ctx.get(), TpmAlgMd(hash_alg)) == 1;
+    if (ok && sig_alg == kAlgRsapss) {
+      // TPM RSAPSS salts with the digest size or the maximum; RSA_PSS_SALTLEN_AUTO accepts either.
+      ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_AUTO) == 1;
+    } else if (ok && sig_alg == kAlgRsassa) {
+      ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1;
+    }
+    if (!ok) {
+      ERR_clear_error();
+      return absl::InternalError("cannot prepare a verification context for the AK");
+    }
+    return ctx;
+  }
+
+  void Give(uint16_t sig_alg, uint16_t hash_alg, CtxPtr ctx) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& free = pool[{sig_alg, hash_alg}];
+    if (free.size() < 8) free.push_back(std::move(ctx));
+  }
 };
 
 QuoteVerifier::QuoteVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -210,10 +237,8 @@ QuoteVerifier::~QuoteVerifier() = default;
 
 absl::StatusOr<std::unique_ptr<QuoteVerifier>> QuoteVerifier::Create(const AkPublicKey& ak) {
   auto impl = std::make_unique<Impl>();
+  if (!ak.key) return absl::InvalidArgumentError("AK: no key");
   impl->ak = ak;
-  const unsigned char* p = ak.spki_der.data();
-  impl->key.reset(d2i_PUBKEY(nullptr, &p, static_cast<long>(ak.spki_der.size())));  // NOLINT
-  if (!impl->key) return absl::InvalidArgumentError("AK: cannot decode the public key");
   return std::unique_ptr<QuoteVerifier>(new QuoteVerifier(std::move(impl)));
 }
 
@@ -257,7 +282,7 @@ absl::StatusOr<VerifiedQuote> QuoteVerifier::Verify(std::span<const uint8_t> att
                    ak.scheme != kAlgNull ? absl::StrCat(" whose scheme is ", SigAlgName(ak.scheme),
                                                         "/", HashAlgName(ak.scheme_hash))
                                          : "")));
-  const EVP_MD* md = Md(sig.hash_alg);
+  const EVP_MD* md = TpmAlgMd(sig.hash_alg);
   if (md == nullptr) {
     return L.Fail("tpm.signature.hash",
                   absl::StrCat("signature hash ", HashAlgName(sig.hash_alg), " is not supported"));
@@ -269,19 +294,16 @@ absl::StatusOr<VerifiedQuote> QuoteVerifier::Verify(std::span<const uint8_t> att
                                 : "the quote is signed with SHA-1; rejected unless --allow-sha1")
           : HashAlgName(sig.hash_alg)));
 
-  ossl::EvpMdCtxPtr md_ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;
-  bool ok = md_ctx && EVP_DigestVerifyInit(md_ctx.get(), &pctx, md, nullptr, impl_->key.get()) == 1;
-  if (ok && sig.sig_alg == kAlgRsapss) {
-    // TPM 2.0 RSAPSS: salt as large as the digest allows (the TPM uses the digest size or the
-    // maximum); RSA_PSS_SALTLEN_AUTO accepts either.
-    ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) == 1;
+  std::vector<uint8_t> digest(static_cast<size_t>(EVP_MD_get_size(md)));
+  if (EVP_Digest(q.raw.data(), q.raw.size(), digest.data(), nullptr, md, nullptr) != 1) {
+    return absl::InternalError("digest of the quote failed");
   }
+  ASSIGN_OR_RETURN(auto ctx, impl_->Take(sig.sig_alg, sig.hash_alg));
   const std::vector<uint8_t>& sig_bytes = sig.sig_alg == kAlgEcdsa ? sig.ecdsa_der : sig.rsa;
-  ok = ok && EVP_DigestVerify(md_ctx.get(), sig_bytes.data(), sig_bytes.size(), q.raw.data(),
-                              q.raw.size()) == 1;
+  bool ok = EVP_PKEY_verify(ctx.get(), sig_bytes.data(), sig_bytes.size(), digest.data(),
+                            digest.size()) == 1;
   ERR_clear_error();
+  impl_->Give(sig.sig_alg, sig.hash_alg, std::move(ctx));
   RETURN_IF_ERROR(
       L.Expect(ok, "tpm.signature",
                ok ? absl::StrCat(SigAlgName(sig.sig_alg), "/", HashAlgName(sig.hash_alg),

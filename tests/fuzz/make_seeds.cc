@@ -1,16 +1,114 @@
 // Writes synthetic seed inputs for the fuzz corpora (software-signed; no real evidence is copied
 // into the project). Usage: make_fuzz_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/...)
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "attest/snp/report.h"
+#include "attest/tpm/cel.h"
 #include "snp_signer.h"
 #include "test_support.h"
+#include "tpm_signer.h"
 
 using attest::snp::Product;
 using attest::snp::SigningKey;
 namespace t = attest::testing;
+
+namespace {
+
+std::vector<uint8_t> Tagged(uint8_t tag, const std::vector<uint8_t>& bytes) {
+  std::vector<uint8_t> out(bytes.size() + 1);
+  out[0] = tag;
+  std::copy(bytes.begin(), bytes.end(), out.begin() + 1);
+  return out;
+}
+
+bool WriteTpmSeeds(const std::filesystem::path& root) {
+  using attest::tpm::kAlgSha1;
+  using attest::tpm::kAlgSha256;
+  using attest::tpm::kAlgSha384;
+  using S = t::SoftwareTpmQuoter::Scheme;
+  attest::tpm::PcrBanks pcrs;
+  for (uint32_t i = 0; i < 24; ++i)
+    pcrs[kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
+  pcrs[kAlgSha1][0] = std::vector<uint8_t>(20, 1);
+  int n = 0;
+  for (S scheme : {S::kRsassa, S::kRsapss, S::kEcdsaP256}) {
+    auto quoter = t::SoftwareTpmQuoter::Create(scheme);
+    if (!quoter.ok()) return false;
+    auto q = (*quoter)->Quote(pcrs, {0x90, 0x09});
+    if (!q.ok()) return false;
+    std::string stem = "scheme" + std::to_string(n++);
+    t::WriteFileOrDie(root / "tpm_quote" / (stem + "_attest"), Tagged(0, q->attest));
+    t::WriteFileOrDie(root / "tpm_quote" / (stem + "_signature"), Tagged(1, q->signature));
+    t::WriteFileOrDie(root / "tpm_quote" / (stem + "_ak"), Tagged(2, (*quoter)->ak_tpmt_public()));
+  }
+  // Event logs: crypto-agile with the common event types, and a StartupLocality-3 log.
+  std::vector<uint8_t> locality(17, 0);
+  std::memcpy(locality.data(), "StartupLocality", 16);
+  locality[16] = 3;
+  std::vector<uint8_t> variable(32 + 2 * 10 + 4, 0);
+  variable[16] = 10;  // UnicodeNameLength
+  variable[24] = 4;   // VariableDataLength
+  for (int i = 0; i < 10; ++i) variable[32 + 2 * i] = static_cast<uint8_t>("SecureBoot"[i]);
+  std::vector<uint8_t> image(32, 0);
+  image[8] = 0x10;
+  std::vector<t::TestEvent> events = {
+      {0, 3, locality},
+      {0, 0x8, {'1', 0, '.', 0, '0', 0}},
+      {7, 0x80000001, variable},
+      {4, 0x80000003, image},
+      {0, 0x80000008, std::vector<uint8_t>(16, 2)},
+      {7, 4, {0, 0, 0, 0}},
+      {5, 0x80000007, {'E', 'x', 'i', 't'}},
+      {8, 0xD, {'c', 'm', 'd', 0}},
+  };
+  t::WriteFileOrDie(root / "eventlog" / "tcg2_sha256_sha384",
+                    t::BuildTcg2Log({kAlgSha256, kAlgSha384}, events));
+  t::WriteFileOrDie(root / "eventlog" / "tcg2_sha1", t::BuildTcg2Log({kAlgSha1}, events));
+  // CEL in both encodings.
+  attest::tpm::Cel cel;
+  const char* names[] = {"launch-config", "container-manifest", "container-restart"};
+  for (uint64_t i = 0; i < 3; ++i) {
+    std::string data = std::string("value-") + names[i];
+    auto rec = attest::tpm::MakeApplianceRecord(
+        i, 15, names[i], std::vector<uint8_t>(data.begin(), data.end()), {kAlgSha256, kAlgSha384});
+    if (!rec.ok()) return false;
+    cel.push_back(*rec);
+  }
+  t::WriteFileOrDie(root / "cel_json" / "appliance.json", attest::tpm::SerializeCelJson(cel));
+  t::WriteFileOrDie(root / "cel_tlv" / "appliance.tlv", attest::tpm::SerializeCelTlv(cel));
+  // A synthetic HCL report: header, a zero SNP-sized report, the runtime header and a JWK set.
+  std::string runtime =
+      R"({"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"}]})";
+  std::vector<uint8_t> hcl(2600, 0);
+  std::memcpy(hcl.data(), "HCLA", 4);
+  hcl[4] = 2;
+  hcl[0x4C0] = static_cast<uint8_t>((runtime.size() + 20) & 0xff);
+  hcl[0x4C1] = static_cast<uint8_t>((runtime.size() + 20) >> 8);
+  hcl[0x4C4] = 1;
+  hcl[0x4C8] = 2;
+  hcl[0x4CC] = 1;
+  hcl[0x4D0] = static_cast<uint8_t>(runtime.size() & 0xff);
+  hcl[0x4D1] = static_cast<uint8_t>(runtime.size() >> 8);
+  std::memcpy(hcl.data() + 0x4D4, runtime.data(), runtime.size());
+  t::WriteFileOrDie(root / "hcl_report" / "hcl_snp", Tagged(0, hcl));
+  nlohmann::json evidence = {
+      {"report", hcl},
+      {"vcek", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"},
+      {"quote",
+       {{"message", std::vector<int>(10, 1)},
+        {"signature", std::vector<int>(4, 2)},
+        {"pcrs", {std::vector<int>(32, 0)}}}}};
+  std::string text = evidence.dump();
+  t::WriteFileOrDie(root / "hcl_report" / "evidence_json",
+                    Tagged(1, std::vector<uint8_t>(text.begin(), text.end())));
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -48,6 +146,7 @@ int main(int argc, char** argv) {
     if (!crl.ok()) return 1;
     t::WriteFileOrDie(root / "certificates" / (name + "_crl.der"), *crl);
   }
+  if (!WriteTpmSeeds(root)) return 1;
   t::WriteFileOrDie(root / "certificates" / "hex.txt", std::string("00ff10ab"));
   t::WriteFileOrDie(root / "certificates" / "base64.txt", std::string("aGVsbG8gd29ybGQ="));
   std::printf("wrote %d reports and their certificates under %s\n", n, root.c_str());

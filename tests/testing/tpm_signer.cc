@@ -35,7 +35,8 @@ struct SoftwareTpmQuoter::Impl {
 SoftwareTpmQuoter::SoftwareTpmQuoter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SoftwareTpmQuoter::~SoftwareTpmQuoter() = default;
 
-absl::StatusOr<std::unique_ptr<SoftwareTpmQuoter>> SoftwareTpmQuoter::Create(Scheme scheme, uint16_t hash_alg) {
+absl::StatusOr<std::unique_ptr<SoftwareTpmQuoter>> SoftwareTpmQuoter::Create(Scheme scheme,
+                                                                             uint16_t hash_alg) {
   auto impl = std::make_unique<Impl>();
   impl->scheme = scheme;
   impl->hash_alg = hash_alg;
@@ -68,7 +69,8 @@ absl::StatusOr<std::unique_ptr<SoftwareTpmQuoter>> SoftwareTpmQuoter::Create(Sch
     if (!impl->key) return absl::InternalError("RSA keygen failed");
     pub.type = TPM2_ALG_RSA;
     pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    pub.parameters.rsaDetail.scheme.scheme = scheme == Scheme::kRsapss ? TPM2_ALG_RSAPSS : TPM2_ALG_RSASSA;
+    pub.parameters.rsaDetail.scheme.scheme =
+        scheme == Scheme::kRsapss ? TPM2_ALG_RSAPSS : TPM2_ALG_RSASSA;
     pub.parameters.rsaDetail.scheme.details.anySig.hashAlg = hash_alg;
     pub.parameters.rsaDetail.keyBits = 2048;
     pub.parameters.rsaDetail.exponent = 0;  // default 65537
@@ -98,22 +100,23 @@ std::string SoftwareTpmQuoter::ak_pem() const {
   return std::string(data, static_cast<size_t>(n));
 }
 
-absl::StatusOr<SoftwareTpmQuoter::SignedQuote> SoftwareTpmQuoter::Quote(const tpm::PcrBanks& pcrs,
-                                                                        const std::vector<uint8_t>& nonce) const {
+absl::StatusOr<SoftwareTpmQuoter::SignedQuote> SoftwareTpmQuoter::Quote(
+    const tpm::PcrBanks& pcrs, const std::vector<uint8_t>& nonce) const {
   TPMS_ATTEST a{};
   a.magic = TPM2_GENERATED_VALUE;
   a.type = TPM2_ST_ATTEST_QUOTE;
   a.qualifiedSigner.size = 0;
-  if (nonce.size() > sizeof(a.extraData.buffer)) return absl::InvalidArgumentError("nonce too long");
+  if (nonce.size() > sizeof(a.extraData.buffer))
+    return absl::InvalidArgumentError("nonce too long");
   a.extraData.size = static_cast<uint16_t>(nonce.size());
-  std::memcpy(a.extraData.buffer, nonce.data(), nonce.size());
+  if (!nonce.empty()) std::memcpy(a.extraData.buffer, nonce.data(), nonce.size());
   a.clockInfo.clock = 123456;
   a.clockInfo.safe = TPM2_YES;
   a.firmwareVersion = 0x2016051100162800ULL;
   ossl::EvpMdCtxPtr pcr_ctx(EVP_MD_CTX_new());
   const EVP_MD* md = impl_->hash_alg == tpm::kAlgSha1     ? EVP_sha1()
                      : impl_->hash_alg == tpm::kAlgSha384 ? EVP_sha384()
-                                                         : EVP_sha256();
+                                                          : EVP_sha256();
   EVP_DigestInit_ex(pcr_ctx.get(), md, nullptr);
   TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
   for (const auto& [alg, bank] : pcrs) {
@@ -131,14 +134,16 @@ absl::StatusOr<SoftwareTpmQuoter::SignedQuote> SoftwareTpmQuoter::Quote(const tp
   SignedQuote out;
   out.attest.resize(sizeof(TPMS_ATTEST));
   size_t offset = 0;
-  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, out.attest.data(), out.attest.size(), &offset) != TSS2_RC_SUCCESS) {
+  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, out.attest.data(), out.attest.size(), &offset) !=
+      TSS2_RC_SUCCESS) {
     return absl::InternalError("TPMS_ATTEST marshal failed");
   }
   out.attest.resize(offset);
 
   ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  if (EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, impl_->key.get()) != 1) return absl::InternalError("sign init");
+  if (EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, impl_->key.get()) != 1)
+    return absl::InternalError("sign init");
   if (impl_->scheme == Scheme::kRsapss) {
     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
@@ -169,21 +174,23 @@ absl::StatusOr<SoftwareTpmQuoter::SignedQuote> SoftwareTpmQuoter::Quote(const tp
   }
   out.signature.resize(sizeof(TPMT_SIGNATURE));
   offset = 0;
-  if (Tss2_MU_TPMT_SIGNATURE_Marshal(&ts, out.signature.data(), out.signature.size(), &offset) != TSS2_RC_SUCCESS) {
+  if (Tss2_MU_TPMT_SIGNATURE_Marshal(&ts, out.signature.data(), out.signature.size(), &offset) !=
+      TSS2_RC_SUCCESS) {
     return absl::InternalError("TPMT_SIGNATURE marshal failed");
   }
   out.signature.resize(offset);
   return out;
 }
 
-std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs, const std::vector<TestEvent>& events) {
+std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs,
+                                  const std::vector<TestEvent>& events) {
   std::vector<uint8_t> b;
   // Header: TCG_PCR_EVENT, EV_NO_ACTION, zero SHA-1 digest, TCG_EfiSpecIDEvent.
   std::vector<uint8_t> spec;
   const char sig[16] = "Spec ID Event03";
   spec.insert(spec.end(), sig, sig + 16);
-  PutLe(spec, 0, 4);                              // platformClass
-  spec.insert(spec.end(), {0, 2, 0, 2});          // minor, major, errata, uintnSize
+  PutLe(spec, 0, 4);                      // platformClass
+  spec.insert(spec.end(), {0, 2, 0, 2});  // minor, major, errata, uintnSize
   PutLe(spec, algs.size(), 4);
   for (uint16_t alg : algs) {
     PutLe(spec, alg, 2);

@@ -17,8 +17,8 @@ namespace attest::testing {
 class SoftwareTpmQuoter {
  public:
   enum class Scheme { kRsassa, kRsapss, kEcdsaP256 };
-  static absl::StatusOr<std::unique_ptr<SoftwareTpmQuoter>> Create(Scheme scheme,
-                                                                   uint16_t hash_alg = tpm::kAlgSha256);
+  static absl::StatusOr<std::unique_ptr<SoftwareTpmQuoter>> Create(
+      Scheme scheme, uint16_t hash_alg = tpm::kAlgSha256);
   ~SoftwareTpmQuoter();
 
   const std::vector<uint8_t>& ak_tpmt_public() const { return ak_public_; }
@@ -29,7 +29,8 @@ class SoftwareTpmQuoter {
     std::vector<uint8_t> signature;  // TPMT_SIGNATURE
   };
   // A TPM2_Quote over `pcrs` (every PCR of every bank given is selected) with this nonce.
-  absl::StatusOr<SignedQuote> Quote(const tpm::PcrBanks& pcrs, const std::vector<uint8_t>& nonce) const;
+  absl::StatusOr<SignedQuote> Quote(const tpm::PcrBanks& pcrs,
+                                    const std::vector<uint8_t>& nonce) const;
 
  private:
   struct Impl;
@@ -45,7 +46,8 @@ struct TestEvent {
 };
 
 // A crypto-agile (Spec ID Event03) log whose digests are H(data) in every bank of `algs`.
-std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs, const std::vector<TestEvent>& events);
+std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs,
+                                  const std::vector<TestEvent>& events);
 
 }  // namespace attest::testing
 

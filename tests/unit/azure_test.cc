@@ -1,6 +1,7 @@
+#include "attest/azure/azure.h"
+
 #include <gtest/gtest.h>
 
-#include "attest/azure/azure.h"
 #include "attest/status.h"
 #include "snp_test_util.h"
 #include "tpm_test_util.h"
@@ -22,13 +23,16 @@ TEST(AzureGolden, GenoaEvidenceVerifiesEndToEnd) {
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->hcl.report_type, kReportTypeSnp);
   EXPECT_EQ(e->hcl.hash_type, 1u);
-  EXPECT_EQ(e->hcl.runtime_data, testing::ReadFileOrDie(vectors / "snp/genoa-azure-vtpm/runtime_data.json"));
-  EXPECT_EQ(e->hcl.hardware_report, testing::ReadFileOrDie(vectors / "snp/genoa-azure-vtpm/snp_report.bin"));
+  EXPECT_EQ(e->hcl.runtime_data,
+            testing::ReadFileOrDie(vectors / "snp/genoa-azure-vtpm/runtime_data.json"));
+  EXPECT_EQ(e->hcl.hardware_report,
+            testing::ReadFileOrDie(vectors / "snp/genoa-azure-vtpm/snp_report.bin"));
   CheckLog log;
   auto v = VerifyEvidence(*e, DefaultOptions(), &log);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->snp.product, snp::Product::kGenoa);
-  for (const char* check : {"snp.signature", "azure.runtime_data.binding", "azure.ak", "tpm.signature", "tpm.pcrs.digest"}) {
+  for (const char* check : {"snp.signature", "azure.runtime_data.binding", "azure.ak",
+                            "tpm.signature", "tpm.pcrs.digest"}) {
     EXPECT_TRUE(snp::Ran(log, check)) << check;
   }
   // Expected PCRs: the real PCR 0, then a wrong one.
@@ -80,7 +84,8 @@ TEST(AzureGolden, TdxFormIsNotYetVerifiable) {
   auto j = nlohmann::json::parse(tpm::ReadText(vectors / "snp/genoa-azure-vtpm/evidence.json"));
   std::vector<int> hcl = j["report"].get<std::vector<int>>();
   hcl[0x4C0 + 8] = 4;
-  nlohmann::json tdx = {{"hcl_report", hcl}, {"td_quote", std::vector<int>(100, 0)}, {"tpm_quote", j["quote"]}};
+  nlohmann::json tdx = {
+      {"hcl_report", hcl}, {"td_quote", std::vector<int>(100, 0)}, {"tpm_quote", j["quote"]}};
   auto e = ParseEvidenceJson(tdx.dump());
   ASSERT_TRUE(e.ok()) << e.status();
   CheckLog log;
@@ -101,7 +106,8 @@ TEST(AzureHcl, TruncationAndMalformedEvidence) {
   bad_type[0x4C8] = 9;
   EXPECT_FALSE(ParseHclReport(bad_type).ok());
   for (const char* text : {"{}", "[]", "{\"report\": [256], \"vcek\": \"x\", \"quote\": {}}",
-                           "{\"report\": \"abc\", \"quote\": {}}", "{\"hcl_report\": [1], \"report\": [1], \"quote\": {}}"}) {
+                           "{\"report\": \"abc\", \"quote\": {}}",
+                           "{\"hcl_report\": [1], \"report\": [1], \"quote\": {}}"}) {
     EXPECT_FALSE(ParseEvidenceJson(text).ok()) << text;
   }
 }

@@ -1,8 +1,9 @@
+#include "attest/tpm/cel.h"
+
 #include <gtest/gtest.h>
 
 #include "attest/encoding.h"
 #include "attest/status.h"
-#include "attest/tpm/cel.h"
 #include "snp_test_util.h"
 
 namespace attest::tpm {
@@ -11,7 +12,9 @@ namespace {
 Cel SampleCel() {
   Cel cel;
   const std::vector<std::pair<std::string, std::string>> events = {
-      {"launch-config", "{\"clients\":[]}"}, {"container-manifest", "sha256:abcd"}, {"release", "1.2.3"}};
+      {"launch-config", "{\"clients\":[]}"},
+      {"container-manifest", "sha256:abcd"},
+      {"release", "1.2.3"}};
   for (size_t i = 0; i < events.size(); ++i) {
     const auto& [name, data] = events[i];
     auto rec = MakeApplianceRecord(i, 15, name, std::vector<uint8_t>(data.begin(), data.end()),
@@ -26,8 +29,8 @@ bool SameRecords(const Cel& a, const Cel& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].recnum != b[i].recnum || a[i].index != b[i].index || a[i].nv_index != b[i].nv_index ||
-        a[i].digests != b[i].digests || a[i].content_type != b[i].content_type || a[i].event != b[i].event ||
-        a[i].data != b[i].data) {
+        a[i].digests != b[i].digests || a[i].content_type != b[i].content_type ||
+        a[i].event != b[i].event || a[i].data != b[i].data) {
       return false;
     }
   }
@@ -79,15 +82,17 @@ TEST(Cel, RecordChecksCatchEditsAndGaps) {
   Cel gap = cel;
   gap.erase(gap.begin() + 1);
   CheckLog log2;
-  EXPECT_NE(CheckCelRecords(gap, log2).message().find("missing or reordered"), absl::string_view::npos);
+  EXPECT_NE(CheckCelRecords(gap, log2).message().find("missing or reordered"),
+            absl::string_view::npos);
 }
 
 TEST(Cel, SystemdStyleJsonSeqAndOtherContentTypes) {
   std::string seq =
-      "\x1e{\"recnum\":0,\"pcr\":11,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"" + std::string(64, 'a') +
+      "\x1e{\"recnum\":0,\"pcr\":11,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"" +
+      std::string(64, 'a') +
       "\"}],\"content_type\":\"pcclient_std\",\"content\":{\"event_type\":13}}\n"
-      "\x1e{\"recnum\":1,\"nv_index\":4096,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"" + std::string(64, 'b') +
-      "\"}],\"content_type\":\"appliance\",\"content\":{\"event\":\"x\"}}\n";
+      "\x1e{\"recnum\":1,\"nv_index\":4096,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"" +
+      std::string(64, 'b') + "\"}],\"content_type\":\"appliance\",\"content\":{\"event\":\"x\"}}\n";
   auto cel = ParseCelJson(seq);
   ASSERT_TRUE(cel.ok()) << cel.status();
   ASSERT_EQ(cel->size(), 2u);
@@ -101,11 +106,15 @@ TEST(Cel, MalformedInputsAreErrors) {
   const std::vector<std::string> bad = {
       "[{}]",
       "[{\"recnum\":0,\"pcr\":15,\"nv_index\":1,\"digests\":[],\"content_type\":\"appliance\"}]",
-      "[{\"recnum\":0,\"pcr\":32,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"00\"}],\"content_type\":\"appliance\"}]",
-      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"00\"}],\"content_type\":\"appliance\"}]",
+      "[{\"recnum\":0,\"pcr\":32,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"00\"}],"
+      "\"content_type\":\"appliance\"}]",
+      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"sha256\",\"digest\":\"00\"}],\"content_"
+      "type\":\"appliance\"}]",
       "[{\"recnum\":-1,\"pcr\":1,\"digests\":[],\"content_type\":\"appliance\"}]",
-      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"md5\",\"digest\":\"00\"}],\"content_type\":\"x\"}]",
-      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":7,\"digest\":\"00\"}],\"content_type\":\"appliance\"}]",
+      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":\"md5\",\"digest\":\"00\"}],\"content_"
+      "type\":\"x\"}]",
+      "[{\"recnum\":0,\"pcr\":1,\"digests\":[{\"hashAlg\":7,\"digest\":\"00\"}],\"content_type\":"
+      "\"appliance\"}]",
       "[1,2,3]",
       "not json",
       "",
@@ -139,7 +148,8 @@ TEST(Cel, EveryByteOfTlvFlippedIsRejectedOrChangesTheReplay) {
     CheckLog log;
     bool records_ok = CheckCelRecords(*parsed, log).ok();
     auto replay = ReplayCel(*parsed);
-    EXPECT_TRUE(!records_ok || !replay.ok() || *replay != good) << "flip at " << i << " went unnoticed";
+    EXPECT_TRUE(!records_ok || !replay.ok() || *replay != good)
+        << "flip at " << i << " went unnoticed";
   }
 }
 

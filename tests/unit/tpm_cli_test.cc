@@ -26,16 +26,21 @@ TEST(TpmCli, GceQuoteWithCertificateAndLog) {
   nlohmann::json banks;
   for (auto& [b, q] : facts["quotes"].items()) banks[b] = q["pcrs"];
   testing::WriteFileOrDie(pcrs, banks.dump());
-  std::vector<std::string> base = {"tpm-quote", "--attest", d + "/quote_sha256.tpms_attest", "--signature",
-                                   d + "/quote_sha256.tpmt_signature", "--ak", d + "/ak_pub.tpmt_public"};
+  std::vector<std::string> base = {"tpm-quote",
+                                   "--attest",
+                                   d + "/quote_sha256.tpms_attest",
+                                   "--signature",
+                                   d + "/quote_sha256.tpmt_signature",
+                                   "--ak",
+                                   d + "/ak_pub.tpmt_public"};
   auto with = [&](std::vector<std::string> extra) {
     auto args = base;
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCli(args);
   };
-  auto ok = with({"--nonce", "9009", "--pcrs", pcrs.string(), "--eventlog", d + "/event_log.bin", "--ak-cert",
-                  d + "/ak_cert.der", "--ak-ca", ca + "/tpm_ek_root_1.cer", "--ak-ca", ca + "/tpm_ek_intermediate_2.crt",
-                  "--json"});
+  auto ok = with({"--nonce", "9009", "--pcrs", pcrs.string(), "--eventlog", d + "/event_log.bin",
+                  "--ak-cert", d + "/ak_cert.der", "--ak-ca", ca + "/tpm_ek_root_1.cer", "--ak-ca",
+                  ca + "/tpm_ek_intermediate_2.crt", "--json"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   auto j = nlohmann::json::parse(ok.out);
   EXPECT_EQ(j["verified"], true);
@@ -55,10 +60,12 @@ TEST(TpmCli, GceQuoteWithCertificateAndLog) {
   EXPECT_EQ(Lines(wrong.err), 1) << wrong.err;
   EXPECT_NE(wrong.err.find("tpm.quote.nonce"), std::string::npos);
 
-  EXPECT_EQ(with({"--nonce", "9009", "--signature-format", "raw"}).exit_code, 2) << "a TPMT is not raw";
+  EXPECT_EQ(with({"--nonce", "9009", "--signature-format", "raw"}).exit_code, 2)
+      << "a TPMT is not raw";
   EXPECT_EQ(with({}).exit_code, 2) << "--nonce is required";
   EXPECT_EQ(with({"--nonce", "zz"}).exit_code, 2);
-  EXPECT_EQ(with({"--nonce", "9009", "--eventlog", d + "/event_log.bin"}).exit_code, 2) << "a log needs --pcrs";
+  EXPECT_EQ(with({"--nonce", "9009", "--eventlog", d + "/event_log.bin"}).exit_code, 2)
+      << "a log needs --pcrs";
   auto usage = with({"--nonce", "9009", "--ak-format", "xml", "--json"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_TRUE(usage.out.empty());
@@ -67,16 +74,27 @@ TEST(TpmCli, GceQuoteWithCertificateAndLog) {
 TEST(TpmCli, WindowsSha1AndAzureRawSignature) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   auto w = (vectors / "tpm/quote-windows-gcp-shielded-vm").string();
-  std::vector<std::string> win = {"tpm-quote", "--attest", w + "/quote.tpms_attest", "--signature",
-                                  w + "/quote.tpmt_signature", "--ak", w + "/ak_pub.tpmt_public", "--nonce", "",
-                                  "--pcrs", w + "/pcrs_sha1.json", "--pcr-bank", "sha1"};
+  std::vector<std::string> win = {"tpm-quote",
+                                  "--attest",
+                                  w + "/quote.tpms_attest",
+                                  "--signature",
+                                  w + "/quote.tpmt_signature",
+                                  "--ak",
+                                  w + "/ak_pub.tpmt_public",
+                                  "--nonce",
+                                  "",
+                                  "--pcrs",
+                                  w + "/pcrs_sha1.json",
+                                  "--pcr-bank",
+                                  "sha1"};
   EXPECT_EQ(RunCli(win).exit_code, 1);
   win.push_back("--allow-sha1");
   EXPECT_EQ(RunCli(win).exit_code, 0);
   auto a = (vectors / "snp/genoa-azure-vtpm").string();
-  auto r = RunCli({"tpm-quote", "--attest", a + "/vtpm_quote.tpms_attest", "--signature", a + "/vtpm_quote.sig", "--ak",
-                a + "/runtime_data.json", "--ak-format", "jwk", "--nonce", tpm::kAzureNonce, "--pcrs",
-                a + "/vtpm_pcrs_sha256.json", "--pcr-bank", "sha256", "--json"});
+  auto r = RunCli({"tpm-quote", "--attest", a + "/vtpm_quote.tpms_attest", "--signature",
+                   a + "/vtpm_quote.sig", "--ak", a + "/runtime_data.json", "--ak-format", "jwk",
+                   "--nonce", tpm::kAzureNonce, "--pcrs", a + "/vtpm_pcrs_sha256.json",
+                   "--pcr-bank", "sha256", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["signature"]["format"], "raw");
 }
@@ -89,9 +107,11 @@ TEST(TpmCli, EventlogJsonShape) {
   EXPECT_EQ(j["format"], "tcg2");
   EXPECT_EQ(j["events"], 28);
   EXPECT_EQ(j["startup_locality"], 3);
-  EXPECT_EQ(j["banks"]["sha256"]["0"], "0e5ea849d7647a1ac1becc096fee4df98f00f8015f934afadaab0b8aa20b38a5");
+  EXPECT_EQ(j["banks"]["sha256"]["0"],
+            "0e5ea849d7647a1ac1becc096fee4df98f00f8015f934afadaab0b8aa20b38a5");
   EXPECT_TRUE(j["digest_mismatches"].is_array());
-  auto legacy = nlohmann::json::parse(RunCli({"eventlog", (vectors / "tpm/eventlogs/debian-10.bin").string(), "--json"}).out);
+  auto legacy = nlohmann::json::parse(
+      RunCli({"eventlog", (vectors / "tpm/eventlogs/debian-10.bin").string(), "--json"}).out);
   EXPECT_EQ(legacy["format"], "tcg1");
   EXPECT_TRUE(legacy["startup_locality"].is_null());
   EXPECT_EQ(legacy["banks"].size(), 1u);
@@ -99,12 +119,14 @@ TEST(TpmCli, EventlogJsonShape) {
   // --expect-pcrs takes the `banks` shape eventlog prints: its own output verifies.
   testing::ScopedTempDir tmp;
   testing::WriteFileOrDie(tmp.path() / "banks.json", j["banks"].dump());
-  EXPECT_EQ(RunCli({"eventlog", (vectors / "tpm/eventlogs/glinux-alex.bin").string(), "--expect-pcrs",
-                 (tmp.path() / "banks.json").string()}).exit_code, 0);
+  EXPECT_EQ(RunCli({"eventlog", (vectors / "tpm/eventlogs/glinux-alex.bin").string(),
+                    "--expect-pcrs", (tmp.path() / "banks.json").string()})
+                .exit_code,
+            0);
   j["banks"]["sha256"]["4"] = std::string(64, '0');
   testing::WriteFileOrDie(tmp.path() / "wrong.json", j["banks"].dump());
-  auto bad = RunCli({"eventlog", (vectors / "tpm/eventlogs/glinux-alex.bin").string(), "--expect-pcrs",
-                  (tmp.path() / "wrong.json").string()});
+  auto bad = RunCli({"eventlog", (vectors / "tpm/eventlogs/glinux-alex.bin").string(),
+                     "--expect-pcrs", (tmp.path() / "wrong.json").string()});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("sha256 PCR 4"), std::string::npos) << bad.err;
   auto text = RunCli({"eventlog", (vectors / "tpm/eventlogs/arch-linux-workstation.bin").string()});
@@ -130,7 +152,10 @@ TEST(TpmCli, Azure) {
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("tpm.quote.nonce"), std::string::npos);
   EXPECT_EQ(RunCli({"azure", ev}).exit_code, 2);
-  EXPECT_EQ(RunCli({"azure", (vectors / "snp/genoa-azure-vtpm/runtime_data.json").string(), "--nonce", "00"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"azure", (vectors / "snp/genoa-azure-vtpm/runtime_data.json").string(),
+                    "--nonce", "00"})
+                .exit_code,
+            2);
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ const LogCase kLogs[] = {
     {"eventlogs/ubuntu-1804-amd-sev.bin", EventLogFormat::kTcg2, 87, -1},
     {"eventlogs/ubuntu-2104-no-secure-boot.bin", EventLogFormat::kTcg2, 105, -1},
     {"eventlogs/ubuntu-2404-amd-sevsnp.bin", EventLogFormat::kTcg2, 116, -1},
-    {"eventlogs-go-attestation/coreos_36_shielded_vm_no_secure_boot_eventlog", EventLogFormat::kTcg2, 75, -1},
+    {"eventlogs-go-attestation/coreos_36_shielded_vm_no_secure_boot_eventlog",
+     EventLogFormat::kTcg2, 75, -1},
     {"eventlogs-go-attestation/crypto_agile_eventlog", EventLogFormat::kTcg2, 26, -1},
     {"eventlogs-go-attestation/ebs_event_missing_eventlog", EventLogFormat::kTcg1, 38, -1},
     // The collection counts 60; the file holds 61 well-formed events covering every byte.
@@ -43,8 +44,9 @@ const LogCase kLogs[] = {
 // The ground truth: source-stated PCRs where the source states them, else the collection's replay
 // (a cross-check only, as the MANIFEST says).
 PcrBanks Expected(const nlohmann::json& facts) {
-  nlohmann::json banks = facts.contains("expected_pcrs_from_source") ? facts["expected_pcrs_from_source"]["banks"]
-                                                                      : facts["replayed_by_this_collection"];
+  nlohmann::json banks = facts.contains("expected_pcrs_from_source")
+                             ? facts["expected_pcrs_from_source"]["banks"]
+                             : facts["replayed_by_this_collection"];
   return *ParsePcrJson(banks.dump(), std::nullopt);
 }
 
@@ -60,20 +62,23 @@ TEST(EventLogGolden, EveryRealLogReplaysToItsStatedPcrs) {
     EXPECT_EQ(log->startup_locality ? int(*log->startup_locality) : -1, c.startup_locality);
     auto replay = ReplayEventLog(*log);
     ASSERT_TRUE(replay.ok()) << replay.status();
-    auto facts = nlohmann::json::parse(ReadText(vectors / "tpm" / (std::string(c.file) + ".pcrs.json")));
+    auto facts =
+        nlohmann::json::parse(ReadText(vectors / "tpm" / (std::string(c.file) + ".pcrs.json")));
     PcrBanks expected = Expected(facts);
     size_t compared = 0;
     for (const auto& [alg, bank] : expected) {
       for (const auto& [pcr, value] : bank) {
         ASSERT_TRUE(replay->pcrs[alg].count(pcr)) << HashAlgName(alg) << " PCR " << pcr;
-        EXPECT_EQ(HexEncode(replay->pcrs[alg][pcr]), HexEncode(value)) << HashAlgName(alg) << " PCR " << pcr;
+        EXPECT_EQ(HexEncode(replay->pcrs[alg][pcr]), HexEncode(value))
+            << HashAlgName(alg) << " PCR " << pcr;
         ++compared;
       }
     }
     if (std::string(c.file).find("short_no_action") == std::string::npos) {
       EXPECT_GT(compared, 0u);
     }
-    EXPECT_TRUE(replay->digest_mismatches.empty()) << "no spec-defined digest mismatch in real logs";
+    EXPECT_TRUE(replay->digest_mismatches.empty())
+        << "no spec-defined digest mismatch in real logs";
     for (const auto& e : log->events) EXPECT_FALSE(DescribeEvent(e).empty());
   }
 }
@@ -84,10 +89,11 @@ TEST(EventLogGolden, EveryRealLogReplaysToItsStatedPcrs) {
 TEST(EventLogGolden, WhereTpm2EventlogGetsPcr0WrongOursMatchesTheSource) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   int documented = 0;
-  for (const char* file : {"eventlogs/confidential-gke-debug-251000_eventlog.bin", "eventlogs/eventlogwithsp800155.bin",
-                           "eventlogs/glinux-alex.bin"}) {
+  for (const char* file : {"eventlogs/confidential-gke-debug-251000_eventlog.bin",
+                           "eventlogs/eventlogwithsp800155.bin", "eventlogs/glinux-alex.bin"}) {
     SCOPED_TRACE(file);
-    auto facts = nlohmann::json::parse(ReadText(vectors / "tpm" / (std::string(file) + ".pcrs.json")));
+    auto facts =
+        nlohmann::json::parse(ReadText(vectors / "tpm" / (std::string(file) + ".pcrs.json")));
     ASSERT_TRUE(facts.contains("tpm2_eventlog_5.4_pcrs"));
     auto theirs = *ParsePcrJson(facts["tpm2_eventlog_5.4_pcrs"].dump(), std::nullopt);
     PcrBanks source = Expected(facts);
@@ -106,7 +112,8 @@ TEST(EventLogGolden, WhereTpm2EventlogGetsPcr0WrongOursMatchesTheSource) {
 TEST(EventLogGolden, LogsTpm2EventlogCannotReadParseHere) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   // tpm2_eventlog 5.4 crashes on the first and rejects the second.
-  for (const char* file : {"eventlogs-go-attestation/option_rom_eventlog", "eventlogs-go-attestation/short_no_action_eventlog"}) {
+  for (const char* file : {"eventlogs-go-attestation/option_rom_eventlog",
+                           "eventlogs-go-attestation/short_no_action_eventlog"}) {
     auto log = ParseEventLog(testing::ReadFileOrDie(vectors / "tpm" / file));
     ASSERT_TRUE(log.ok()) << file << ": " << log.status();
     EXPECT_TRUE(ReplayEventLog(*log).ok());
@@ -120,7 +127,8 @@ TEST(EventLogEdits, AnEditedEventNamesThePcrThatDiffers) {
   auto log = ParseEventLog(bytes);
   PcrBanks quoted;
   auto facts = nlohmann::json::parse(ReadText(dir / "quote_facts.json"));
-  quoted = *ParsePcrJson(nlohmann::json{{"sha256", facts["quotes"]["sha256"]["pcrs"]}}.dump(), std::nullopt);
+  quoted = *ParsePcrJson(nlohmann::json{{"sha256", facts["quotes"]["sha256"]["pcrs"]}}.dump(),
+                         std::nullopt);
   // Change one byte of the sha256 digest of the first PCR 4 event.
   const UntrustedEvent* target = nullptr;
   for (const auto& e : log->events) {
@@ -134,8 +142,10 @@ TEST(EventLogEdits, AnEditedEventNamesThePcrThatDiffers) {
   CheckLog checks;
   auto match = CheckLogAgainstQuote(edited, *ReplayEventLog(edited), quoted, checks);
   ASSERT_FALSE(match.ok());
-  EXPECT_NE(match.status().message().find("sha256 PCR 4"), absl::string_view::npos) << match.status();
-  EXPECT_NE(match.status().message().find(absl::StrCat("#", target->index, " ")), absl::string_view::npos)
+  EXPECT_NE(match.status().message().find("sha256 PCR 4"), absl::string_view::npos)
+      << match.status();
+  EXPECT_NE(match.status().message().find(absl::StrCat("#", target->index, " ")),
+            absl::string_view::npos)
       << match.status();
 }
 
@@ -169,7 +179,8 @@ TEST(EventLogRules, NoActionIsNeverExtendedAndLocalityThreeStartsPcr0) {
   auto h = *Hash(kAlgSha256, std::vector<uint8_t>{1});
   EXPECT_EQ(a->pcrs[kAlgSha256][0], *Extend(kAlgSha256, start, h));
   EXPECT_EQ(b->pcrs[kAlgSha256][0], *Extend(kAlgSha256, std::vector<uint8_t>(32, 0), h));
-  auto only_no_action = ReplayEventLog(*ParseEventLog(testing::BuildTcg2Log({kAlgSha256}, {{5, kEvNoAction, {1, 2}}})));
+  auto only_no_action = ReplayEventLog(
+      *ParseEventLog(testing::BuildTcg2Log({kAlgSha256}, {{5, kEvNoAction, {1, 2}}})));
   EXPECT_TRUE(only_no_action->pcrs.empty()) << "EV_NO_ACTION touches no PCR";
 }
 

@@ -25,7 +25,8 @@ GceQuote LoadGce(const std::filesystem::path& vectors, const std::string& bank) 
 }
 
 std::unique_ptr<QuoteVerifier> GceVerifier(const std::filesystem::path& vectors) {
-  auto ak = ParseAkTpmtPublic(testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/ak_pub.tpmt_public"));
+  auto ak = ParseAkTpmtPublic(
+      testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/ak_pub.tpmt_public"));
   EXPECT_TRUE(ak.ok()) << ak.status();
   auto v = QuoteVerifier::Create(*ak);
   return v.ok() ? *std::move(v) : nullptr;
@@ -34,10 +35,13 @@ std::unique_ptr<QuoteVerifier> GceVerifier(const std::filesystem::path& vectors)
 TEST(TpmQuoteGolden, GceQuotesInThreeBanksWithPcrsAndLog) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   auto verifier = GceVerifier(vectors);
-  auto ak = ParseAkTpmtPublic(testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/ak_pub.tpmt_public"));
-  EXPECT_EQ(HexEncode(*ak->name), "000bf175bdb57297b2b289973f819863d6c9d09c236725676914f4248c9a2404c2a4");
+  auto ak = ParseAkTpmtPublic(
+      testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/ak_pub.tpmt_public"));
+  EXPECT_EQ(HexEncode(*ak->name),
+            "000bf175bdb57297b2b289973f819863d6c9d09c236725676914f4248c9a2404c2a4");
   EXPECT_EQ(ak->Describe(), "RSA-2048");
-  auto log = ParseEventLog(testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/event_log.bin"));
+  auto log = ParseEventLog(
+      testing::ReadFileOrDie(vectors / "tpm/quote-gce-cos85-nonce9009/event_log.bin"));
   ASSERT_TRUE(log.ok());
   auto replay = ReplayEventLog(*log);
   ASSERT_TRUE(replay.ok());
@@ -69,20 +73,24 @@ TEST(TpmQuoteGolden, GceAkCertificateChainsToGoogleCa) {
   auto dir = vectors / "tpm/quote-gce-cos85-nonce9009";
   auto ak = ParseAkTpmtPublic(testing::ReadFileOrDie(dir / "ak_pub.tpmt_public"));
   auto cert = testing::ReadFileOrDie(dir / "ak_cert.der");
-  std::vector<std::vector<uint8_t>> cas = {testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/tpm_ek_root_1.cer"),
-                                           testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/tpm_ek_intermediate_2.crt")};
+  std::vector<std::vector<uint8_t>> cas = {
+      testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/tpm_ek_root_1.cer"),
+      testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/tpm_ek_intermediate_2.crt")};
   CheckLog log;
-  EXPECT_TRUE(VerifyAkCertificate(*ak, cert, cas, absl::Now(), log).ok()) << log.checks().back().detail;
+  EXPECT_TRUE(VerifyAkCertificate(*ak, cert, cas, absl::Now(), log).ok())
+      << log.checks().back().detail;
   // Another AK: the certificate does not certify it.
-  auto windows_ak = ParseAkTpmtPublic(testing::ReadFileOrDie(vectors / "tpm/quote-windows-gcp-shielded-vm/ak_pub.tpmt_public"));
+  auto windows_ak = ParseAkTpmtPublic(
+      testing::ReadFileOrDie(vectors / "tpm/quote-windows-gcp-shielded-vm/ak_pub.tpmt_public"));
   CheckLog log2;
   auto s = VerifyAkCertificate(*windows_ak, cert, cas, absl::Now(), log2);
   EXPECT_TRUE(IsVerificationFailure(s));
   EXPECT_NE(s.message().find("different public key"), absl::string_view::npos);
   // The wrong CA.
   CheckLog log3;
-  auto wrong = VerifyAkCertificate(*ak, cert, {testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/gcp_ek_ak_ca_root.crt")},
-                                   absl::Now(), log3);
+  auto wrong = VerifyAkCertificate(
+      *ak, cert, {testing::ReadFileOrDie(vectors / "tpm/gce-ek-ak-ca/gcp_ek_ak_ca_root.crt")},
+      absl::Now(), log3);
   EXPECT_TRUE(IsVerificationFailure(wrong)) << wrong;
 }
 
@@ -102,14 +110,16 @@ TEST(TpmQuoteGolden, WindowsSha1QuoteNeedsAllowSha1) {
   auto dir = vectors / "tpm/quote-windows-gcp-shielded-vm";
   auto ak = ParseAkTpmtPublic(testing::ReadFileOrDie(dir / "ak_pub.tpmt_public"));
   ASSERT_TRUE(ak.ok());
-  EXPECT_EQ(HexEncode(*ak->name), "000b4ce9b151f75089d74c15dabe9d520cffafbcafd5d43be0aad2e2d88d54717e2e");
+  EXPECT_EQ(HexEncode(*ak->name),
+            "000b4ce9b151f75089d74c15dabe9d520cffafbcafd5d43be0aad2e2d88d54717e2e");
   auto verifier = QuoteVerifier::Create(*ak);
   auto attest = testing::ReadFileOrDie(dir / "quote.tpms_attest");
   auto sig = testing::ReadFileOrDie(dir / "quote.tpmt_signature");
   QuoteVerifyOptions o;  // empty nonce
   o.pcrs = *ParsePcrJson(ReadText(dir / "pcrs_sha1.json"), kAlgSha1);
   CheckLog log;
-  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log), log, "tpm.signature.hash", "SHA-1");
+  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log), log,
+                    "tpm.signature.hash", "SHA-1");
   o.allow_sha1 = true;
   CheckLog log2;
   auto r = (*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log2);
@@ -137,23 +147,25 @@ TEST(TpmQuoteGolden, AzureQuoteWithJwkAkAndRawSignature) {
   auto r = (*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->signature.raw);
-  EXPECT_FALSE((*verifier)->Verify(attest, sig, SignatureFormat::kTpmt, o).ok()) << "a raw signature is not a TPMT";
+  EXPECT_FALSE((*verifier)->Verify(attest, sig, SignatureFormat::kTpmt, o).ok())
+      << "a raw signature is not a TPMT";
   // A PCR value that does not match the digest.
   o.pcrs->at(kAlgSha256).at(7)[0] ^= 1;
   CheckLog log;
-  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log), log, "tpm.pcrs.digest",
-                    "but the quote's pcrDigest is");
+  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log), log,
+                    "tpm.pcrs.digest", "but the quote's pcrDigest is");
   // A PCR the quote selects but the caller did not supply.
   o.pcrs->at(kAlgSha256).erase(23);
   CheckLog log2;
-  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log2), log2, "tpm.pcrs.digest",
-                    "no value was given");
+  ExpectFailedCheck((*verifier)->Verify(attest, sig, SignatureFormat::kAuto, o, &log2), log2,
+                    "tpm.pcrs.digest", "no value was given");
 }
 
 TEST(TpmQuoteSoftware, EverySignatureScheme) {
   using S = testing::SoftwareTpmQuoter::Scheme;
   PcrBanks pcrs;
-  for (uint32_t i = 0; i < 24; ++i) pcrs[kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
+  for (uint32_t i = 0; i < 24; ++i)
+    pcrs[kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
   for (S scheme : {S::kRsassa, S::kRsapss, S::kEcdsaP256}) {
     for (uint16_t hash : {kAlgSha256, kAlgSha384}) {
       SCOPED_TRACE(static_cast<int>(scheme));
@@ -190,8 +202,9 @@ TEST(TpmQuoteSoftware, SchemeMustMatchTheKey) {
   auto q = (*ecdsa)->Quote(pcrs, {});
   auto v = QuoteVerifier::Create(*ParseAkTpmtPublic((*rsassa)->ak_tpmt_public()));
   CheckLog log;
-  ExpectFailedCheck((*v)->Verify(q->attest, q->signature, SignatureFormat::kAuto, QuoteVerifyOptions{}, &log), log,
-                    "tpm.signature.scheme", "ECDSA");
+  ExpectFailedCheck(
+      (*v)->Verify(q->attest, q->signature, SignatureFormat::kAuto, QuoteVerifyOptions{}, &log),
+      log, "tpm.signature.scheme", "ECDSA");
 }
 
 TEST(TpmQuoteTamper, EveryByteOfQuoteSignatureAndAk) {
@@ -203,7 +216,8 @@ TEST(TpmQuoteTamper, EveryByteOfQuoteSignatureAndAk) {
   o.nonce = {0x90, 0x09};
   o.pcrs = GcePcrs(vectors);
   // The AK is pinned by its TPM Name, which covers every byte of its public area.
-  o.expected_ak_name = *HexDecode("000bf175bdb57297b2b289973f819863d6c9d09c236725676914f4248c9a2404c2a4");
+  o.expected_ak_name =
+      *HexDecode("000bf175bdb57297b2b289973f819863d6c9d09c236725676914f4248c9a2404c2a4");
   auto verifier = GceVerifier(vectors);
   ASSERT_TRUE(verifier->Verify(q.attest, q.signature, SignatureFormat::kAuto, o).ok());
   for (size_t i = 0; i < q.attest.size(); ++i) {
@@ -217,7 +231,8 @@ TEST(TpmQuoteTamper, EveryByteOfQuoteSignatureAndAk) {
   for (size_t i = 0; i < q.signature.size(); ++i) {
     auto t = q.signature;
     t[i] ^= 0x01;
-    ASSERT_FALSE(verifier->Verify(q.attest, t, SignatureFormat::kAuto, o).ok()) << "signature flip at " << i;
+    ASSERT_FALSE(verifier->Verify(q.attest, t, SignatureFormat::kAuto, o).ok())
+        << "signature flip at " << i;
   }
   for (size_t i = 0; i < ak_bytes.size(); ++i) {
     auto t = ak_bytes;
@@ -254,7 +269,10 @@ TEST(TpmQuoteTruncation, EveryPrefixOfQuoteSignatureAndAk) {
     EXPECT_FALSE(ParseQuote(std::span<const uint8_t>(q.attest.data(), n)).ok()) << n;
   }
   for (size_t n = 0; n < q.signature.size(); ++n) {
-    EXPECT_FALSE(ParseQuoteSignature(std::span<const uint8_t>(q.signature.data(), n), SignatureFormat::kTpmt, *ak).ok()) << n;
+    EXPECT_FALSE(ParseQuoteSignature(std::span<const uint8_t>(q.signature.data(), n),
+                                     SignatureFormat::kTpmt, *ak)
+                     .ok())
+        << n;
   }
   for (size_t n = 0; n < ak_bytes.size(); ++n) {
     EXPECT_FALSE(ParseAkTpmtPublic(std::span<const uint8_t>(ak_bytes.data(), n)).ok()) << n;

@@ -6,10 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "attest/encoding.h"
 #include "attest/tpm/hash_alg.h"
@@ -26,7 +25,8 @@ inline std::string ReadText(const std::filesystem::path& p) {
 
 // The GCE quote's PCR values, per bank, from the vector's quote_facts.json.
 inline PcrBanks GcePcrs(const std::filesystem::path& vectors) {
-  auto j = nlohmann::json::parse(ReadText(vectors / "tpm/quote-gce-cos85-nonce9009/quote_facts.json"));
+  auto j =
+      nlohmann::json::parse(ReadText(vectors / "tpm/quote-gce-cos85-nonce9009/quote_facts.json"));
   nlohmann::json banks;
   for (auto& [bank, q] : j["quotes"].items()) banks[bank] = q["pcrs"];
   auto pcrs = ParsePcrJson(banks.dump(), std::nullopt);
@@ -35,7 +35,8 @@ inline PcrBanks GcePcrs(const std::filesystem::path& vectors) {
 }
 
 inline const char kAzureNonce[] =
-    "0218488bae25d2509232bf676f1a66a30d7372add909109b36016ef136f2938ca05475f8b46094de6b64270ea35d950f";
+    "0218488bae25d2509232bf676f1a66a30d7372add909109b36016ef136f2938ca05475f8b46094de6b64270ea35d95"
+    "0f";
 
 }  // namespace attest::tpm
 

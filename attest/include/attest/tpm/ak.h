@@ -4,6 +4,7 @@
 #define ATTEST_TPM_AK_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -13,6 +14,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "attest/check.h"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept opaque here
 
 namespace attest::tpm {
 
@@ -26,9 +29,10 @@ inline constexpr uint16_t kAlgEcdsa = 0x0018;
 inline constexpr size_t kMaxAkInputSize = 64 * 1024;
 
 struct AkPublicKey {
-  uint16_t type = 0;              // kAlgRsa or kAlgEcc
-  int bits = 0;                   // RSA modulus or curve size
-  std::vector<uint8_t> spki_der;  // the key as DER SubjectPublicKeyInfo
+  uint16_t type = 0;  // kAlgRsa or kAlgEcc
+  int bits = 0;       // RSA modulus or curve size
+  // The decoded key, shared: decoding and encoding keys is slow in OpenSSL 3.0, so it is done once.
+  std::shared_ptr<evp_pkey_st> key;
   // From a TPMT_PUBLIC only:
   std::optional<std::vector<uint8_t>> tpmt_public;
   std::optional<std::vector<uint8_t>> name;  // nameAlg || H_nameAlg(TPMT_PUBLIC)
@@ -39,6 +43,9 @@ struct AkPublicKey {
   // "RSA-2048" / "ECC NIST P-256".
   std::string Describe() const;
 };
+
+// The key as DER SubjectPublicKeyInfo.
+absl::StatusOr<std::vector<uint8_t>> AkSpkiDer(const AkPublicKey& ak);
 
 absl::StatusOr<AkPublicKey> ParseAkTpmtPublic(std::span<const uint8_t> bytes);
 absl::StatusOr<AkPublicKey> ParseAkPem(std::span<const uint8_t> bytes);
