@@ -39,11 +39,14 @@ inline double ProcessMillis(const std::vector<std::string>& argv, int runs, int 
   for (int i = 0; i < runs; ++i) {
     auto r = testing::RunProcess(argv);
     if (r.exit_code != expect_exit) {
-      std::fprintf(stderr, "process %s exited %d: %s\n", argv[0].c_str(), r.exit_code, r.err.c_str());
+      std::fprintf(stderr, "process %s exited %d: %s\n", argv[0].c_str(), r.exit_code,
+                   r.err.c_str());
       return -1;
     }
   }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / runs;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+             .count() /
+         runs;
 }
 
 }  // namespace attest::bench

@@ -10,10 +10,9 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "attest/encoding.h"
 #include "attest/tpm/ak.h"
@@ -49,19 +48,22 @@ Fixture& GetFixture() {
       std::string facts_text;
       auto facts = testing::ReadFileOrDie(d / "quote_facts.json");
       auto j = nlohmann::json::parse(facts.begin(), facts.end());
-      f->pcrs = *tpm::ParsePcrJson(nlohmann::json{{"sha256", j["quotes"]["sha256"]["pcrs"]}}.dump(), std::nullopt);
+      f->pcrs = *tpm::ParsePcrJson(nlohmann::json{{"sha256", j["quotes"]["sha256"]["pcrs"]}}.dump(),
+                                   std::nullopt);
       f->log = testing::ReadFileOrDie(*v / "tpm/eventlogs/ubuntu-2404-amd-sevsnp.bin");
     } else {
       f->source = "software quote and a synthetic log (real vectors absent)";
       auto quoter = testing::SoftwareTpmQuoter::Create(testing::SoftwareTpmQuoter::Scheme::kRsassa);
-      for (uint32_t i = 0; i < 24; ++i) f->pcrs[tpm::kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
+      for (uint32_t i = 0; i < 24; ++i)
+        f->pcrs[tpm::kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
       f->nonce = {0x90, 0x09};
       auto q = (*quoter)->Quote(f->pcrs, f->nonce);
       f->ak_tpmt = (*quoter)->ak_tpmt_public();
       f->attest = q->attest;
       f->signature = q->signature;
       std::vector<testing::TestEvent> events;
-      for (uint32_t i = 0; i < 120; ++i) events.push_back({i % 10, 0x80000003, std::vector<uint8_t>(200, static_cast<uint8_t>(i))});
+      for (uint32_t i = 0; i < 120; ++i)
+        events.push_back({i % 10, 0x80000003, std::vector<uint8_t>(200, static_cast<uint8_t>(i))});
       f->log = testing::BuildTcg2Log({tpm::kAlgSha1, tpm::kAlgSha256, tpm::kAlgSha384}, events);
     }
     return f;
@@ -121,7 +123,9 @@ void BM_RawExtendHashes(benchmark::State& state) {
   for (const auto& e : log->events) {
     if (e.type == tpm::kEvNoAction) continue;
     for (const auto& [alg, digest] : e.digests) {
-      const EVP_MD* md = alg == tpm::kAlgSha1 ? EVP_sha1() : alg == tpm::kAlgSha384 ? EVP_sha384() : EVP_sha256();
+      const EVP_MD* md = alg == tpm::kAlgSha1     ? EVP_sha1()
+                         : alg == tpm::kAlgSha384 ? EVP_sha384()
+                                                  : EVP_sha256();
       std::vector<uint8_t> input(digest.size(), 0);
       input.insert(input.end(), digest.begin(), digest.end());
       ops.push_back({md, std::move(input)});
@@ -129,7 +133,8 @@ void BM_RawExtendHashes(benchmark::State& state) {
   }
   unsigned char out[64];
   for (auto _ : state) {
-    for (const Op& op : ops) EVP_Digest(op.input.data(), op.input.size(), out, nullptr, op.md, nullptr);
+    for (const Op& op : ops)
+      EVP_Digest(op.input.data(), op.input.size(), out, nullptr, op.md, nullptr);
     benchmark::DoNotOptimize(out);
   }
 }
@@ -147,17 +152,23 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Fixture& f = GetFixture();
   auto t = [&](const char* n) { return reporter.time(n); };
-  std::printf("\nTPM quote and event log vs their peers (%s; CPU time per op, one run):\n", f.source.c_str());
+  std::printf("\nTPM quote and event log vs their peers (%s; CPU time per op, one run):\n",
+              f.source.c_str());
   double q = t("BM_QuoteVerify"), raw = t("BM_RawRsa2048Verify");
-  std::printf("  quote verify (parse + PCR digest + signature) %.1f us  vs  raw RSA-2048 PKCS#1 verify %.1f us: %.2fx  [goal <= 1.50x] %s\n",
-              q, raw, q / raw, q / raw <= 1.5 ? "ok" : "OVER");
+  std::printf(
+      "  quote verify (parse + PCR digest + signature) %.1f us  vs  raw RSA-2048 PKCS#1 verify "
+      "%.1f us: %.2fx  [goal <= 1.50x] %s\n",
+      q, raw, q / raw, q / raw <= 1.5 ? "ok" : "OVER");
   double replay = t("BM_EventLogReplay"), hashes = t("BM_RawExtendHashes");
-  std::printf("  event log parse + replay of every bank %.1f us  vs  the raw extend hashes %.1f us: %.2fx\n", replay,
-              hashes, replay / hashes);
+  std::printf(
+      "  event log parse + replay of every bank %.1f us  vs  the raw extend hashes %.1f us: "
+      "%.2fx\n",
+      replay, hashes, replay / hashes);
 
   auto& dir = f.dir.path();
   testing::WriteFileOrDie(dir / "ak.tpmt", f.ak_tpmt);
-  std::vector<uint8_t> tpm2b = {static_cast<uint8_t>(f.ak_tpmt.size() >> 8), static_cast<uint8_t>(f.ak_tpmt.size())};
+  std::vector<uint8_t> tpm2b = {static_cast<uint8_t>(f.ak_tpmt.size() >> 8),
+                                static_cast<uint8_t>(f.ak_tpmt.size())};
   tpm2b.insert(tpm2b.end(), f.ak_tpmt.begin(), f.ak_tpmt.end());
   testing::WriteFileOrDie(dir / "ak.tpm2b", tpm2b);
   testing::WriteFileOrDie(dir / "attest", f.attest);
@@ -165,18 +176,24 @@ int main(int argc, char** argv) {
   testing::WriteFileOrDie(dir / "log", f.log);
   std::string nonce_hex = HexEncode(f.nonce);
   constexpr int kRuns = 40;
-  double ours = bench::ProcessMillis({APPLIANCE_VERIFY_BIN, "tpm-quote", "--attest", (dir / "attest").string(), "--signature",
-                                      (dir / "sig").string(), "--ak", (dir / "ak.tpmt").string(), "--nonce", nonce_hex},
-                                     kRuns, 0);
-  double theirs = bench::ProcessMillis({"/usr/bin/tpm2_checkquote", "-u", (dir / "ak.tpm2b").string(), "-m",
-                                        (dir / "attest").string(), "-s", (dir / "sig").string(), "-q", nonce_hex, "-g",
-                                        "sha256"},
-                                       kRuns, 0);
-  std::printf("  process: appliance-verify tpm-quote %.2f ms  vs  tpm2_checkquote %.2f ms: %.2fx  [goal <= 0.50x] %s\n", ours,
-              theirs, ours / theirs, ours / theirs <= 0.5 ? "ok" : "OVER");
-  double ours_log = bench::ProcessMillis({APPLIANCE_VERIFY_BIN, "eventlog", (dir / "log").string(), "--json"}, kRuns, 0);
-  double theirs_log = bench::ProcessMillis({"/usr/bin/tpm2_eventlog", (dir / "log").string()}, kRuns, 0);
-  std::printf("  process: appliance-verify eventlog --json %.2f ms  vs  tpm2_eventlog %.2f ms: %.2fx\n", ours_log, theirs_log,
-              ours_log / theirs_log);
+  double ours = bench::ProcessMillis(
+      {APPLIANCE_VERIFY_BIN, "tpm-quote", "--attest", (dir / "attest").string(), "--signature",
+       (dir / "sig").string(), "--ak", (dir / "ak.tpmt").string(), "--nonce", nonce_hex},
+      kRuns, 0);
+  double theirs = bench::ProcessMillis(
+      {"/usr/bin/tpm2_checkquote", "-u", (dir / "ak.tpm2b").string(), "-m",
+       (dir / "attest").string(), "-s", (dir / "sig").string(), "-q", nonce_hex, "-g", "sha256"},
+      kRuns, 0);
+  std::printf(
+      "  process: appliance-verify tpm-quote %.2f ms  vs  tpm2_checkquote %.2f ms: %.2fx  [goal <= "
+      "0.50x] %s\n",
+      ours, theirs, ours / theirs, ours / theirs <= 0.5 ? "ok" : "OVER");
+  double ours_log = bench::ProcessMillis(
+      {APPLIANCE_VERIFY_BIN, "eventlog", (dir / "log").string(), "--json"}, kRuns, 0);
+  double theirs_log =
+      bench::ProcessMillis({"/usr/bin/tpm2_eventlog", (dir / "log").string()}, kRuns, 0);
+  std::printf(
+      "  process: appliance-verify eventlog --json %.2f ms  vs  tpm2_eventlog %.2f ms: %.2fx\n",
+      ours_log, theirs_log, ours_log / theirs_log);
   return 0;
 }

@@ -81,6 +81,9 @@ int Finish(absl::string_view command, const absl::Status& status, const CheckLog
                 claims.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", status.ok() ? "verified" : "NOT verified");
+    if (claims.contains("quote")) {
+      std::printf("  pcr_digest %s\n", claims["quote"]["pcr_digest"].get<std::string>().c_str());
+    }
     PrintChecks(log);
   }
   return status.ok() ? 0 : ReportFailure(command, status);

@@ -6,7 +6,8 @@
 #include "attest/tpm/cel.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto cel = attest::tpm::ParseCelJson(absl::string_view(reinterpret_cast<const char*>(data), size));
+  auto cel =
+      attest::tpm::ParseCelJson(absl::string_view(reinterpret_cast<const char*>(data), size));
   if (!cel.ok()) return 0;
   attest::CheckLog log;
   (void)attest::tpm::CheckCelRecords(*cel, log);

@@ -13,12 +13,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (data[0] % 2 == 0) {
     auto hcl = attest::azure::ParseHclReport(bytes);
     if (hcl.ok()) {
-      (void)attest::tpm::ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(hcl->runtime_data.data()),
-                                                      hcl->runtime_data.size()),
-                                    "HCLAkPub");
+      (void)attest::tpm::ParseAkJwk(
+          absl::string_view(reinterpret_cast<const char*>(hcl->runtime_data.data()),
+                            hcl->runtime_data.size()),
+          "HCLAkPub");
     }
   } else {
-    (void)attest::azure::ParseEvidenceJson(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    (void)attest::azure::ParseEvidenceJson(
+        absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
   return 0;
 }

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (q.ok()) {
         PcrBanks pcrs;
         for (const auto& sel : q->selections) {
-          for (uint32_t pcr : sel.pcrs) pcrs[sel.hash_alg][pcr] = std::vector<uint8_t>(HashAlgSize(sel.hash_alg), 0);
+          for (uint32_t pcr : sel.pcrs)
+            pcrs[sel.hash_alg][pcr] = std::vector<uint8_t>(HashAlgSize(sel.hash_alg), 0);
         }
         attest::CheckLog log;
         (void)CheckPcrDigest(*q, kAlgSha256, pcrs, log);
