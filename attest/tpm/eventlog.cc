@@ -94,14 +94,8 @@ absl::Status ParseSpecId(std::span<const uint8_t> data, EventLog& log) {
   return absl::OkStatus();
 }
 
-// TCG_PCR_EVENT: pcrIndex, eventType, SHA-1 digest, eventSize, event.
-absl::StatusOr<UntrustedEvent> ReadLegacyEvent(ByteReader& r) {
-  UntrustedEvent e;
-  e.offset = r.offset();
-  ASSIGN_OR_RETURN(e.pcr, r.ReadU32Le());
-  ASSIGN_OR_RETURN(e.type, r.ReadU32Le());
-  ASSIGN_OR_RETURN(auto digest, r.ReadBytes(20));
-  e.digests[kAlgSha1].assign(digest.begin(), digest.end());
+// eventSize and event, the tail of both event formats; bounded before anything is copied.
+absl::Status ReadEventData(ByteReader& r, UntrustedEvent& e) {
   ASSIGN_OR_RETURN(uint32_t size, r.ReadU32Le());
   if (size > kMaxEventDataSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -110,6 +104,18 @@ absl::StatusOr<UntrustedEvent> ReadLegacyEvent(ByteReader& r) {
   }
   ASSIGN_OR_RETURN(auto data, r.ReadBytes(size));
   e.data.assign(data.begin(), data.end());
+  return absl::OkStatus();
+}
+
+// TCG_PCR_EVENT: pcrIndex, eventType, SHA-1 digest, eventSize, event.
+absl::StatusOr<UntrustedEvent> ReadLegacyEvent(ByteReader& r) {
+  UntrustedEvent e;
+  e.offset = r.offset();
+  ASSIGN_OR_RETURN(e.pcr, r.ReadU32Le());
+  ASSIGN_OR_RETURN(e.type, r.ReadU32Le());
+  ASSIGN_OR_RETURN(auto digest, r.ReadBytes(20));
+  e.digests[kAlgSha1].assign(digest.begin(), digest.end());
+  RETURN_IF_ERROR(ReadEventData(r, e));
   return e;
 }
 
@@ -141,14 +147,7 @@ absl::StatusOr<UntrustedEvent> ReadEvent2(ByteReader& r, const EventLog& log) {
     ASSIGN_OR_RETURN(auto digest, r.ReadBytes(size));
     e.digests[alg].assign(digest.begin(), digest.end());
   }
-  ASSIGN_OR_RETURN(uint32_t size, r.ReadU32Le());
-  if (size > kMaxEventDataSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "event log: event at offset %u has %u bytes of data, over the %u-byte limit", e.offset,
-        size, kMaxEventDataSize));
-  }
-  ASSIGN_OR_RETURN(auto data, r.ReadBytes(size));
-  e.data.assign(data.begin(), data.end());
+  RETURN_IF_ERROR(ReadEventData(r, e));
   return e;
 }
 
