@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "snp_command.h"
+#include "tdx_command.h"
 #include "tpm_command.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   attest::cli::AddTpmQuoteCommand(app, &exit_code);
   attest::cli::AddEventLogCommand(app, &exit_code);
   attest::cli::AddAzureCommand(app, &exit_code);
+  attest::cli::AddTdxCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

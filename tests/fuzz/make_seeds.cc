@@ -25,6 +25,48 @@ std::vector<uint8_t> Tagged(uint8_t tag, const std::vector<uint8_t>& bytes) {
   return out;
 }
 
+void PutLe(std::vector<uint8_t>& b, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+// Structurally valid, unsigned TDX quotes (v4 and v5/TDX 1.5): every length field consistent, a
+// PEM chain inside, so that the fuzzer starts deep in the parser.
+bool WriteTdxSeeds(const std::filesystem::path& root) {
+  std::string pem =
+      t::CertificatesToPem(t::SharedSnpSigner(Product::kMilan).Chain(SigningKey::kVcek));
+  for (int version : {4, 5}) {
+    std::vector<uint8_t> q;
+    PutLe(q, static_cast<uint64_t>(version), 2);
+    PutLe(q, 2, 2);
+    PutLe(q, 0x81, 4);
+    PutLe(q, 0, 4);
+    q.insert(q.end(), 16, 0x93);  // QE vendor id
+    q.insert(q.end(), 20, 0);     // user data
+    size_t body = version == 5 ? 648 : 584;
+    if (version == 5) {
+      PutLe(q, 3, 2);
+      PutLe(q, body, 4);
+    }
+    for (size_t i = 0; i < body; ++i) q.push_back(static_cast<uint8_t>(i));
+    std::vector<uint8_t> cert;  // type 6: QE report, signature, auth data, inner type 5
+    cert.insert(cert.end(), 384 + 64, 1);
+    PutLe(cert, 32, 2);
+    cert.insert(cert.end(), 32, 2);
+    PutLe(cert, 5, 2);
+    PutLe(cert, pem.size(), 4);
+    cert.insert(cert.end(), pem.begin(), pem.end());
+    std::vector<uint8_t> sig;
+    sig.insert(sig.end(), 128, 3);
+    PutLe(sig, 6, 2);
+    PutLe(sig, cert.size(), 4);
+    sig.insert(sig.end(), cert.begin(), cert.end());
+    PutLe(q, sig.size(), 4);
+    q.insert(q.end(), sig.begin(), sig.end());
+    t::WriteFileOrDie(root / "tdx_quote" / ("synthetic_v" + std::to_string(version)), q);
+  }
+  return true;
+}
+
 bool WriteTpmSeeds(const std::filesystem::path& root) {
   using attest::tpm::kAlgSha1;
   using attest::tpm::kAlgSha256;
@@ -105,7 +147,7 @@ bool WriteTpmSeeds(const std::filesystem::path& root) {
   std::string text = evidence.dump();
   t::WriteFileOrDie(root / "hcl_report" / "evidence_json",
                     Tagged(1, std::vector<uint8_t>(text.begin(), text.end())));
-  return true;
+  return WriteTdxSeeds(root);
 }
 
 }  // namespace

@@ -1,0 +1,176 @@
+// TDX quotes (first slice of issue 4): parsing, signatures, QE binding, PCK chain and extensions,
+// TD policy, on the real quotes in ../shared/vectors/tdx with their MANIFEST facts.
+#include <gtest/gtest.h>
+
+#include "attest/encoding.h"
+#include "attest/status.h"
+#include "attest/tdx/quote.h"
+#include "attest/tdx/verify.h"
+#include "snp_test_util.h"
+
+namespace attest::tdx {
+namespace {
+
+using snp::ExpectFailedCheck;
+
+struct TdxCase {
+  const char* dir;
+  uint16_t version;
+  bool tdx15;
+  const char* mrtd_prefix;
+  const char* fmspc;
+  uint32_t pcesvn;
+  std::array<uint8_t, 8> tcb;  // first 8 SGX TCB components
+  uint16_t qe_isvsvn;
+  bool sept_ve_disable;
+  size_t trailing;
+};
+
+const TdxCase kQuotes[] = {
+    {"quote-v4-go-tdx-guest", 4, false, "6363b8043668a3ad", "50806f000000", 11, {3, 3, 2, 2, 2, 1, 0, 2}, 4, false, 39},
+    {"quote-v4-trustee-6", 4, false, "21e8dead92d6c69d", "00a06d080000", 11, {2, 2, 7, 7, 4, 1, 0, 2}, 7, true, 70},
+    {"quote-v4-gce-cos113-ccel", 4, false, "dae67181d3d65e07", "00806f050000", 11, {7, 7, 2, 2, 3, 1, 0, 3}, 6, true, 3065},
+    {"quote-v5-go-tdx-guest", 5, true, "7348651a34b2d2d3", "90c06f000000", 13, {4, 4, 2, 2, 4, 1, 0, 5}, 7, true, 0},
+    {"quote-v5-trustee-5", 5, true, "dfba221b48a22af8", "90c06f000000", 13, {1, 1, 2, 2, 3, 1, 0, 3}, 6, true, 0},
+};
+
+Options SkipTcb() {
+  Options o;
+  o.policy.skip_tcb = true;
+  return o;
+}
+
+TEST(TdxGolden, EveryRealQuoteVerifiesWithItsManifestFacts) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  for (const TdxCase& c : kQuotes) {
+    SCOPED_TRACE(c.dir);
+    auto bytes = testing::ReadFileOrDie(vectors / "tdx" / c.dir / "quote.dat");
+    CheckLog log;
+    auto v = VerifyQuote(bytes, SkipTcb(), &log);
+    ASSERT_TRUE(v.ok()) << v.status();
+    const Quote& q = v->quote;
+    EXPECT_EQ(q.version, c.version);
+    EXPECT_EQ(q.body.tdx15, c.tdx15);
+    EXPECT_EQ(HexEncode(q.body.mrtd).substr(0, 16), c.mrtd_prefix);
+    EXPECT_EQ(HexEncode(q.qe_vendor_id), "939a7233f79c4ca9940a0db3957f0607");
+    EXPECT_EQ(q.trailing_bytes, c.trailing);
+    EXPECT_EQ(HexEncode(v->pck.fmspc), c.fmspc);
+    EXPECT_EQ(HexEncode(v->pck.pce_id), "0000");
+    EXPECT_EQ(v->pck.pcesvn, c.pcesvn);
+    EXPECT_TRUE(std::equal(c.tcb.begin(), c.tcb.end(), v->pck.tcb_components.begin()));
+    EXPECT_EQ(q.qe_report.isv_prod_id, 2);
+    EXPECT_EQ(q.qe_report.isv_svn, c.qe_isvsvn);
+    EXPECT_EQ(HexEncode(q.qe_report.mrsigner), "dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5");
+    TdAttributes a = DecodeTdAttributes(q.body.td_attributes);
+    EXPECT_FALSE(a.debug);
+    EXPECT_EQ(a.sept_ve_disable, c.sept_ve_disable);
+    EXPECT_EQ(v->tcb_status, "NotEvaluated");
+    EXPECT_TRUE(snp::Ran(log, "tdx.quote.signature"));
+  }
+}
+
+TEST(TdxGolden, TrimmedQuoteAndExpectedValues) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto dir = vectors / "tdx/quote-v4-go-tdx-guest";
+  auto trimmed = testing::ReadFileOrDie(dir / "quote.trimmed.dat");
+  Options o = SkipTcb();
+  o.policy.mrtd = *HexDecode("6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb");
+  o.policy.rtmr[3] = std::vector<uint8_t>(48, 0);
+  o.policy.report_data = *HexDecode(
+      "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545eb7406a38d1eed313b987a467dacead6f0c87a6d766c66f6f29f8acb281f1113");
+  auto v = VerifyQuote(trimmed, o);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->quote.trailing_bytes, 0u);
+  o.policy.rtmr[0] = std::vector<uint8_t>(48, 1);
+  CheckLog log;
+  ExpectFailedCheck(VerifyQuote(trimmed, o, &log), log, "tdx.expect.rtmr0", "but expected");
+}
+
+TEST(TdxGolden, TcbIsNotSilentlyPassed) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v5-trustee-5/quote.dat");
+  CheckLog log;
+  ExpectFailedCheck(VerifyQuote(bytes, Options{}, &log), log, "tdx.tcb", "not implemented");
+}
+
+TEST(TdxGolden, PckChainValidityFollowsTheClock) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v4-go-tdx-guest/quote.dat");
+  Options o = SkipTcb();
+  o.now = *ParseRfc3339("2023-07-01T00:00:00Z");
+  EXPECT_TRUE(VerifyQuote(bytes, o).ok()) << "the source's own verification time";
+  o.now = *ParseRfc3339("2053-01-01T00:00:00Z");
+  CheckLog log;
+  ExpectFailedCheck(VerifyQuote(bytes, o, &log), log, "tdx.pck.chain", "expired");
+}
+
+TEST(TdxGolden, CrlsAreChecked) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v4-go-tdx-guest/quote.dat");
+  Options o = SkipTcb();
+  o.crls_der = {testing::ReadFileOrDie(vectors / "tdx/collateral/root_ca_crl.der"),
+                testing::ReadFileOrDie(vectors / "tdx/collateral/pck_crl_platform.der")};
+  o.require_crl = true;
+  // At the real clock the collected CRLs are past their nextUpdate: fail, naming it.
+  CheckLog log;
+  auto r = VerifyQuote(bytes, o, &log);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("CRL"), absl::string_view::npos) << r.status();
+  o.require_crl = true;
+  o.crls_der.pop_back();
+  EXPECT_EQ(ExitCodeFor(VerifyQuote(bytes, o).status()), 2) << "--require-crl needs both CRLs";
+}
+
+TEST(TdxGolden, AnotherRootIsNotTrusted) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v5-go-tdx-guest/quote.dat");
+  Options o = SkipTcb();
+  o.trust_anchors_der = {testing::ReadFileOrDie(vectors / "snp/milan-virtee/vcek.der")};
+  CheckLog log;
+  ExpectFailedCheck(VerifyQuote(bytes, o, &log), log, "tdx.pck.anchor", "not a trusted root");
+}
+
+TEST(TdxTamper, EveryByteOfHeaderBodyQeReportAndAuthData) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v5-trustee-5/quote.dat");
+  auto parsed = ParseQuote(bytes);
+  ASSERT_TRUE(parsed.ok());
+  size_t signed_end = parsed->signed_region.size();
+  // The signature data: sig length (4), signature (64), attestation key (64), cert type (2), cert
+  // size (4), then the QE report (384), its signature (64), auth size (2) and auth data (32).
+  size_t qe_start = signed_end + 4 + 64 + 64 + 2 + 4;
+  size_t auth_end = qe_start + kQeReportSize + 64 + 2 + 32;
+  for (size_t i = 0; i < auth_end; ++i) {
+    if (i >= signed_end && i < signed_end + 4) continue;  // the length field: parse errors, tested by truncation
+    auto t = bytes;
+    t[i] ^= 0x01;
+    CheckLog log;
+    auto r = VerifyQuote(t, SkipTcb(), &log);
+    ASSERT_FALSE(r.ok()) << "flip at " << i;
+    EXPECT_FALSE(r.status().message().empty());
+  }
+}
+
+TEST(TdxTruncation, EveryPrefixIsAnError) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  for (const char* f : {"quote-v4-go-tdx-guest/quote.trimmed.dat", "quote-v5-trustee-5/quote.dat"}) {
+    auto bytes = testing::ReadFileOrDie(vectors / "tdx" / f);
+    auto full = ParseQuote(bytes);
+    ASSERT_TRUE(full.ok());
+    size_t declared = bytes.size() - full->trailing_bytes;
+    for (size_t n = 0; n < declared; ++n) {
+      ASSERT_FALSE(ParseQuote(std::span<const uint8_t>(bytes.data(), n)).ok()) << f << " " << n;
+    }
+  }
+  EXPECT_FALSE(ParseQuote(std::vector<uint8_t>(kMaxQuoteSize + 1)).ok());
+}
+
+TEST(TdxPck, ExtensionDecoderRejectsOtherCertificates) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto ext = ParsePckExtensions(testing::ReadFileOrDie(vectors / "snp/milan-virtee/vcek.der"));
+  ASSERT_FALSE(ext.ok());
+  EXPECT_NE(ext.status().message().find("no SGX extension"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace attest::tdx
