@@ -2,6 +2,7 @@
 #include "tdx_command.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,9 +10,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 #include "attest/tdx/verify.h"
 #include "output.h"
 
@@ -19,26 +22,24 @@ namespace attest::cli {
 namespace {
 
 struct TdxArgs {
-  std::string quote, collateral, tcb_signing_chain, pck_crl, root_crl, accept_tcb_status, trust_anchor, now;
+  std::string quote, collateral, tcb_signing_chain, pck_crl, root_crl, accept_tcb_status,
+      trust_anchor, now;
   std::string expect_mrtd, expect_mrconfigid, expect_mrowner, expect_report_data, ccel_table, ccel;
   std::vector<std::string> expect_rtmr;
   bool require_crl = false, skip_tcb = false, allow_debug = false, json = false;
 };
 
-absl::Status HexOption(const std::string& value, const char* flag, std::optional<std::vector<uint8_t>>& out) {
+absl::Status HexOption(const std::string& value, const char* flag,
+                       std::optional<std::vector<uint8_t>>& out) {
   if (value.empty()) return absl::OkStatus();
   auto bytes = HexDecode(value);
-  if (!bytes.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", bytes.status().message()));
+  if (!bytes.ok())
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", bytes.status().message()));
   out = *bytes;
   return absl::OkStatus();
 }
 
 absl::StatusOr<tdx::Options> BuildOptions(const TdxArgs& a) {
-  if (!a.collateral.empty() || !a.tcb_signing_chain.empty() || !a.accept_tcb_status.empty()) {
-    return absl::InvalidArgumentError(
-        "TCB evaluation from collateral (--collateral, --tcb-signing-chain, --accept-tcb-status) is not "
-        "implemented yet; use --skip-tcb");
-  }
   if (!a.ccel.empty() || !a.ccel_table.empty()) {
     return absl::InvalidArgumentError("CCEL replay (--ccel-table/--ccel) is not implemented yet");
   }
@@ -56,10 +57,37 @@ absl::StatusOr<tdx::Options> BuildOptions(const TdxArgs& a) {
   for (const auto& spec : a.expect_rtmr) {
     size_t eq = spec.find('=');
     int index = -1;
-    if (eq == std::string::npos || !absl::SimpleAtoi(spec.substr(0, eq), &index) || index < 0 || index > 3) {
-      return absl::InvalidArgumentError(absl::StrCat("--expect-rtmr '", spec, "': expected N=HEX with N 0-3"));
+    if (eq == std::string::npos || !absl::SimpleAtoi(spec.substr(0, eq), &index) || index < 0 ||
+        index > 3) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--expect-rtmr '", spec, "': expected N=HEX with N 0-3"));
     }
     ASSIGN_OR_RETURN(o.policy.rtmr[index], HexDecode(spec.substr(eq + 1)));
+  }
+  if (!a.accept_tcb_status.empty()) {
+    o.accepted_tcb_statuses = absl::StrSplit(a.accept_tcb_status, ',', absl::SkipEmpty());
+  }
+  if (!a.tcb_signing_chain.empty() && a.collateral.empty()) {
+    return absl::InvalidArgumentError("--tcb-signing-chain goes with --collateral");
+  }
+  if (!a.collateral.empty()) {
+    const std::filesystem::path dir = a.collateral;
+    tdx::Collateral c;
+    ASSIGN_OR_RETURN(auto tcb, ReadFileBounded(dir / "tcb_info.json", tdx::kMaxCollateralSize));
+    c.tcb_info_json.assign(tcb.begin(), tcb.end());
+    if (std::filesystem::exists(dir / "qe_identity.json")) {
+      ASSIGN_OR_RETURN(auto qe, ReadFileBounded(dir / "qe_identity.json", tdx::kMaxCollateralSize));
+      c.qe_identity_json = std::string(qe.begin(), qe.end());
+    }
+    std::filesystem::path chain = a.tcb_signing_chain;
+    if (chain.empty()) chain = dir / "tcb_info_issuer_chain.pem";
+    if (!std::filesystem::exists(chain)) {
+      return absl::InvalidArgumentError(
+          "--collateral: no tcb_info_issuer_chain.pem in the directory; give --tcb-signing-chain");
+    }
+    ASSIGN_OR_RETURN(auto chain_bytes, ReadFileBounded(chain, kMaxCertificateFileSize));
+    ASSIGN_OR_RETURN(c.tcb_signing_chain_der, ParseCertificates(chain_bytes, chain.string()));
+    o.collateral = std::move(c);
   }
   for (const auto* path : {&a.root_crl, &a.pck_crl}) {
     if (path->empty()) continue;
@@ -121,17 +149,22 @@ int RunTdx(const TdxArgs& a) {
       j["pce_id"] = HexEncode(verified->pck.pce_id);
       j["pcesvn"] = verified->pck.pcesvn;
     }
-    j["tcb_status"] = "NotEvaluated";
-    j["qe_tcb_status"] = "NotEvaluated";
-    j["advisory_ids"] = nlohmann::json::array();
+    j["tcb_status"] = verified.ok() ? verified->tcb_status : "NotEvaluated";
+    j["qe_tcb_status"] = verified.ok() ? verified->qe_tcb_status : "NotEvaluated";
+    j["advisory_ids"] =
+        verified.ok() ? nlohmann::json(verified->advisory_ids) : nlohmann::json::array();
+    if (verified.ok() && verified->tdx_module_status)
+      j["tdx_module_status"] = *verified->tdx_module_status;
     j["verified"] = verified.ok();
     j["checks"] = ChecksToJson(log);
     if (!verified.ok()) j["error"] = std::string(verified.status().message());
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
-    std::printf("%s: TDX quote v%u (%s body)%s\n", verified.ok() ? "verified" : "NOT verified", parsed->version,
-                parsed->body.tdx15 ? "TDX 1.5" : "TDX 1.0",
-                parsed->trailing_bytes ? absl::StrFormat(", %u trailing bytes ignored", parsed->trailing_bytes).c_str() : "");
+    std::printf("%s: TDX quote v%u (%s body)%s\n", verified.ok() ? "verified" : "NOT verified",
+                parsed->version, parsed->body.tdx15 ? "TDX 1.5" : "TDX 1.0",
+                parsed->trailing_bytes
+                    ? absl::StrFormat(", %u trailing bytes ignored", parsed->trailing_bytes).c_str()
+                    : "");
     PrintChecks(log);
   }
   return verified.ok() ? 0 : fail(verified.status());
@@ -143,14 +176,19 @@ void AddTdxCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<TdxArgs>();
   CLI::App* cmd = app.add_subcommand("tdx", "Verify an Intel TDX quote (v4/v5)");
   cmd->add_option("QUOTE", a->quote, "TD quote")->required();
-  cmd->add_option("--collateral", a->collateral, "TCB info / QE identity directory (not implemented yet)");
-  cmd->add_option("--tcb-signing-chain", a->tcb_signing_chain, "TCB signing chain PEM (not implemented yet)");
+  cmd->add_option("--collateral", a->collateral,
+                  "TCB info / QE identity directory (not implemented yet)");
+  cmd->add_option("--tcb-signing-chain", a->tcb_signing_chain,
+                  "TCB signing chain PEM (not implemented yet)");
   cmd->add_option("--pck-crl", a->pck_crl, "PCK CRL (DER or PEM)");
   cmd->add_option("--root-crl", a->root_crl, "Intel SGX Root CA CRL (DER or PEM)");
   cmd->add_flag("--require-crl", a->require_crl, "require both CRLs");
-  cmd->add_flag("--skip-tcb", a->skip_tcb, "accept without TCB evaluation (tcb_status NotEvaluated)");
-  cmd->add_option("--accept-tcb-status", a->accept_tcb_status, "accepted TCB statuses (not implemented yet)");
-  cmd->add_option("--trust-anchor", a->trust_anchor, "trust this root instead of the built-in Intel SGX Root CA");
+  cmd->add_flag("--skip-tcb", a->skip_tcb,
+                "accept without TCB evaluation (tcb_status NotEvaluated)");
+  cmd->add_option("--accept-tcb-status", a->accept_tcb_status,
+                  "accepted TCB statuses (not implemented yet)");
+  cmd->add_option("--trust-anchor", a->trust_anchor,
+                  "trust this root instead of the built-in Intel SGX Root CA");
   cmd->add_option("--now", a->now, "verification time, RFC 3339");
   cmd->add_flag("--allow-debug", a->allow_debug, "accept debug TDs");
   cmd->add_option("--expect-mrtd", a->expect_mrtd, "expected MRTD (hex)");

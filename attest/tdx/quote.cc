@@ -64,8 +64,10 @@ absl::Status ParseQeCertificationData(std::span<const uint8_t> bytes, Quote& q) 
   q.qe_auth_data.assign(auth.begin(), auth.end());
   ASSIGN_OR_RETURN(uint16_t type, r.ReadU16Le());
   if (type != 5) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "TDX quote: inner certification data type %u (only 5, a PCK certificate chain, is supported)", type));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("TDX quote: inner certification data type %u (only 5, a PCK certificate "
+                        "chain, is supported)",
+                        type));
   }
   ASSIGN_OR_RETURN(uint32_t size, r.ReadU32Le());
   ASSIGN_OR_RETURN(auto pem, r.ReadBytes(size));
@@ -105,7 +107,8 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes) {
   }
   ASSIGN_OR_RETURN(q.tee_type, r.ReadU32Le());
   if (q.tee_type != kTeeTypeTdx) {
-    return absl::InvalidArgumentError(absl::StrFormat("TDX quote: TEE type 0x%x (0x81 = TDX)", q.tee_type));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("TDX quote: TEE type 0x%x (0x81 = TDX)", q.tee_type));
   }
   RETURN_IF_ERROR(r.Skip(4));  // reserved
   RETURN_IF_ERROR(Read(r, q.qe_vendor_id));
@@ -121,7 +124,8 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes) {
       tdx15 = true;
     } else {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "TDX quote: v5 body type %u of %u bytes (2 = TDX 1.0, 584; 3 = TDX 1.5, 648)", body_type, size));
+          "TDX quote: v5 body type %u of %u bytes (2 = TDX 1.0, 584; 3 = TDX 1.5, 648)", body_type,
+          size));
     }
     body_size = size;
   }
@@ -137,8 +141,10 @@ absl::StatusOr<Quote> ParseQuote(std::span<const uint8_t> bytes) {
   RETURN_IF_ERROR(Read(s, q.attestation_key));
   ASSIGN_OR_RETURN(uint16_t cert_type, s.ReadU16Le());
   if (cert_type != 6) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "TDX quote: certification data type %u (only 6, QE report certification data, is supported)", cert_type));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("TDX quote: certification data type %u (only 6, QE report certification "
+                        "data, is supported)",
+                        cert_type));
   }
   ASSIGN_OR_RETURN(uint32_t cert_size, s.ReadU32Le());
   ASSIGN_OR_RETURN(auto cert, s.ReadBytes(cert_size));

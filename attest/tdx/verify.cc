@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 #include "common/openssl_util.h"
 #include "tdx/roots_data.h"
 
@@ -18,15 +20,17 @@ namespace attest::tdx {
 namespace {
 
 using SeqPtr = std::unique_ptr<STACK_OF(ASN1_TYPE), ossl::Deleter<+[](STACK_OF(ASN1_TYPE) * s) {
-  sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free);
-}>>;
+                                 sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free);
+                               }>>;
 
-absl::StatusOr<SeqPtr> DecodeSequence(const unsigned char* data, long len, absl::string_view what) {  // NOLINT
+absl::StatusOr<SeqPtr> DecodeSequence(const unsigned char* data, long len,
+                                      absl::string_view what) {  // NOLINT
   const unsigned char* p = data;
   SeqPtr seq(d2i_ASN1_SEQUENCE_ANY(nullptr, &p, len));
   if (!seq || p != data + len) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("PCK SGX extension: ", what, " is not a DER SEQUENCE"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PCK SGX extension: ", what, " is not a DER SEQUENCE"));
   }
   return seq;
 }
@@ -40,16 +44,20 @@ std::string Oid(const ASN1_TYPE* t) {
 
 absl::StatusOr<std::vector<uint8_t>> Octets(const ASN1_TYPE* t, absl::string_view what) {
   if (t == nullptr || t->type != V_ASN1_OCTET_STRING) {
-    return absl::InvalidArgumentError(absl::StrCat("PCK SGX extension: ", what, " is not an OCTET STRING"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PCK SGX extension: ", what, " is not an OCTET STRING"));
   }
   const ASN1_STRING* s = t->value.octet_string;
-  return std::vector<uint8_t>(ASN1_STRING_get0_data(s), ASN1_STRING_get0_data(s) + ASN1_STRING_length(s));
+  return std::vector<uint8_t>(ASN1_STRING_get0_data(s),
+                              ASN1_STRING_get0_data(s) + ASN1_STRING_length(s));
 }
 
 absl::StatusOr<int64_t> Integer(const ASN1_TYPE* t, absl::string_view what) {
   int64_t v = 0;
-  if (t == nullptr || t->type != V_ASN1_INTEGER || ASN1_INTEGER_get_int64(&v, t->value.integer) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("PCK SGX extension: ", what, " is not an INTEGER"));
+  if (t == nullptr || t->type != V_ASN1_INTEGER ||
+      ASN1_INTEGER_get_int64(&v, t->value.integer) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PCK SGX extension: ", what, " is not an INTEGER"));
   }
   return v;
 }
@@ -62,28 +70,38 @@ absl::StatusOr<PckExtensions> ParsePckExtensions(std::span<const uint8_t> cert_d
   ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(cert_der, "PCK certificate"));
   ossl::Asn1ObjectPtr oid(OBJ_txt2obj(kSgxExtensionOid, 1));
   int idx = X509_get_ext_by_OBJ(cert.get(), oid.get(), -1);
-  if (idx < 0) return absl::InvalidArgumentError("PCK certificate: no SGX extension (1.2.840.113741.1.13.1)");
+  if (idx < 0)
+    return absl::InvalidArgumentError("PCK certificate: no SGX extension (1.2.840.113741.1.13.1)");
   const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(X509_get_ext(cert.get(), idx));
-  ASSIGN_OR_RETURN(auto top, DecodeSequence(ASN1_STRING_get0_data(value), ASN1_STRING_length(value), "the extension"));
+  ASSIGN_OR_RETURN(auto top, DecodeSequence(ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
+                                            "the extension"));
   PckExtensions out;
   bool have_tcb = false, have_fmspc = false, have_pceid = false;
   for (int i = 0; i < sk_ASN1_TYPE_num(top.get()); ++i) {
     const ASN1_TYPE* entry = sk_ASN1_TYPE_value(top.get(), i);
-    if (entry->type != V_ASN1_SEQUENCE) return absl::InvalidArgumentError("PCK SGX extension: entry is not a SEQUENCE");
-    ASSIGN_OR_RETURN(auto pair, DecodeSequence(entry->value.sequence->data, entry->value.sequence->length, "an entry"));
-    if (sk_ASN1_TYPE_num(pair.get()) != 2) return absl::InvalidArgumentError("PCK SGX extension: entry is not (OID, value)");
+    if (entry->type != V_ASN1_SEQUENCE)
+      return absl::InvalidArgumentError("PCK SGX extension: entry is not a SEQUENCE");
+    ASSIGN_OR_RETURN(auto pair, DecodeSequence(entry->value.sequence->data,
+                                               entry->value.sequence->length, "an entry"));
+    if (sk_ASN1_TYPE_num(pair.get()) != 2)
+      return absl::InvalidArgumentError("PCK SGX extension: entry is not (OID, value)");
     std::string name = Oid(sk_ASN1_TYPE_value(pair.get(), 0));
     const ASN1_TYPE* v = sk_ASN1_TYPE_value(pair.get(), 1);
     if (name == std::string(kSgxExtensionOid) + ".1") {
       ASSIGN_OR_RETURN(out.ppid, Octets(v, "PPID"));
     } else if (name == std::string(kSgxExtensionOid) + ".2") {
-      if (v->type != V_ASN1_SEQUENCE) return absl::InvalidArgumentError("PCK SGX extension: TCB is not a SEQUENCE");
-      ASSIGN_OR_RETURN(auto tcb, DecodeSequence(v->value.sequence->data, v->value.sequence->length, "TCB"));
+      if (v->type != V_ASN1_SEQUENCE)
+        return absl::InvalidArgumentError("PCK SGX extension: TCB is not a SEQUENCE");
+      ASSIGN_OR_RETURN(auto tcb,
+                       DecodeSequence(v->value.sequence->data, v->value.sequence->length, "TCB"));
       for (int k = 0; k < sk_ASN1_TYPE_num(tcb.get()); ++k) {
         const ASN1_TYPE* c = sk_ASN1_TYPE_value(tcb.get(), k);
-        if (c->type != V_ASN1_SEQUENCE) return absl::InvalidArgumentError("PCK SGX extension: TCB entry is not a SEQUENCE");
-        ASSIGN_OR_RETURN(auto cp, DecodeSequence(c->value.sequence->data, c->value.sequence->length, "a TCB entry"));
-        if (sk_ASN1_TYPE_num(cp.get()) != 2) return absl::InvalidArgumentError("PCK SGX extension: TCB entry is not (OID, value)");
+        if (c->type != V_ASN1_SEQUENCE)
+          return absl::InvalidArgumentError("PCK SGX extension: TCB entry is not a SEQUENCE");
+        ASSIGN_OR_RETURN(auto cp, DecodeSequence(c->value.sequence->data, c->value.sequence->length,
+                                                 "a TCB entry"));
+        if (sk_ASN1_TYPE_num(cp.get()) != 2)
+          return absl::InvalidArgumentError("PCK SGX extension: TCB entry is not (OID, value)");
         std::string cname = Oid(sk_ASN1_TYPE_value(cp.get(), 0));
         const ASN1_TYPE* cv = sk_ASN1_TYPE_value(cp.get(), 1);
         std::string prefix = std::string(kSgxExtensionOid) + ".2.";
@@ -91,11 +109,13 @@ absl::StatusOr<PckExtensions> ParsePckExtensions(std::span<const uint8_t> cert_d
         int n = std::atoi(cname.c_str() + prefix.size());
         if (n >= 1 && n <= 16) {
           ASSIGN_OR_RETURN(int64_t svn, Integer(cv, "a TCB component"));
-          if (svn < 0 || svn > 255) return absl::InvalidArgumentError("PCK SGX extension: TCB component out of range");
+          if (svn < 0 || svn > 255)
+            return absl::InvalidArgumentError("PCK SGX extension: TCB component out of range");
           out.tcb_components[static_cast<size_t>(n - 1)] = static_cast<uint8_t>(svn);
         } else if (n == 17) {
           ASSIGN_OR_RETURN(int64_t svn, Integer(cv, "PCESVN"));
-          if (svn < 0 || svn > 65535) return absl::InvalidArgumentError("PCK SGX extension: PCESVN out of range");
+          if (svn < 0 || svn > 65535)
+            return absl::InvalidArgumentError("PCK SGX extension: PCESVN out of range");
           out.pcesvn = static_cast<uint32_t>(svn);
         } else if (n == 18) {
           ASSIGN_OR_RETURN(out.cpusvn, Octets(cv, "CPUSVN"));
@@ -111,7 +131,8 @@ absl::StatusOr<PckExtensions> ParsePckExtensions(std::span<const uint8_t> cert_d
     }
   }
   if (!have_tcb || !have_fmspc || !have_pceid) {
-    return absl::InvalidArgumentError("PCK SGX extension: TCB, FMSPC (6 bytes) or PCE-ID (2 bytes) missing");
+    return absl::InvalidArgumentError(
+        "PCK SGX extension: TCB, FMSPC (6 bytes) or PCE-ID (2 bytes) missing");
   }
   return out;
 }
@@ -119,16 +140,16 @@ absl::StatusOr<PckExtensions> ParsePckExtensions(std::span<const uint8_t> cert_d
 namespace {
 
 // ECDSA P-256 over SHA-256 with a raw r||s signature and an uncompressed x||y public key.
-absl::StatusOr<bool> VerifyP256(std::span<const uint8_t> key_xy, EVP_PKEY* key, std::span<const uint8_t> rs,
-                                std::span<const uint8_t> message) {
+absl::StatusOr<bool> VerifyP256(std::span<const uint8_t> key_xy, EVP_PKEY* key,
+                                std::span<const uint8_t> rs, std::span<const uint8_t> message) {
   ossl::EvpPkeyPtr owned;
   if (key == nullptr) {
     std::vector<uint8_t> point = {0x04};
     point.insert(point.end(), key_xy.begin(), key_xy.end());
     ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("P-256"), 0),
-        OSSL_PARAM_construct_octet_string("pub", point.data(), point.size()), OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("P-256"), 0),
+                           OSSL_PARAM_construct_octet_string("pub", point.data(), point.size()),
+                           OSSL_PARAM_construct_end()};
     EVP_PKEY* k = nullptr;
     if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params) != 1) {
@@ -154,28 +175,150 @@ absl::StatusOr<bool> VerifyP256(std::span<const uint8_t> key_xy, EVP_PKEY* key, 
   unsigned char* der = nullptr;
   int der_len = i2d_ECDSA_SIG(sig.get(), &der);
   ossl::EvpMdCtxPtr md(EVP_MD_CTX_new());
-  bool ok = der_len > 0 && md && EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
-            EVP_DigestVerify(md.get(), der, static_cast<size_t>(der_len), message.data(), message.size()) == 1;
+  bool ok = der_len > 0 && md &&
+            EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+            EVP_DigestVerify(md.get(), der, static_cast<size_t>(der_len), message.data(),
+                             message.size()) == 1;
   OPENSSL_free(der);
   ERR_clear_error();
   return ok;
 }
 
-absl::Status ExpectBytes(const std::optional<std::vector<uint8_t>>& want, std::span<const uint8_t> have,
-                         absl::string_view name, CheckLog& log) {
+absl::Status ExpectBytes(const std::optional<std::vector<uint8_t>>& want,
+                         std::span<const uint8_t> have, absl::string_view name, CheckLog& log) {
   if (!want) return absl::OkStatus();
   if (want->size() != have.size()) {
-    return absl::InvalidArgumentError(absl::StrFormat("expected %s must be %u bytes", name, have.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("expected %s must be %u bytes", name, have.size()));
   }
   bool same = std::equal(have.begin(), have.end(), want->begin());
-  return log.Expect(same, absl::StrCat("tdx.expect.", name),
-                    same ? absl::StrCat(name, " ", HexEncode(have))
-                         : absl::StrCat(name, " ", HexEncode(have), " but expected ", HexEncode(*want)));
+  return log.Expect(
+      same, absl::StrCat("tdx.expect.", name),
+      same ? absl::StrCat(name, " ", HexEncode(have))
+           : absl::StrCat(name, " ", HexEncode(have), " but expected ", HexEncode(*want)));
+}
+
+// Verifies a collateral document's chain (TCB Signing certificate to a trusted root) and its
+// signature over the exact bytes of the signed object. Check `name`.
+absl::Status VerifySignedCollateral(const SignedObject& doc,
+                                    const std::vector<std::vector<uint8_t>>& chain,
+                                    const std::vector<std::vector<uint8_t>>& anchors,
+                                    absl::Time now, absl::string_view name, CheckLog& L) {
+  if (chain.size() != 2) {
+    return absl::InvalidArgumentError(
+        "TCB signing chain: expected the TCB Signing certificate, then the root");
+  }
+  bool anchored =
+      std::any_of(anchors.begin(), anchors.end(), [&](const auto& a) { return a == chain[1]; });
+  if (!anchored) return L.Fail(name, "the TCB signing chain does not end in a trusted root");
+  ASSIGN_OR_RETURN(auto signer, ossl::ParseDerCertificate(chain[0], "TCB Signing certificate"));
+  ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[1], "root certificate"));
+  ossl::X509StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), root.get());
+  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), signer.get(), nullptr) != 1) {
+    return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
+  }
+  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(now));
+  if (X509_verify_cert(ctx.get()) != 1) {
+    int err = X509_STORE_CTX_get_error(ctx.get());
+    ERR_clear_error();
+    return L.Fail(name, absl::StrFormat("TCB Signing certificate: %s (verification time %s)",
+                                        X509_verify_cert_error_string(err), FormatRfc3339(now)));
+  }
+  ossl::EvpPkeyPtr key(X509_get_pubkey(signer.get()));
+  ASSIGN_OR_RETURN(
+      bool ok, VerifyP256({}, key.get(), doc.signature,
+                          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(doc.raw.data()),
+                                                   doc.raw.size())));
+  return L.Expect(
+      ok, name,
+      ok ? "signature by the Intel SGX TCB Signing certificate verifies over the exact object bytes"
+         : "signature over the object bytes does not verify with the TCB Signing certificate");
+}
+
+absl::Status CheckWindow(absl::Time issue, absl::Time next, absl::Time now, absl::string_view name,
+                         CheckLog& L) {
+  bool ok = issue <= now && now <= next;
+  return L.Expect(
+      ok, name,
+      absl::StrCat(
+          "issueDate ", FormatRfc3339(issue), ", nextUpdate ", FormatRfc3339(next),
+          ok ? ", current at " : (now > next ? ": stale (expired) at " : ": not yet issued at "),
+          FormatRfc3339(now)));
+}
+
+bool Accepted(const std::vector<std::string>& accepted, const std::string& status) {
+  return std::find(accepted.begin(), accepted.end(), status) != accepted.end();
+}
+
+absl::Status EvaluateCollateral(const Options& o, const std::vector<std::vector<uint8_t>>& anchors,
+                                VerifiedQuote& out, CheckLog& L) {
+  if (!o.collateral) {
+    return L.Expect(o.policy.skip_tcb, "tdx.tcb",
+                    o.policy.skip_tcb
+                        ? "TCB not evaluated (--skip-tcb)"
+                        : "TCB status not evaluated: no collateral given (--collateral), and "
+                          "--skip-tcb was not given");
+  }
+  const Collateral& c = *o.collateral;
+  const absl::Time now = o.Now();
+  ASSIGN_OR_RETURN(auto tcb_doc, ExtractSignedObject(c.tcb_info_json, "tcbInfo"));
+  RETURN_IF_ERROR(VerifySignedCollateral(tcb_doc, c.tcb_signing_chain_der, anchors, now,
+                                         "tdx.collateral.tcb_info", L));
+  ASSIGN_OR_RETURN(TcbInfo info, ParseTcbInfo(tcb_doc.raw));
+  RETURN_IF_ERROR(
+      CheckWindow(info.issue_date, info.next_update, now, "tdx.collateral.tcb_info.validity", L));
+  bool same_platform = info.fmspc == out.pck.fmspc && info.pce_id == out.pck.pce_id;
+  RETURN_IF_ERROR(L.Expect(
+      same_platform, "tdx.collateral.fmspc",
+      absl::StrCat("TCB info FMSPC ", HexEncode(info.fmspc), " PCE-ID ", HexEncode(info.pce_id),
+                   same_platform ? " match" : " but the PCK certificate says FMSPC ",
+                   same_platform ? ""
+                                 : absl::StrCat(HexEncode(out.pck.fmspc), " PCE-ID ",
+                                                HexEncode(out.pck.pce_id)))));
+  TcbResult tcb =
+      EvaluateTcb(info, out.pck.tcb_components, out.pck.pcesvn, out.quote.body.tee_tcb_svn);
+  out.tcb_status = tcb.status;
+  out.advisory_ids = tcb.advisories;
+  out.tdx_module_status = tcb.module_status;
+
+  if (c.qe_identity_json) {
+    ASSIGN_OR_RETURN(auto qe_doc, ExtractSignedObject(*c.qe_identity_json, "enclaveIdentity"));
+    RETURN_IF_ERROR(VerifySignedCollateral(qe_doc, c.tcb_signing_chain_der, anchors, now,
+                                           "tdx.collateral.qe_identity", L));
+    ASSIGN_OR_RETURN(QeIdentity qe, ParseQeIdentity(qe_doc.raw));
+    RETURN_IF_ERROR(
+        CheckWindow(qe.issue_date, qe.next_update, now, "tdx.collateral.qe_identity.validity", L));
+    ASSIGN_OR_RETURN(out.qe_tcb_status, EvaluateQeIdentity(qe, out.quote.qe_report, L));
+  }
+  absl::Status first;
+  auto note = [&first](absl::Status s) {
+    if (first.ok()) first = std::move(s);
+  };
+  std::string accepted = absl::StrJoin(o.accepted_tcb_statuses, ",");
+  note(L.Expect(Accepted(o.accepted_tcb_statuses, tcb.status), "tdx.tcb",
+                absl::StrCat("TCB level status ", tcb.status,
+                             tcb.advisories.empty()
+                                 ? ""
+                                 : absl::StrCat(" (", absl::StrJoin(tcb.advisories, ", "), ")"),
+                             "; accepted: ", accepted)));
+  if (tcb.module_status) {
+    note(L.Expect(Accepted(o.accepted_tcb_statuses, *tcb.module_status), "tdx.tcb.module",
+                  absl::StrCat("TDX module ", *tcb.module_id, " status ", *tcb.module_status,
+                               "; accepted: ", accepted)));
+  }
+  note(L.Expect(
+      o.policy.skip_tcb || Accepted(o.accepted_tcb_statuses, out.qe_tcb_status), "tdx.qe.tcb",
+      absl::StrCat("QE TCB status ", out.qe_tcb_status,
+                   c.qe_identity_json ? "" : " (no QE identity given)", "; accepted: ", accepted)));
+  return first;
 }
 
 }  // namespace
 
-absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const Options& o, CheckLog* log_ptr) {
+absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const Options& o,
+                                          CheckLog* log_ptr) {
   CheckLog local;
   CheckLog& L = log_ptr ? *log_ptr : local;
   VerifiedQuote out;
@@ -189,32 +332,43 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
   bool head = std::equal(h.begin(), h.end(), q.qe_report.report_data.begin());
   bool tail = std::all_of(q.qe_report.report_data.begin() + 32, q.qe_report.report_data.end(),
                           [](uint8_t b) { return b == 0; });
-  RETURN_IF_ERROR(L.Expect(head && tail, "tdx.qe.binding",
-                           head && tail ? "QE report data = SHA-256(attestation key || QE auth data) || zeros"
-                                        : absl::StrCat("QE report data ", HexEncode(q.qe_report.report_data),
-                                                       " but SHA-256(attestation key || QE auth data) is ", HexEncode(h))));
+  RETURN_IF_ERROR(L.Expect(
+      head && tail, "tdx.qe.binding",
+      head && tail
+          ? "QE report data = SHA-256(attestation key || QE auth data) || zeros"
+          : absl::StrCat("QE report data ", HexEncode(q.qe_report.report_data),
+                         " but SHA-256(attestation key || QE auth data) is ", HexEncode(h))));
 
   // PCK chain: leaf, PCK CA, root; the root must be a trusted one, byte for byte.
-  ASSIGN_OR_RETURN(auto chain, ParseCertificates(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(q.pck_chain_pem.data()),
-                                                                          q.pck_chain_pem.size()),
-                                                 "PCK certificate chain"));
+  ASSIGN_OR_RETURN(auto chain,
+                   ParseCertificates(std::span<const uint8_t>(
+                                         reinterpret_cast<const uint8_t*>(q.pck_chain_pem.data()),
+                                         q.pck_chain_pem.size()),
+                                     "PCK certificate chain"));
   if (chain.size() != 3) {
-    return L.Fail("tdx.pck.chain", absl::StrFormat("the PCK chain has %u certificates (leaf, PCK CA, root)", chain.size()));
+    return L.Fail(
+        "tdx.pck.chain",
+        absl::StrFormat("the PCK chain has %u certificates (leaf, PCK CA, root)", chain.size()));
   }
   std::vector<std::vector<uint8_t>> anchors = o.trust_anchors_der;
   if (anchors.empty()) {
-    auto pem = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kIntelSgxRootCaPem.data()), kIntelSgxRootCaPem.size());
+    auto pem = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kIntelSgxRootCaPem.data()),
+                                        kIntelSgxRootCaPem.size());
     auto root = ParseCertificates(pem, "built-in Intel SGX Root CA");
     if (!root.ok() || HexEncode(ossl::Sha256(root->front())) != kIntelSgxRootCaSha256) {
       return absl::InternalError("built-in Intel SGX Root CA does not match its pinned SHA-256");
     }
     anchors = *root;
   }
-  bool anchored = std::any_of(anchors.begin(), anchors.end(), [&](const auto& a) { return a == chain[2]; });
-  RETURN_IF_ERROR(L.Expect(anchored, "tdx.pck.anchor",
-                           anchored ? "the chain's root is the trusted Intel SGX Root CA (pinned)"
-                                    : absl::StrCat("the chain's root (sha256 ", HexEncode(ossl::Sha256(chain[2])).substr(0, 16),
-                                                   "…) is not a trusted root", o.trust_anchors_der.empty() ? " (pass --trust-anchor)" : "")));
+  bool anchored =
+      std::any_of(anchors.begin(), anchors.end(), [&](const auto& a) { return a == chain[2]; });
+  RETURN_IF_ERROR(L.Expect(
+      anchored, "tdx.pck.anchor",
+      anchored ? "the chain's root is the trusted Intel SGX Root CA (pinned)"
+               : absl::StrCat("the chain's root (sha256 ",
+                              HexEncode(ossl::Sha256(chain[2])).substr(0, 16),
+                              "…) is not a trusted root",
+                              o.trust_anchors_der.empty() ? " (pass --trust-anchor)" : "")));
   ASSIGN_OR_RETURN(auto leaf, ossl::ParseDerCertificate(chain[0], "PCK certificate"));
   ASSIGN_OR_RETURN(auto ca, ossl::ParseDerCertificate(chain[1], "PCK CA certificate"));
   ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[2], "root certificate"));
@@ -229,7 +383,8 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
   if (o.require_crl && crls < 2) {
     return absl::InvalidArgumentError("--require-crl needs the root CA CRL and the PCK CRL");
   }
-  if (crls > 0) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  if (crls > 0)
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   ossl::StackOfX509Ptr untrusted(sk_X509_new_null());
   sk_X509_push(untrusted.get(), ca.get());
   ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -241,34 +396,37 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
     int err = X509_STORE_CTX_get_error(ctx.get());
     X509* current = X509_STORE_CTX_get_current_cert(ctx.get());
     ERR_clear_error();
-    return L.Fail("tdx.pck.chain", absl::StrFormat("%s at depth %d (CN=%s; verification time %s)",
-                                                   X509_verify_cert_error_string(err),
-                                                   X509_STORE_CTX_get_error_depth(ctx.get()),
-                                                   current ? ossl::CommonName(X509_get_subject_name(current)) : "?",
-                                                   FormatRfc3339(o.Now())));
+    return L.Fail("tdx.pck.chain",
+                  absl::StrFormat("%s at depth %d (CN=%s; verification time %s)",
+                                  X509_verify_cert_error_string(err),
+                                  X509_STORE_CTX_get_error_depth(ctx.get()),
+                                  current ? ossl::CommonName(X509_get_subject_name(current)) : "?",
+                                  FormatRfc3339(o.Now())));
   }
-  L.Pass("tdx.pck.chain", absl::StrCat("Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
-                                       FormatRfc3339(o.Now()), crls ? absl::StrCat(", ", crls, " CRLs checked") : ", no CRL given"));
+  L.Pass("tdx.pck.chain",
+         absl::StrCat("Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
+                      FormatRfc3339(o.Now()),
+                      crls ? absl::StrCat(", ", crls, " CRLs checked") : ", no CRL given"));
   ASSIGN_OR_RETURN(out.pck, ParsePckExtensions(chain[0]));
-  L.Pass("tdx.pck.extensions", absl::StrCat("FMSPC ", HexEncode(out.pck.fmspc), ", PCE-ID ", HexEncode(out.pck.pce_id),
-                                            ", PCESVN ", out.pck.pcesvn));
+  L.Pass("tdx.pck.extensions",
+         absl::StrCat("FMSPC ", HexEncode(out.pck.fmspc), ", PCE-ID ", HexEncode(out.pck.pce_id),
+                      ", PCESVN ", out.pck.pcesvn));
 
   ossl::EvpPkeyPtr pck_key(X509_get_pubkey(leaf.get()));
-  ASSIGN_OR_RETURN(bool qe_ok, VerifyP256({}, pck_key.get(), q.qe_report_signature, q.qe_report.raw));
+  ASSIGN_OR_RETURN(bool qe_ok,
+                   VerifyP256({}, pck_key.get(), q.qe_report_signature, q.qe_report.raw));
   RETURN_IF_ERROR(L.Expect(qe_ok, "tdx.qe.signature",
                            qe_ok ? "QE report signature verifies with the PCK certificate"
                                  : "QE report signature does not verify with the PCK certificate"));
-  ASSIGN_OR_RETURN(bool quote_ok, VerifyP256(q.attestation_key, nullptr, q.signature, q.signed_region));
+  ASSIGN_OR_RETURN(bool quote_ok,
+                   VerifyP256(q.attestation_key, nullptr, q.signature, q.signed_region));
   RETURN_IF_ERROR(L.Expect(quote_ok, "tdx.quote.signature",
-                           quote_ok ? "ECDSA P-256 quote signature verifies with the attestation key"
-                                    : "the quote signature over header and TD report does not verify with the attestation key"));
+                           quote_ok
+                               ? "ECDSA P-256 quote signature verifies with the attestation key"
+                               : "the quote signature over header and TD report does not verify "
+                                 "with the attestation key"));
 
-  // TCB status needs Intel's collateral, which this verifier does not evaluate yet: fail closed.
-  out.tcb_status = "NotEvaluated";
-  RETURN_IF_ERROR(L.Expect(o.policy.skip_tcb, "tdx.tcb",
-                           o.policy.skip_tcb ? "TCB not evaluated (--skip-tcb)"
-                                             : "TCB status not evaluated: TCB info / QE identity verification is not "
-                                               "implemented yet; pass --skip-tcb to accept a quote without it"));
+  RETURN_IF_ERROR(EvaluateCollateral(o, anchors, out, L));
   TdAttributes attrs = DecodeTdAttributes(q.body.td_attributes);
   absl::Status first;
   auto note = [&first](absl::Status s) {
@@ -276,10 +434,11 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
   };
   note(L.Expect(!attrs.debug || o.policy.allow_debug, "tdx.td.debug",
                 !attrs.debug ? "TD attributes: DEBUG=0"
-                : o.policy.allow_debug ? "TD attributes: DEBUG=1, allowed by --allow-debug"
-                                       : absl::StrFormat("TD attributes 0x%016x have DEBUG=1; debug TDs are rejected "
-                                                         "(--allow-debug accepts them)",
-                                                         q.body.td_attributes)));
+                : o.policy.allow_debug
+                    ? "TD attributes: DEBUG=1, allowed by --allow-debug"
+                    : absl::StrFormat("TD attributes 0x%016x have DEBUG=1; debug TDs are rejected "
+                                      "(--allow-debug accepts them)",
+                                      q.body.td_attributes)));
   note(ExpectBytes(o.policy.mrtd, q.body.mrtd, "mrtd", L));
   note(ExpectBytes(o.policy.mrconfigid, q.body.mrconfigid, "mrconfigid", L));
   note(ExpectBytes(o.policy.mrowner, q.body.mrowner, "mrowner", L));

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!q.ok()) return 0;
   (void)attest::tdx::DecodeTdAttributes(q->body.td_attributes);
   auto chain = attest::ParseCertificates(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(q->pck_chain_pem.data()), q->pck_chain_pem.size()),
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(q->pck_chain_pem.data()),
+                               q->pck_chain_pem.size()),
       "fuzz");
   if (chain.ok()) {
     for (const auto& der : *chain) (void)attest::tdx::ParsePckExtensions(der);

@@ -4,6 +4,7 @@
 
 #include "attest/encoding.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 #include "attest/tdx/quote.h"
 #include "attest/tdx/verify.h"
 #include "snp_test_util.h"
@@ -27,11 +28,56 @@ struct TdxCase {
 };
 
 const TdxCase kQuotes[] = {
-    {"quote-v4-go-tdx-guest", 4, false, "6363b8043668a3ad", "50806f000000", 11, {3, 3, 2, 2, 2, 1, 0, 2}, 4, false, 39},
-    {"quote-v4-trustee-6", 4, false, "21e8dead92d6c69d", "00a06d080000", 11, {2, 2, 7, 7, 4, 1, 0, 2}, 7, true, 70},
-    {"quote-v4-gce-cos113-ccel", 4, false, "dae67181d3d65e07", "00806f050000", 11, {7, 7, 2, 2, 3, 1, 0, 3}, 6, true, 3065},
-    {"quote-v5-go-tdx-guest", 5, true, "7348651a34b2d2d3", "90c06f000000", 13, {4, 4, 2, 2, 4, 1, 0, 5}, 7, true, 0},
-    {"quote-v5-trustee-5", 5, true, "dfba221b48a22af8", "90c06f000000", 13, {1, 1, 2, 2, 3, 1, 0, 3}, 6, true, 0},
+    {"quote-v4-go-tdx-guest",
+     4,
+     false,
+     "6363b8043668a3ad",
+     "50806f000000",
+     11,
+     {3, 3, 2, 2, 2, 1, 0, 2},
+     4,
+     false,
+     39},
+    {"quote-v4-trustee-6",
+     4,
+     false,
+     "21e8dead92d6c69d",
+     "00a06d080000",
+     11,
+     {2, 2, 7, 7, 4, 1, 0, 2},
+     7,
+     true,
+     70},
+    {"quote-v4-gce-cos113-ccel",
+     4,
+     false,
+     "dae67181d3d65e07",
+     "00806f050000",
+     11,
+     {7, 7, 2, 2, 3, 1, 0, 3},
+     6,
+     true,
+     3065},
+    {"quote-v5-go-tdx-guest",
+     5,
+     true,
+     "7348651a34b2d2d3",
+     "90c06f000000",
+     13,
+     {4, 4, 2, 2, 4, 1, 0, 5},
+     7,
+     true,
+     0},
+    {"quote-v5-trustee-5",
+     5,
+     true,
+     "dfba221b48a22af8",
+     "90c06f000000",
+     13,
+     {1, 1, 2, 2, 3, 1, 0, 3},
+     6,
+     true,
+     0},
 };
 
 Options SkipTcb() {
@@ -60,7 +106,8 @@ TEST(TdxGolden, EveryRealQuoteVerifiesWithItsManifestFacts) {
     EXPECT_TRUE(std::equal(c.tcb.begin(), c.tcb.end(), v->pck.tcb_components.begin()));
     EXPECT_EQ(q.qe_report.isv_prod_id, 2);
     EXPECT_EQ(q.qe_report.isv_svn, c.qe_isvsvn);
-    EXPECT_EQ(HexEncode(q.qe_report.mrsigner), "dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5");
+    EXPECT_EQ(HexEncode(q.qe_report.mrsigner),
+              "dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5");
     TdAttributes a = DecodeTdAttributes(q.body.td_attributes);
     EXPECT_FALSE(a.debug);
     EXPECT_EQ(a.sept_ve_disable, c.sept_ve_disable);
@@ -74,10 +121,13 @@ TEST(TdxGolden, TrimmedQuoteAndExpectedValues) {
   auto dir = vectors / "tdx/quote-v4-go-tdx-guest";
   auto trimmed = testing::ReadFileOrDie(dir / "quote.trimmed.dat");
   Options o = SkipTcb();
-  o.policy.mrtd = *HexDecode("6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb");
+  o.policy.mrtd = *HexDecode(
+      "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d721"
+      "5cbb");
   o.policy.rtmr[3] = std::vector<uint8_t>(48, 0);
   o.policy.report_data = *HexDecode(
-      "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545eb7406a38d1eed313b987a467dacead6f0c87a6d766c66f6f29f8acb281f1113");
+      "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545eb7406a38d1eed313b987a467dac"
+      "ead6f0c87a6d766c66f6f29f8acb281f1113");
   auto v = VerifyQuote(trimmed, o);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->quote.trailing_bytes, 0u);
@@ -90,7 +140,7 @@ TEST(TdxGolden, TcbIsNotSilentlyPassed) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
   auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v5-trustee-5/quote.dat");
   CheckLog log;
-  ExpectFailedCheck(VerifyQuote(bytes, Options{}, &log), log, "tdx.tcb", "not implemented");
+  ExpectFailedCheck(VerifyQuote(bytes, Options{}, &log), log, "tdx.tcb", "no collateral given");
 }
 
 TEST(TdxGolden, PckChainValidityFollowsTheClock) {
@@ -141,7 +191,8 @@ TEST(TdxTamper, EveryByteOfHeaderBodyQeReportAndAuthData) {
   size_t qe_start = signed_end + 4 + 64 + 64 + 2 + 4;
   size_t auth_end = qe_start + kQeReportSize + 64 + 2 + 32;
   for (size_t i = 0; i < auth_end; ++i) {
-    if (i >= signed_end && i < signed_end + 4) continue;  // the length field: parse errors, tested by truncation
+    if (i >= signed_end && i < signed_end + 4)
+      continue;  // the length field: parse errors, tested by truncation
     auto t = bytes;
     t[i] ^= 0x01;
     CheckLog log;
@@ -153,7 +204,8 @@ TEST(TdxTamper, EveryByteOfHeaderBodyQeReportAndAuthData) {
 
 TEST(TdxTruncation, EveryPrefixIsAnError) {
   APPLIANCE_REQUIRE_VECTORS(vectors);
-  for (const char* f : {"quote-v4-go-tdx-guest/quote.trimmed.dat", "quote-v5-trustee-5/quote.dat"}) {
+  for (const char* f :
+       {"quote-v4-go-tdx-guest/quote.trimmed.dat", "quote-v5-trustee-5/quote.dat"}) {
     auto bytes = testing::ReadFileOrDie(vectors / "tdx" / f);
     auto full = ParseQuote(bytes);
     ASSERT_TRUE(full.ok());
@@ -170,6 +222,155 @@ TEST(TdxPck, ExtensionDecoderRejectsOtherCertificates) {
   auto ext = ParsePckExtensions(testing::ReadFileOrDie(vectors / "snp/milan-virtee/vcek.der"));
   ASSERT_FALSE(ext.ok());
   EXPECT_NE(ext.status().message().find("no SGX extension"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace attest::tdx
+
+namespace attest::tdx {
+namespace {
+
+using snp::ExpectFailedCheck;
+
+Collateral LoadCollateral(const std::filesystem::path& vectors, const std::string& fmspc) {
+  auto dir = vectors / "tdx/collateral" / ("fmspc-" + fmspc);
+  Collateral c;
+  auto text = [](const std::filesystem::path& p) {
+    auto b = testing::ReadFileOrDie(p);
+    return std::string(b.begin(), b.end());
+  };
+  c.tcb_info_json = text(dir / "tcb_info.json");
+  if (std::filesystem::exists(dir / "qe_identity.json"))
+    c.qe_identity_json = text(dir / "qe_identity.json");
+  auto chain = ParseCertificates(
+      testing::ReadFileOrDie(vectors / "tdx/certs/tcb_info_issuer_chain.pem"), "chain");
+  c.tcb_signing_chain_der = *chain;
+  return c;
+}
+
+// 2023-06-20: the one time at which FMSPC 50806f000000's collateral, chains and CRL windows
+// overlap.
+constexpr char kOverlap[] = "2023-06-20T00:00:00Z";
+
+TEST(TdxCollateral, FullPathAtTheOverlapTimeReproducesTheCrossCheck) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v4-go-tdx-guest/quote.dat");
+  Options o;
+  o.now = *ParseRfc3339(kOverlap);
+  o.collateral = LoadCollateral(vectors, "50806f000000");
+  CheckLog log;
+  auto r = VerifyQuote(bytes, o, &log);
+  // The MANIFEST: this quote matches no TCB level of its collateral; its QE is UpToDate.
+  ExpectFailedCheck(r, log, "tdx.tcb", "NoMatch");
+  for (const char* check :
+       {"tdx.collateral.tcb_info", "tdx.collateral.tcb_info.validity", "tdx.collateral.fmspc",
+        "tdx.collateral.qe_identity", "tdx.collateral.qe_identity.validity", "tdx.qe.identity"}) {
+    bool passed = false;
+    for (const Check& c : log.checks()) passed = passed || (c.name == check && c.ok);
+    EXPECT_TRUE(passed) << check;
+  }
+  o.accepted_tcb_statuses = {"UpToDate", "NoMatch"};
+  auto accepted = VerifyQuote(bytes, o);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->qe_tcb_status, "UpToDate");
+}
+
+TEST(TdxCollateral, EachArtifactAtItsOwnTimeAndAtTheRealClock) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v4-go-tdx-guest/quote.dat");
+  // Later collateral still verifies under the TCB Signing key (valid in 2023) but is not yet
+  // issued.
+  for (const char* fmspc : {"90c06f000000", "00a06d080000"}) {
+    Options o;
+    o.now = *ParseRfc3339(kOverlap);
+    o.collateral = LoadCollateral(vectors, fmspc);
+    CheckLog log;
+    ExpectFailedCheck(VerifyQuote(bytes, o, &log), log, "tdx.collateral.tcb_info.validity",
+                      "not yet issued");
+    EXPECT_TRUE(log.checks()[log.checks().size() - 2].ok) << "the signature check before it passed";
+  }
+  // At the real clock the TCB Signing certificate (expired 2025-05-21) fails, naming the expiry.
+  Options now;
+  now.collateral = LoadCollateral(vectors, "50806f000000");
+  CheckLog log;
+  ExpectFailedCheck(VerifyQuote(bytes, now, &log), log, "tdx.collateral.tcb_info", "expired");
+  // After its nextUpdate, with the signing certificate still valid: stale collateral.
+  Options stale;
+  stale.now = *ParseRfc3339("2024-01-01T00:00:00Z");
+  stale.collateral = LoadCollateral(vectors, "50806f000000");
+  CheckLog log2;
+  ExpectFailedCheck(VerifyQuote(bytes, stale, &log2), log2, "tdx.collateral.tcb_info.validity",
+                    "stale");
+}
+
+TEST(TdxCollateral, TcbLevelMatchingReproducesTheManifestCrossChecks) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  struct Case {
+    const char* quote;
+    const char* fmspc;
+    const char* status;
+    const char* module;  // "" when the TCB info has no module identity for it
+    const char* module_status;
+  };
+  const Case cases[] = {
+      {"quote-v4-go-tdx-guest", "50806f000000", "NoMatch", "", ""},
+      {"quote-v4-trustee-6", "00a06d080000", "OutOfDate", "TDX_03", "UpToDate"},
+      {"quote-v5-go-tdx-guest", "90c06f000000", "UpToDate", "TDX_01", "UpToDate"},
+      {"quote-v5-trustee-5", "90c06f000000", "NoMatch", "TDX_01", "OutOfDate"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.quote);
+    auto v =
+        VerifyQuote(testing::ReadFileOrDie(vectors / "tdx" / c.quote / "quote.dat"), SkipTcb());
+    ASSERT_TRUE(v.ok()) << v.status();
+    auto doc = ExtractSignedObject(LoadCollateral(vectors, c.fmspc).tcb_info_json, "tcbInfo");
+    ASSERT_TRUE(doc.ok()) << doc.status();
+    auto info = ParseTcbInfo(doc->raw);
+    ASSERT_TRUE(info.ok()) << info.status();
+    TcbResult r =
+        EvaluateTcb(*info, v->pck.tcb_components, v->pck.pcesvn, v->quote.body.tee_tcb_svn);
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.module_id.value_or(""), c.module);
+    EXPECT_EQ(r.module_status.value_or(""), c.module_status);
+  }
+}
+
+TEST(TdxCollateral, EveryByteOfTheSignedObjectsIsCovered) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v4-go-tdx-guest/quote.dat");
+  Collateral good = LoadCollateral(vectors, "50806f000000");
+
+  for (int which = 0; which < 2; ++which) {
+    std::string text = which == 0 ? good.tcb_info_json : *good.qe_identity_json;
+    auto doc = ExtractSignedObject(text, which == 0 ? "tcbInfo" : "enclaveIdentity");
+    ASSERT_TRUE(doc.ok());
+    size_t start = text.find(doc->raw);
+    for (size_t i = start; i < start + doc->raw.size(); i += 3) {
+      Collateral t = good;
+      std::string& s = which == 0 ? t.tcb_info_json : *t.qe_identity_json;
+      s[i] ^= 0x01;
+      Options o;
+      o.now = *ParseRfc3339(kOverlap);
+      o.collateral = t;
+      o.accepted_tcb_statuses = {"UpToDate", "NoMatch"};
+      EXPECT_FALSE(VerifyQuote(bytes, o).ok())
+          << (which == 0 ? "tcbInfo" : "enclaveIdentity") << " flip at " << i;
+    }
+  }
+}
+
+TEST(TdxCollateral, ExtractionIsExactAndStrict) {
+  std::string text =
+      R"({"tcbInfo":{"a":"}\"{","b":[1,{"c":2}]},"signature":")" + std::string(128, 'a') + R"("})";
+  auto doc = ExtractSignedObject(text, "tcbInfo");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->raw, R"({"a":"}\"{","b":[1,{"c":2}]})");
+  EXPECT_FALSE(ExtractSignedObject(R"({"x":{"tcbInfo":{}},"signature":"00"})", "tcbInfo").ok())
+      << "nested only";
+  EXPECT_FALSE(ExtractSignedObject(R"({"tcbInfo":{},"signature":"00"})", "tcbInfo").ok())
+      << "short signature";
+  EXPECT_FALSE(ExtractSignedObject(R"({"tcbInfo":{"a":1)", "tcbInfo").ok()) << "unbalanced";
+  EXPECT_FALSE(ExtractSignedObject("[]", "tcbInfo").ok());
 }
 
 }  // namespace

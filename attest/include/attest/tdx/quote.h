@@ -74,8 +74,8 @@ struct Quote {
   std::array<uint8_t, 16> qe_vendor_id{};
   std::array<uint8_t, 20> user_data{};
   TdReport body;
-  std::vector<uint8_t> signed_region;  // header + (v5: body type and size +) body
-  std::array<uint8_t, 64> signature{};       // r || s, big-endian
+  std::vector<uint8_t> signed_region;         // header + (v5: body type and size +) body
+  std::array<uint8_t, 64> signature{};        // r || s, big-endian
   std::array<uint8_t, 64> attestation_key{};  // x || y
   QeReport qe_report;
   std::array<uint8_t, 64> qe_report_signature{};

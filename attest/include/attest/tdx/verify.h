@@ -1,7 +1,7 @@
-// TDX quote verification, first part: quote signature, QE report binding and signature, PCK chain
-// to the Intel SGX Root CA (optional CRLs), PCK SGX extensions, TD policy. TCB evaluation against
-// Intel collateral (TCB info, QE identity) is not implemented yet: without `skip_tcb` the result
-// fails closed with check "tdx.tcb".
+// TDX quote verification: quote signature, QE report binding and signature, PCK chain to the Intel
+// SGX Root CA (optional CRLs), PCK SGX extensions, Intel collateral (TCB info and QE identity:
+// signatures, validity, FMSPC/PCE-ID, TCB level and QE identity evaluation) and the TD policy.
+// Without collateral the result fails closed (check "tdx.tcb") unless `skip_tcb` is set.
 #ifndef ATTEST_TDX_VERIFY_H_
 #define ATTEST_TDX_VERIFY_H_
 
@@ -40,8 +40,18 @@ struct Policy {
   std::map<int, std::vector<uint8_t>> rtmr;  // index 0-3 → 48 bytes
 };
 
+// Intel collateral as received: the documents' text (signatures cover exact bytes) and the TCB
+// signing chain (TCB Signing certificate, then the root).
+struct Collateral {
+  std::string tcb_info_json;
+  std::optional<std::string> qe_identity_json;  // absent: the QE check is NotEvaluated
+  std::vector<std::vector<uint8_t>> tcb_signing_chain_der;
+};
+
 struct Options : VerifyOptions {
   Policy policy;
+  std::optional<Collateral> collateral;  // required unless policy.skip_tcb
+  std::vector<std::string> accepted_tcb_statuses = {"UpToDate"};
   std::vector<std::vector<uint8_t>> trust_anchors_der;  // empty: the built-in Intel SGX Root CA
   std::vector<std::vector<uint8_t>> crls_der;           // root CA CRL, PCK CRL
   bool require_crl = false;
@@ -50,7 +60,10 @@ struct Options : VerifyOptions {
 struct VerifiedQuote {
   Quote quote;
   PckExtensions pck;
-  std::string tcb_status;  // "NotEvaluated" (collateral support is not implemented yet)
+  std::string tcb_status = "NotEvaluated";
+  std::string qe_tcb_status = "NotEvaluated";
+  std::optional<std::string> tdx_module_status;
+  std::vector<std::string> advisory_ids;
 };
 
 absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const Options& options,
