@@ -87,7 +87,8 @@ absl::StatusOr<std::vector<uint8_t>> HexMember(const nlohmann::json& j, const ch
 absl::StatusOr<uint64_t> UintMember(const nlohmann::json& j, const char* key, uint64_t max) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return absl::InvalidArgumentError(absl::StrCat("collateral: '", key, "' missing or out of range"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("collateral: '", key, "' missing or out of range"));
   }
   return it->get<uint64_t>();
 }
@@ -111,7 +112,8 @@ absl::Status Components(const nlohmann::json& j, const char* key, std::array<uin
 
 absl::StatusOr<uint64_t> Le64FromHex(const nlohmann::json& j, const char* key) {
   ASSIGN_OR_RETURN(auto bytes, HexMember(j, key));
-  if (bytes.size() != 8) return absl::InvalidArgumentError(absl::StrCat("collateral: '", key, "' is not 8 bytes"));
+  if (bytes.size() != 8)
+    return absl::InvalidArgumentError(absl::StrCat("collateral: '", key, "' is not 8 bytes"));
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = v << 8 | bytes[static_cast<size_t>(i)];
   return v;
@@ -119,11 +121,13 @@ absl::StatusOr<uint64_t> Le64FromHex(const nlohmann::json& j, const char* key) {
 
 absl::StatusOr<std::vector<std::pair<uint32_t, std::string>>> IsvLevels(const nlohmann::json& j) {
   auto it = j.find("tcbLevels");
-  if (it == j.end() || !it->is_array()) return absl::InvalidArgumentError("collateral: 'tcbLevels' missing");
+  if (it == j.end() || !it->is_array())
+    return absl::InvalidArgumentError("collateral: 'tcbLevels' missing");
   std::vector<std::pair<uint32_t, std::string>> out;
   for (const auto& level : *it) {
     auto tcb = level.find("tcb");
-    if (tcb == level.end() || !tcb->is_object()) return absl::InvalidArgumentError("collateral: level without tcb");
+    if (tcb == level.end() || !tcb->is_object())
+      return absl::InvalidArgumentError("collateral: level without tcb");
     ASSIGN_OR_RETURN(uint64_t isvsvn, UintMember(*tcb, "isvsvn", 65535));
     out.emplace_back(static_cast<uint32_t>(isvsvn), StringMember(level, "tcbStatus"));
   }
@@ -132,24 +136,28 @@ absl::StatusOr<std::vector<std::pair<uint32_t, std::string>>> IsvLevels(const nl
 
 nlohmann::json ParseObject(absl::string_view raw, absl::Status& status) {
   nlohmann::json j = nlohmann::json::parse(raw.begin(), raw.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) status = absl::InvalidArgumentError("collateral: invalid JSON object");
+  if (j.is_discarded() || !j.is_object())
+    status = absl::InvalidArgumentError("collateral: invalid JSON object");
   return j;
 }
 
 }  // namespace
 
 absl::StatusOr<SignedObject> ExtractSignedObject(absl::string_view text, absl::string_view key) {
-  if (text.size() > kMaxCollateralSize) return absl::InvalidArgumentError("collateral: larger than 1 MiB");
+  if (text.size() > kMaxCollateralSize)
+    return absl::InvalidArgumentError("collateral: larger than 1 MiB");
   ASSIGN_OR_RETURN(absl::string_view object, TopLevelValue(text, key));
   if (object.empty() || object.front() != '{') {
     return absl::InvalidArgumentError(absl::StrCat("collateral: '", key, "' is not an object"));
   }
   ASSIGN_OR_RETURN(absl::string_view sig, TopLevelValue(text, "signature"));
-  if (sig.size() < 2 || sig.front() != '"') return absl::InvalidArgumentError("collateral: 'signature' is not a string");
+  if (sig.size() < 2 || sig.front() != '"')
+    return absl::InvalidArgumentError("collateral: 'signature' is not a string");
   SignedObject out;
   out.raw = std::string(object);
   ASSIGN_OR_RETURN(out.signature, HexDecode(sig.substr(1, sig.size() - 2)));
-  if (out.signature.size() != 64) return absl::InvalidArgumentError("collateral: signature is not 64 bytes (r || s)");
+  if (out.signature.size() != 64)
+    return absl::InvalidArgumentError("collateral: signature is not 64 bytes (r || s)");
   return out;
 }
 
@@ -162,14 +170,16 @@ absl::StatusOr<TcbInfo> ParseTcbInfo(absl::string_view raw) {
   ASSIGN_OR_RETURN(uint64_t version, UintMember(j, "version", 100));
   info.version = static_cast<int>(version);
   if (info.id != "TDX" || info.version != 3) {
-    return absl::InvalidArgumentError(absl::StrFormat("TCB info: id '%s' version %d (TDX, 3 expected)", info.id, info.version));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("TCB info: id '%s' version %d (TDX, 3 expected)", info.id, info.version));
   }
   ASSIGN_OR_RETURN(info.issue_date, TimeMember(j, "issueDate"));
   ASSIGN_OR_RETURN(info.next_update, TimeMember(j, "nextUpdate"));
   ASSIGN_OR_RETURN(info.fmspc, HexMember(j, "fmspc"));
   ASSIGN_OR_RETURN(info.pce_id, HexMember(j, "pceId"));
   if (auto mods = j.find("tdxModuleIdentities"); mods != j.end()) {
-    if (!mods->is_array()) return absl::InvalidArgumentError("TCB info: tdxModuleIdentities is not a list");
+    if (!mods->is_array())
+      return absl::InvalidArgumentError("TCB info: tdxModuleIdentities is not a list");
     for (const auto& m : *mods) {
       ModuleIdentity id;
       id.id = StringMember(m, "id");
@@ -186,7 +196,8 @@ absl::StatusOr<TcbInfo> ParseTcbInfo(absl::string_view raw) {
   }
   for (const auto& l : *levels) {
     auto tcb = l.find("tcb");
-    if (tcb == l.end() || !tcb->is_object()) return absl::InvalidArgumentError("TCB info: level without tcb");
+    if (tcb == l.end() || !tcb->is_object())
+      return absl::InvalidArgumentError("TCB info: level without tcb");
     TcbLevel level;
     RETURN_IF_ERROR(Components(*tcb, "sgxtcbcomponents", level.sgx));
     RETURN_IF_ERROR(Components(*tcb, "tdxtcbcomponents", level.tdx));
@@ -212,13 +223,15 @@ absl::StatusOr<QeIdentity> ParseQeIdentity(absl::string_view raw) {
   ASSIGN_OR_RETURN(uint64_t version, UintMember(j, "version", 100));
   q.version = static_cast<int>(version);
   if (q.id != "TD_QE" || q.version != 2) {
-    return absl::InvalidArgumentError(absl::StrFormat("QE identity: id '%s' version %d (TD_QE, 2 expected)", q.id, q.version));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("QE identity: id '%s' version %d (TD_QE, 2 expected)", q.id, q.version));
   }
   ASSIGN_OR_RETURN(q.issue_date, TimeMember(j, "issueDate"));
   ASSIGN_OR_RETURN(q.next_update, TimeMember(j, "nextUpdate"));
   ASSIGN_OR_RETURN(auto misc, HexMember(j, "miscselect"));
   ASSIGN_OR_RETURN(auto misc_mask, HexMember(j, "miscselectMask"));
-  if (misc.size() != 4 || misc_mask.size() != 4) return absl::InvalidArgumentError("QE identity: miscselect is not 4 bytes");
+  if (misc.size() != 4 || misc_mask.size() != 4)
+    return absl::InvalidArgumentError("QE identity: miscselect is not 4 bytes");
   // Hex strings are written big-endian; the QE report holds MISCSELECT little-endian as a number.
   for (uint8_t b : misc) q.miscselect = q.miscselect << 8 | b;
   for (uint8_t b : misc_mask) q.miscselect_mask = q.miscselect_mask << 8 | b;
@@ -226,7 +239,8 @@ absl::StatusOr<QeIdentity> ParseQeIdentity(absl::string_view raw) {
   ASSIGN_OR_RETURN(q.attributes_mask, HexMember(j, "attributesMask"));
   ASSIGN_OR_RETURN(q.mrsigner, HexMember(j, "mrsigner"));
   if (q.attributes.size() != 16 || q.attributes_mask.size() != 16 || q.mrsigner.size() != 32) {
-    return absl::InvalidArgumentError("QE identity: attributes (16), attributesMask (16) or mrsigner (32) malformed");
+    return absl::InvalidArgumentError(
+        "QE identity: attributes (16), attributesMask (16) or mrsigner (32) malformed");
   }
   ASSIGN_OR_RETURN(uint64_t prod, UintMember(j, "isvprodid", 65535));
   q.isv_prod_id = static_cast<uint16_t>(prod);
@@ -268,16 +282,21 @@ TcbResult EvaluateTcb(const TcbInfo& info, const std::array<uint8_t, 16>& pck_tc
   return out;
 }
 
-absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeReport& qe, CheckLog& log) {
-  bool mrsigner = std::equal(id.mrsigner.begin(), id.mrsigner.end(), qe.mrsigner.begin(), qe.mrsigner.end());
+absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeReport& qe,
+                                               CheckLog& log) {
+  bool mrsigner =
+      std::equal(id.mrsigner.begin(), id.mrsigner.end(), qe.mrsigner.begin(), qe.mrsigner.end());
   bool prod = id.isv_prod_id == qe.isv_prod_id;
   bool misc = (qe.miscselect & id.miscselect_mask) == (id.miscselect & id.miscselect_mask);
   bool attrs = true;
-  for (size_t i = 0; i < 16; ++i) attrs = attrs && (qe.attributes[i] & id.attributes_mask[i]) == (id.attributes[i] & id.attributes_mask[i]);
-  RETURN_IF_ERROR(log.Expect(mrsigner && prod && misc && attrs, "tdx.qe.identity",
-                             absl::StrFormat("QE MRSIGNER %s, ISVPRODID %u, MISCSELECT and ATTRIBUTES under mask: %s",
-                                             mrsigner ? "matches" : absl::StrCat(HexEncode(qe.mrsigner), " differs"),
-                                             qe.isv_prod_id, prod && misc && attrs ? "match" : "DIFFER")));
+  for (size_t i = 0; i < 16; ++i)
+    attrs = attrs && (qe.attributes[i] & id.attributes_mask[i]) ==
+                         (id.attributes[i] & id.attributes_mask[i]);
+  RETURN_IF_ERROR(log.Expect(
+      mrsigner && prod && misc && attrs, "tdx.qe.identity",
+      absl::StrFormat("QE MRSIGNER %s, ISVPRODID %u, MISCSELECT and ATTRIBUTES under mask: %s",
+                      mrsigner ? "matches" : absl::StrCat(HexEncode(qe.mrsigner), " differs"),
+                      qe.isv_prod_id, prod && misc && attrs ? "match" : "DIFFER")));
   for (const auto& [isvsvn, status] : id.levels) {
     if (qe.isv_svn >= isvsvn) return status;
   }

@@ -20,9 +20,9 @@ TEST(TdxCli, ContractOnRealQuotes) {
   auto ok = RunTdx({q, "--skip-tcb", "--json"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   auto j = nlohmann::json::parse(ok.out);
-  for (const char* key : {"version", "tee_tcb_svn", "mrtd", "rtmr", "mrconfigid", "mrowner", "report_data",
-                          "td_attributes", "fmspc", "tcb_status", "qe_tcb_status", "advisory_ids", "trailing_bytes",
-                          "verified", "checks"}) {
+  for (const char* key : {"version", "tee_tcb_svn", "mrtd", "rtmr", "mrconfigid", "mrowner",
+                          "report_data", "td_attributes", "fmspc", "tcb_status", "qe_tcb_status",
+                          "advisory_ids", "trailing_bytes", "verified", "checks"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["version"], 5);
@@ -35,13 +35,15 @@ TEST(TdxCli, ContractOnRealQuotes) {
   EXPECT_EQ(no_tcb.exit_code, 1);
   EXPECT_NE(no_tcb.err.find("tdx.tcb"), std::string::npos) << no_tcb.err;
 
-  auto trailing = nlohmann::json::parse(RunTdx({(t / "quote-v4-go-tdx-guest/quote.dat").string(), "--skip-tcb", "--json"}).out);
+  auto trailing = nlohmann::json::parse(
+      RunTdx({(t / "quote-v4-go-tdx-guest/quote.dat").string(), "--skip-tcb", "--json"}).out);
   EXPECT_EQ(trailing["trailing_bytes"], 39);
 
-  auto collateral = RunTdx({(t / "quote-v4-go-tdx-guest/quote.dat").string(), "--collateral",
-                            (t / "collateral/fmspc-50806f000000").string(), "--tcb-signing-chain",
-                            (t / "certs/tcb_info_issuer_chain.pem").string(), "--now", "2023-06-20T00:00:00Z",
-                            "--accept-tcb-status", "UpToDate,NoMatch", "--json"});
+  auto collateral =
+      RunTdx({(t / "quote-v4-go-tdx-guest/quote.dat").string(), "--collateral",
+              (t / "collateral/fmspc-50806f000000").string(), "--tcb-signing-chain",
+              (t / "certs/tcb_info_issuer_chain.pem").string(), "--now", "2023-06-20T00:00:00Z",
+              "--accept-tcb-status", "UpToDate,NoMatch", "--json"});
   ASSERT_EQ(collateral.exit_code, 0) << collateral.err;
   auto jc = nlohmann::json::parse(collateral.out);
   EXPECT_EQ(jc["tcb_status"], "NoMatch");
@@ -51,9 +53,12 @@ TEST(TdxCli, ContractOnRealQuotes) {
   EXPECT_EQ(wrong_mrtd.exit_code, 1);
   EXPECT_NE(wrong_mrtd.err.find("tdx.expect.mrtd"), std::string::npos);
 
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {q, "--expect-rtmr", "7=00"}, {q, "--ccel", "x"}, {q, "--tcb-signing-chain", "x"},
-           {(t / "MANIFEST.md").string()}, {q, "--collateral", "/nonexistent"}}) {
+  for (std::vector<std::string> bad :
+       std::vector<std::vector<std::string>>{{q, "--expect-rtmr", "7=00"},
+                                             {q, "--ccel", "x"},
+                                             {q, "--tcb-signing-chain", "x"},
+                                             {(t / "MANIFEST.md").string()},
+                                             {q, "--collateral", "/nonexistent"}}) {
     bad.push_back("--json");
     auto r = RunTdx(bad);
     EXPECT_EQ(r.exit_code, 2) << bad[1] << " " << r.err;

@@ -23,7 +23,7 @@ inline constexpr size_t kMaxCollateralSize = 1024 * 1024;
 
 // A signed collateral document: the raw bytes of the signed object, and its signature.
 struct SignedObject {
-  std::string raw;               // e.g. the `tcbInfo` value, byte for byte
+  std::string raw;                 // e.g. the `tcbInfo` value, byte for byte
   std::vector<uint8_t> signature;  // r || s
 };
 // Extracts `"key": {...}` and `"signature": "hex"` from the document text without re-serializing.
@@ -78,7 +78,8 @@ TcbResult EvaluateTcb(const TcbInfo& info, const std::array<uint8_t, 16>& pck_tc
 
 // QE identity against the QE report: MRSIGNER, ISVPRODID, MISCSELECT and ATTRIBUTES under their
 // masks; returns the QE TCB status from ISVSVN, or a failed check.
-absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeReport& qe, CheckLog& log);
+absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeReport& qe,
+                                               CheckLog& log);
 
 }  // namespace attest::tdx
 
