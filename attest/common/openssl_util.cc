@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/sha.h>
+#include <openssl/x509_vfy.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -81,6 +82,33 @@ absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* t) {
 }
 
 time_t ToTimeT(absl::Time t) { return absl::ToTimeT(t); }
+
+absl::StatusOr<std::string> ChainError(X509* leaf, const std::vector<X509*>& roots,
+                                       const std::vector<X509*>& untrusted,
+                                       const std::vector<X509_CRL*>& crls, absl::Time now) {
+  X509StorePtr store(X509_STORE_new());
+  StackOfX509Ptr chain(sk_X509_new_null());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!store || !chain || !ctx) return absl::ResourceExhaustedError("X509 store allocation failed");
+  for (X509* root : roots) X509_STORE_add_cert(store.get(), root);
+  for (X509_CRL* crl : crls) X509_STORE_add_crl(store.get(), crl);
+  if (!crls.empty())
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  for (X509* cert : untrusted) sk_X509_push(chain.get(), cert);
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf, chain.get()) != 1) {
+    return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
+  }
+  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(now));
+  if (X509_verify_cert(ctx.get()) == 1) return std::string();
+  int err = X509_STORE_CTX_get_error(ctx.get());
+  X509* current = X509_STORE_CTX_get_current_cert(ctx.get());
+  ERR_clear_error();
+  return absl::StrFormat("%s at depth %d (CN=%s; verification time %s)",
+                         X509_verify_cert_error_string(err),
+                         X509_STORE_CTX_get_error_depth(ctx.get()),
+                         current ? CommonName(X509_get_subject_name(current)) : "?",
+                         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now, absl::UTCTimeZone()));
+}
 
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data) {
   std::vector<uint8_t> out(SHA256_DIGEST_LENGTH);

@@ -61,6 +61,13 @@ absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* t);
 // time_t for X509_VERIFY_PARAM_set_time and friends.
 time_t ToTimeT(absl::Time t);
 
+// Verifies `leaf` up to one of `roots` at `now`, with `untrusted` intermediates; when CRLs are
+// given every certificate is checked against them. Returns "" when the chain verifies, otherwise
+// OpenSSL's reason with the depth, subject and verification time.
+absl::StatusOr<std::string> ChainError(X509* leaf, const std::vector<X509*>& roots,
+                                       const std::vector<X509*>& untrusted,
+                                       const std::vector<X509_CRL*>& crls, absl::Time now);
+
 // SHA-256 / SHA-384 of bytes.
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data);
 std::vector<uint8_t> Sha384(std::span<const uint8_t> data);

@@ -134,6 +134,28 @@ absl::StatusOr<std::vector<std::pair<uint32_t, std::string>>> IsvLevels(const nl
   return out;
 }
 
+// The members every collateral document starts with.
+struct Header {
+  std::string id;
+  int version = 0;
+  absl::Time issue_date, next_update;
+};
+
+absl::StatusOr<Header> ParseHeader(const nlohmann::json& j, absl::string_view what,
+                                   absl::string_view id, int version) {
+  Header h;
+  h.id = StringMember(j, "id");
+  ASSIGN_OR_RETURN(uint64_t v, UintMember(j, "version", 100));
+  h.version = static_cast<int>(v);
+  if (h.id != id || h.version != version) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: id '%s' version %d (%s, %d expected)",
+                                                      what, h.id, h.version, id, version));
+  }
+  ASSIGN_OR_RETURN(h.issue_date, TimeMember(j, "issueDate"));
+  ASSIGN_OR_RETURN(h.next_update, TimeMember(j, "nextUpdate"));
+  return h;
+}
+
 nlohmann::json ParseObject(absl::string_view raw, absl::Status& status) {
   nlohmann::json j = nlohmann::json::parse(raw.begin(), raw.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object())
@@ -166,15 +188,11 @@ absl::StatusOr<TcbInfo> ParseTcbInfo(absl::string_view raw) {
   nlohmann::json j = ParseObject(raw, status);
   RETURN_IF_ERROR(status);
   TcbInfo info;
-  info.id = StringMember(j, "id");
-  ASSIGN_OR_RETURN(uint64_t version, UintMember(j, "version", 100));
-  info.version = static_cast<int>(version);
-  if (info.id != "TDX" || info.version != 3) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("TCB info: id '%s' version %d (TDX, 3 expected)", info.id, info.version));
-  }
-  ASSIGN_OR_RETURN(info.issue_date, TimeMember(j, "issueDate"));
-  ASSIGN_OR_RETURN(info.next_update, TimeMember(j, "nextUpdate"));
+  ASSIGN_OR_RETURN(Header h, ParseHeader(j, "TCB info", "TDX", 3));
+  info.id = h.id;
+  info.version = h.version;
+  info.issue_date = h.issue_date;
+  info.next_update = h.next_update;
   ASSIGN_OR_RETURN(info.fmspc, HexMember(j, "fmspc"));
   ASSIGN_OR_RETURN(info.pce_id, HexMember(j, "pceId"));
   if (auto mods = j.find("tdxModuleIdentities"); mods != j.end()) {
@@ -219,15 +237,11 @@ absl::StatusOr<QeIdentity> ParseQeIdentity(absl::string_view raw) {
   nlohmann::json j = ParseObject(raw, status);
   RETURN_IF_ERROR(status);
   QeIdentity q;
-  q.id = StringMember(j, "id");
-  ASSIGN_OR_RETURN(uint64_t version, UintMember(j, "version", 100));
-  q.version = static_cast<int>(version);
-  if (q.id != "TD_QE" || q.version != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("QE identity: id '%s' version %d (TD_QE, 2 expected)", q.id, q.version));
-  }
-  ASSIGN_OR_RETURN(q.issue_date, TimeMember(j, "issueDate"));
-  ASSIGN_OR_RETURN(q.next_update, TimeMember(j, "nextUpdate"));
+  ASSIGN_OR_RETURN(Header h, ParseHeader(j, "QE identity", "TD_QE", 2));
+  q.id = h.id;
+  q.version = h.version;
+  q.issue_date = h.issue_date;
+  q.next_update = h.next_update;
   ASSIGN_OR_RETURN(auto misc, HexMember(j, "miscselect"));
   ASSIGN_OR_RETURN(auto misc_mask, HexMember(j, "miscselectMask"));
   if (misc.size() != 4 || misc_mask.size() != 4)

@@ -213,19 +213,10 @@ absl::Status VerifySignedCollateral(const SignedObject& doc,
   if (!anchored) return L.Fail(name, "the TCB signing chain does not end in a trusted root");
   ASSIGN_OR_RETURN(auto signer, ossl::ParseDerCertificate(chain[0], "TCB Signing certificate"));
   ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[1], "root certificate"));
-  ossl::X509StorePtr store(X509_STORE_new());
-  X509_STORE_add_cert(store.get(), root.get());
-  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), signer.get(), nullptr) != 1) {
-    return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
-  }
-  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(now));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    int err = X509_STORE_CTX_get_error(ctx.get());
-    ERR_clear_error();
-    return L.Fail(name, absl::StrFormat("TCB Signing certificate: %s (verification time %s)",
-                                        X509_verify_cert_error_string(err), FormatRfc3339(now)));
-  }
+  ASSIGN_OR_RETURN(std::string chain_error,
+                   ossl::ChainError(signer.get(), {root.get()}, {}, {}, now));
+  if (!chain_error.empty())
+    return L.Fail(name, absl::StrCat("TCB Signing certificate: ", chain_error));
   ossl::EvpPkeyPtr key(X509_get_pubkey(signer.get()));
   ASSIGN_OR_RETURN(
       bool ok, VerifyP256({}, key.get(), doc.signature,
@@ -372,41 +363,24 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
   ASSIGN_OR_RETURN(auto leaf, ossl::ParseDerCertificate(chain[0], "PCK certificate"));
   ASSIGN_OR_RETURN(auto ca, ossl::ParseDerCertificate(chain[1], "PCK CA certificate"));
   ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[2], "root certificate"));
-  ossl::X509StorePtr store(X509_STORE_new());
-  X509_STORE_add_cert(store.get(), root.get());
-  int crls = 0;
+  std::vector<ossl::X509CrlPtr> crls;
   for (const auto& der : o.crls_der) {
     ASSIGN_OR_RETURN(auto crl, ossl::ParseDerCrl(der, "CRL"));
-    X509_STORE_add_crl(store.get(), crl.get());
-    ++crls;
+    crls.push_back(std::move(crl));
   }
-  if (o.require_crl && crls < 2) {
+  if (o.require_crl && crls.size() < 2) {
     return absl::InvalidArgumentError("--require-crl needs the root CA CRL and the PCK CRL");
   }
-  if (crls > 0)
-    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-  ossl::StackOfX509Ptr untrusted(sk_X509_new_null());
-  sk_X509_push(untrusted.get(), ca.get());
-  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), untrusted.get()) != 1) {
-    return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
-  }
-  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(o.Now()));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    int err = X509_STORE_CTX_get_error(ctx.get());
-    X509* current = X509_STORE_CTX_get_current_cert(ctx.get());
-    ERR_clear_error();
-    return L.Fail("tdx.pck.chain",
-                  absl::StrFormat("%s at depth %d (CN=%s; verification time %s)",
-                                  X509_verify_cert_error_string(err),
-                                  X509_STORE_CTX_get_error_depth(ctx.get()),
-                                  current ? ossl::CommonName(X509_get_subject_name(current)) : "?",
-                                  FormatRfc3339(o.Now())));
-  }
+  std::vector<X509_CRL*> crl_ptrs;
+  for (const auto& crl : crls) crl_ptrs.push_back(crl.get());
+  ASSIGN_OR_RETURN(std::string chain_error,
+                   ossl::ChainError(leaf.get(), {root.get()}, {ca.get()}, crl_ptrs, o.Now()));
+  if (!chain_error.empty()) return L.Fail("tdx.pck.chain", chain_error);
   L.Pass("tdx.pck.chain",
-         absl::StrCat("Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
-                      FormatRfc3339(o.Now()),
-                      crls ? absl::StrCat(", ", crls, " CRLs checked") : ", no CRL given"));
+         absl::StrCat(
+             "Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
+             FormatRfc3339(o.Now()),
+             !crls.empty() ? absl::StrCat(", ", crls.size(), " CRLs checked") : ", no CRL given"));
   ASSIGN_OR_RETURN(out.pck, ParsePckExtensions(chain[0]));
   L.Pass("tdx.pck.extensions",
          absl::StrCat("FMSPC ", HexEncode(out.pck.fmspc), ", PCE-ID ", HexEncode(out.pck.pce_id),

@@ -298,34 +298,21 @@ absl::Status VerifyAkCertificate(const AkPublicKey& ak, std::span<const uint8_t>
                                  CheckLog& log) {
   ASSIGN_OR_RETURN(auto certs, ParseCertificates(cert_bytes, "AK certificate"));
   ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(certs.front(), "AK certificate"));
-  ossl::X509StorePtr store(X509_STORE_new());
-  ossl::StackOfX509Ptr untrusted(sk_X509_new_null());
   std::vector<ossl::X509Ptr> owned;
-  int roots = 0;
+  std::vector<X509*> roots, intermediates;
   for (const auto& der : ca_certs) {
     ASSIGN_OR_RETURN(auto ca, ossl::ParseDerCertificate(der, "AK CA certificate"));
-    if (X509_check_issued(ca.get(), ca.get()) == X509_V_OK) {
-      X509_STORE_add_cert(store.get(), ca.get());
-      ++roots;
-    } else {
-      sk_X509_push(untrusted.get(), ca.get());
-    }
+    (X509_check_issued(ca.get(), ca.get()) == X509_V_OK ? roots : intermediates)
+        .push_back(ca.get());
     owned.push_back(std::move(ca));
   }
-  if (roots == 0)
+  if (roots.empty())
     return absl::InvalidArgumentError("AK certificate: no self-signed root among --ak-ca");
-  ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), untrusted.get()) != 1) {
-    return absl::ResourceExhaustedError("X509_STORE_CTX_init failed");
-  }
-  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(now));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    int err = X509_STORE_CTX_get_error(ctx.get());
-    ERR_clear_error();
+  ASSIGN_OR_RETURN(std::string chain_error,
+                   ossl::ChainError(cert.get(), roots, intermediates, {}, now));
+  if (!chain_error.empty()) {
     return log.Fail("tpm.ak.certificate",
-                    absl::StrFormat("AK certificate does not chain to the given CA: %s (depth %d)",
-                                    X509_verify_cert_error_string(err),
-                                    X509_STORE_CTX_get_error_depth(ctx.get())));
+                    absl::StrCat("AK certificate does not chain to the given CA: ", chain_error));
   }
   ossl::EvpPkeyPtr cert_key(X509_get_pubkey(cert.get()));
   bool same = cert_key && ak.key && EVP_PKEY_eq(cert_key.get(), ak.key.get()) == 1;
