@@ -16,6 +16,7 @@
 #include "attest/status.h"
 #include "attest/tdx/collateral.h"
 #include "attest/tdx/verify.h"
+#include "attest/tpm/eventlog.h"
 #include "output.h"
 
 namespace attest::cli {
@@ -40,9 +41,6 @@ absl::Status HexOption(const std::string& value, const char* flag,
 }
 
 absl::StatusOr<tdx::Options> BuildOptions(const TdxArgs& a) {
-  if (!a.ccel.empty() || !a.ccel_table.empty()) {
-    return absl::InvalidArgumentError("CCEL replay (--ccel-table/--ccel) is not implemented yet");
-  }
   tdx::Options o;
   o.policy.allow_debug = a.allow_debug;
   o.policy.skip_tcb = a.skip_tcb;
@@ -94,6 +92,13 @@ absl::StatusOr<tdx::Options> BuildOptions(const TdxArgs& a) {
     ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(*path, kMaxCertificateFileSize));
     ASSIGN_OR_RETURN(auto crl, ParseCrl(bytes, *path));
     o.crls_der.push_back(std::move(crl));
+  }
+  if (a.ccel.empty() != a.ccel_table.empty()) {
+    return absl::InvalidArgumentError("--ccel-table and --ccel go together");
+  }
+  if (!a.ccel.empty()) {
+    ASSIGN_OR_RETURN(o.ccel_table, ReadFileBounded(a.ccel_table, 4096));
+    ASSIGN_OR_RETURN(o.ccel_log, ReadFileBounded(a.ccel, tpm::kMaxEventLogSize));
   }
   if (!a.trust_anchor.empty()) {
     ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(a.trust_anchor, kMaxCertificateFileSize));
@@ -196,8 +201,9 @@ void AddTdxCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--expect-mrconfigid", a->expect_mrconfigid, "expected MRCONFIGID (hex)");
   cmd->add_option("--expect-mrowner", a->expect_mrowner, "expected MROWNER (hex)");
   cmd->add_option("--expect-report-data", a->expect_report_data, "expected REPORTDATA (hex)");
-  cmd->add_option("--ccel-table", a->ccel_table, "ACPI CCEL table (not implemented yet)");
-  cmd->add_option("--ccel", a->ccel, "CC event log (not implemented yet)");
+  cmd->add_option("--ccel-table", a->ccel_table, "ACPI CCEL table (with --ccel)");
+  cmd->add_option("--ccel", a->ccel,
+                  "CC event log, replayed into RTMR0-3 and compared with the quote");
   cmd->add_flag("--json", a->json, "print the claims and every check as JSON");
   cmd->callback([a, exit_code] { *exit_code = RunTdx(*a); });
 }

@@ -12,6 +12,7 @@
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/ccel.h"
 #include "attest/tdx/collateral.h"
 #include "common/openssl_util.h"
 #include "tdx/roots_data.h"
@@ -401,6 +402,15 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
                                  "with the attestation key"));
 
   RETURN_IF_ERROR(EvaluateCollateral(o, anchors, out, L));
+  if (o.ccel_table.has_value() != o.ccel_log.has_value()) {
+    return absl::InvalidArgumentError("the CCEL needs both its ACPI table and its log");
+  }
+  if (o.ccel_table) {
+    ASSIGN_OR_RETURN(CcelTable table, ParseCcelTable(*o.ccel_table));
+    ASSIGN_OR_RETURN(CcelReplay replay, ReplayCcel(table, *o.ccel_log));
+    out.ccel_events = replay.log.events.size();
+    RETURN_IF_ERROR(CheckCcelAgainstQuote(replay, q.body, L));
+  }
   TdAttributes attrs = DecodeTdAttributes(q.body.td_attributes);
   absl::Status first;
   auto note = [&first](absl::Status s) {

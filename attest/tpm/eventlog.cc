@@ -160,7 +160,7 @@ void NoteStartupLocality(const UntrustedEvent& e, EventLog& log) {
 
 }  // namespace
 
-absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes) {
+absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes, LogPadding padding) {
   if (bytes.size() > kMaxEventLogSize) {
     return absl::InvalidArgumentError(absl::StrFormat("event log: %u bytes, over the %u-byte limit",
                                                       bytes.size(), kMaxEventLogSize));
@@ -187,6 +187,16 @@ absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes) {
     }
   }
   while (r.remaining() > 0) {
+    if (padding == LogPadding::kAllowFfPadding && r.remaining() >= 8) {
+      std::span<const uint8_t> rest = bytes.subspan(r.offset());
+      if (std::all_of(rest.begin(), rest.begin() + 8, [](uint8_t b) { return b == 0xff; })) {
+        if (!std::all_of(rest.begin(), rest.end(), [](uint8_t b) { return b == 0xff; })) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "event log: data after the 0xFF padding that starts at offset 0x%x", r.offset()));
+        }
+        break;
+      }
+    }
     if (log.events.size() >= kMaxEvents) {
       return absl::InvalidArgumentError(
           absl::StrFormat("event log: more than %u events", kMaxEvents));

@@ -4,6 +4,7 @@
 
 #include "attest/encoding.h"
 #include "attest/status.h"
+#include "attest/tdx/ccel.h"
 #include "attest/tdx/collateral.h"
 #include "attest/tdx/quote.h"
 #include "attest/tdx/verify.h"
@@ -371,6 +372,83 @@ TEST(TdxCollateral, ExtractionIsExactAndStrict) {
       << "short signature";
   EXPECT_FALSE(ExtractSignedObject(R"({"tcbInfo":{"a":1)", "tcbInfo").ok()) << "unbalanced";
   EXPECT_FALSE(ExtractSignedObject("[]", "tcbInfo").ok());
+}
+
+}  // namespace
+}  // namespace attest::tdx
+
+namespace attest::tdx {
+namespace {
+
+TEST(TdxCcel, RealLogReplaysToTheQuotedRtmrs) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto dir = vectors / "tdx/quote-v4-gce-cos113-ccel";
+  auto table = ParseCcelTable(testing::ReadFileOrDie(dir / "ccel_table.dat"));
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->cc_type, 2);
+  EXPECT_EQ(table->log_area_min_length, 0x40000u);
+  EXPECT_EQ(table->log_area_start, 0xbedbf000u);
+  auto log_bytes = testing::ReadFileOrDie(dir / "ccel_data.dat");
+  auto replay = ReplayCcel(*table, log_bytes);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->log.events.size(), 43u) << "44 with the Spec ID header";
+  EXPECT_EQ(replay->log.algorithms, std::vector<uint16_t>{tpm::kAlgSha384});
+  EXPECT_EQ(HexEncode(replay->rtmr[0]),
+            "3fa2f61f395b7f5feefb4ec2df61297f109ad8abcd6410c1b7df60f21f37b19297fc35e544039c7e1edece"
+            "752afd17f6");
+  EXPECT_EQ(HexEncode(replay->rtmr[1]),
+            "f62dbc072bd5d3f3438b7b35c39a727f5aea2ffc2473f43723953f530daf62504f0a7944aa62c41a86e8a8"
+            "78c2b122c1");
+  EXPECT_EQ(HexEncode(replay->rtmr[2]),
+            "4969684dc87381fc3b3134176c8d8806eaf0a901859f5f70cfae8d17714b46c10a8de219048c9fc09f11f3"
+            "81a6fbe7c1");
+  EXPECT_FALSE(replay->touched[3]);
+
+  Options o;
+  o.policy.skip_tcb = true;
+  o.ccel_table = testing::ReadFileOrDie(dir / "ccel_table.dat");
+  o.ccel_log = log_bytes;
+  auto quote = testing::ReadFileOrDie(dir / "quote.dat");
+  CheckLog log;
+  auto v = VerifyQuote(quote, o, &log);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->ccel_events, 43u);
+  EXPECT_EQ(HexEncode(v->quote.body.report_data),
+            HexEncode(testing::ReadFileOrDie(dir / "nonce.dat")));
+
+  // An edited event: the RTMR it extends is named.
+  auto edited = log_bytes;
+  size_t offset = replay->log.events[5].offset + 8;  // inside the event's first digest area
+  edited[offset + 10] ^= 1;
+  o.ccel_log = edited;
+  CheckLog log2;
+  auto r = VerifyQuote(quote, o, &log2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("tdx.ccel.rtmr: RTMR"), absl::string_view::npos)
+      << r.status();
+}
+
+TEST(TdxCcel, MalformedTablesAndPadding) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto dir = vectors / "tdx/quote-v4-gce-cos113-ccel";
+  auto table = testing::ReadFileOrDie(dir / "ccel_table.dat");
+  for (size_t i = 0; i < table.size(); ++i) {
+    auto t = table;
+    t[i] ^= 0x01;
+    EXPECT_FALSE(ParseCcelTable(t).ok()) << "flip at " << i << " (signature, length or checksum)";
+  }
+  for (size_t n = 0; n < table.size(); ++n) {
+    EXPECT_FALSE(ParseCcelTable(std::span<const uint8_t>(table.data(), n)).ok());
+  }
+  auto log = testing::ReadFileOrDie(dir / "ccel_data.dat");
+  auto parsed = ParseCcelTable(table);
+  auto junk = log;
+  junk[junk.size() - 100] = 0x00;  // data after the padding started
+  auto r = ReplayCcel(*parsed, junk);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("after the 0xFF padding"), absl::string_view::npos);
+  log.push_back(0xff);
+  EXPECT_FALSE(ReplayCcel(*parsed, log).ok()) << "larger than the table's log area";
 }
 
 }  // namespace

@@ -52,6 +52,9 @@ struct Options : VerifyOptions {
   Policy policy;
   std::optional<Collateral> collateral;  // required unless policy.skip_tcb
   std::vector<std::string> accepted_tcb_statuses = {"UpToDate"};
+  // When given: the ACPI CCEL table and the CC event log, replayed and compared with RTMR0-3.
+  std::optional<std::vector<uint8_t>> ccel_table;
+  std::optional<std::vector<uint8_t>> ccel_log;
   std::vector<std::vector<uint8_t>> trust_anchors_der;  // empty: the built-in Intel SGX Root CA
   std::vector<std::vector<uint8_t>> crls_der;           // root CA CRL, PCK CRL
   bool require_crl = false;
@@ -64,6 +67,7 @@ struct VerifiedQuote {
   std::string qe_tcb_status = "NotEvaluated";
   std::optional<std::string> tdx_module_status;
   std::vector<std::string> advisory_ids;
+  std::optional<size_t> ccel_events;  // events in the CCEL, when one was given
 };
 
 absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const Options& options,

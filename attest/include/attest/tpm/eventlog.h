@@ -48,7 +48,12 @@ struct EventLog {
   std::vector<UntrustedEvent> events;       // excluding the Spec ID header
 };
 
-absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes);
+// A fixed-size log area (TDX CCEL) is filled with 0xFF after the last event: with
+// kAllowFfPadding, an event header of all 0xFF ends the log and everything after it must be 0xFF.
+enum class LogPadding { kNone, kAllowFfPadding };
+
+absl::StatusOr<EventLog> ParseEventLog(std::span<const uint8_t> bytes,
+                                       LogPadding padding = LogPadding::kNone);
 
 std::string EventTypeName(uint32_t type);
 // A one-line human description of an event's data (variable names, strings, blob ranges, ...).
