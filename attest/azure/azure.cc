@@ -137,15 +137,29 @@ absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view text) {
 absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& options, CheckLog* log) {
   CheckLog local;
   CheckLog& L = log ? *log : local;
-  if (e.hcl.report_type == kReportTypeTdx) {
-    return L.Fail("azure.tdx",
-                  "TDX HCL report: the TD quote check comes with the TDX verifier (issue 4); "
-                  "this evidence cannot be verified yet");
-  }
   Verified out;
-  ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(options.roots));
-  snp::Certificates certs{e.vcek_der, options.snp_chain};
-  ASSIGN_OR_RETURN(out.snp, verifier->Verify(e.hcl.hardware_report, certs, options.snp, &L));
+  std::span<const uint8_t> rd;
+  if (e.hcl.report_type == kReportTypeTdx) {
+    ASSIGN_OR_RETURN(out.tdx, tdx::VerifyQuote(e.td_quote, options.tdx, &L));
+    // The HCL report carries the TDREPORT the TD quote was made from; its REPORTDATA sits at
+    // offset 128 (after report type, reserved, CPUSVN, TEE_TCB_INFO and TEE_INFO hashes).
+    constexpr size_t kTdReportDataOffset = 128;
+    std::span<const uint8_t> tdreport(e.hcl.hardware_report);
+    const auto& quoted = out.tdx->quote.body.report_data;
+    bool same = std::equal(quoted.begin(), quoted.end(), tdreport.begin() + kTdReportDataOffset);
+    RETURN_IF_ERROR(
+        L.Expect(same, "azure.tdreport",
+                 same ? "the HCL report's TDREPORT carries the quoted REPORTDATA"
+                      : absl::StrCat("TDREPORT REPORTDATA ",
+                                     HexEncode(tdreport.subspan(kTdReportDataOffset, 64)),
+                                     " but the TD quote has ", HexEncode(quoted))));
+    rd = quoted;
+  } else {
+    ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(options.roots));
+    snp::Certificates certs{e.vcek_der, options.snp_chain};
+    ASSIGN_OR_RETURN(out.snp, verifier->Verify(e.hcl.hardware_report, certs, options.snp, &L));
+    rd = out.snp->report.report_data;
+  }
 
   // The report data binds the runtime data: H(runtime data) then zeros.
   uint16_t alg;
@@ -164,7 +178,6 @@ absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& option
                     absl::StrFormat("unknown runtime-data hash type %u", e.hcl.hash_type));
   }
   ASSIGN_OR_RETURN(auto digest, tpm::Hash(alg, e.hcl.runtime_data));
-  const auto& rd = out.snp.report.report_data;
   bool head = std::equal(digest.begin(), digest.end(), rd.begin());
   bool tail = std::all_of(rd.begin() + digest.size(), rd.end(), [](uint8_t b) { return b == 0; });
   RETURN_IF_ERROR(L.Expect(

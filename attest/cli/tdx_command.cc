@@ -69,23 +69,7 @@ absl::StatusOr<tdx::Options> BuildOptions(const TdxArgs& a) {
     return absl::InvalidArgumentError("--tcb-signing-chain goes with --collateral");
   }
   if (!a.collateral.empty()) {
-    const std::filesystem::path dir = a.collateral;
-    tdx::Collateral c;
-    ASSIGN_OR_RETURN(auto tcb, ReadFileBounded(dir / "tcb_info.json", tdx::kMaxCollateralSize));
-    c.tcb_info_json.assign(tcb.begin(), tcb.end());
-    if (std::filesystem::exists(dir / "qe_identity.json")) {
-      ASSIGN_OR_RETURN(auto qe, ReadFileBounded(dir / "qe_identity.json", tdx::kMaxCollateralSize));
-      c.qe_identity_json = std::string(qe.begin(), qe.end());
-    }
-    std::filesystem::path chain = a.tcb_signing_chain;
-    if (chain.empty()) chain = dir / "tcb_info_issuer_chain.pem";
-    if (!std::filesystem::exists(chain)) {
-      return absl::InvalidArgumentError(
-          "--collateral: no tcb_info_issuer_chain.pem in the directory; give --tcb-signing-chain");
-    }
-    ASSIGN_OR_RETURN(auto chain_bytes, ReadFileBounded(chain, kMaxCertificateFileSize));
-    ASSIGN_OR_RETURN(c.tcb_signing_chain_der, ParseCertificates(chain_bytes, chain.string()));
-    o.collateral = std::move(c);
+    ASSIGN_OR_RETURN(o.collateral, tdx::LoadCollateralDir(a.collateral, a.tcb_signing_chain));
   }
   for (const auto* path : {&a.root_crl, &a.pck_crl}) {
     if (path->empty()) continue;

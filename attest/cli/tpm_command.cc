@@ -9,10 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "attest/azure/azure.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 #include "attest/tpm/ak.h"
 #include "attest/tpm/eventlog.h"
 #include "attest/tpm/hash_alg.h"
@@ -281,8 +283,27 @@ int RunEventLog(const LogArgs& a) {
 
 struct AzureArgs {
   std::string evidence, nonce, chain, now, expect_pcrs, pcr_bank;
-  bool nonce_given = false, allow_debug = false, json = false;
+  std::string collateral, tcb_signing_chain, accept_tcb_status, trust_anchor;  // TDX form
+  bool nonce_given = false, allow_debug = false, skip_tcb = false, json = false;
 };
+
+// The TDX form's flags, as the tdx command takes them.
+absl::Status LoadTdxCollateral(const std::string& dir, const std::string& chain,
+                               const std::string& accept, const std::string& anchor,
+                               tdx::Options& o) {
+  if (!accept.empty()) o.accepted_tcb_statuses = absl::StrSplit(accept, ',', absl::SkipEmpty());
+  if (!anchor.empty()) {
+    ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(anchor, kMaxCertificateFileSize));
+    ASSIGN_OR_RETURN(o.trust_anchors_der, ParseCertificates(bytes, anchor));
+  }
+  if (dir.empty()) {
+    if (!chain.empty())
+      return absl::InvalidArgumentError("--tcb-signing-chain goes with --collateral");
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(o.collateral, tdx::LoadCollateralDir(dir, chain));
+  return absl::OkStatus();
+}
 
 int RunAzure(const AzureArgs& a) {
   constexpr absl::string_view kCmd = "azure";
@@ -294,10 +315,18 @@ int RunAzure(const AzureArgs& a) {
     return fail(absl::InvalidArgumentError(absl::StrCat("--nonce: ", nonce.status().message())));
   o.nonce = *nonce;
   o.snp.policy.allow_debug = a.allow_debug;
+  o.tdx.policy.allow_debug = a.allow_debug;
+  o.tdx.policy.skip_tcb = a.skip_tcb;
   if (!a.now.empty()) {
     auto t = ParseRfc3339(a.now);
     if (!t.ok()) return fail(t.status());
     o.snp.now = *t;
+    o.tdx.now = *t;
+  }
+  if (auto s = LoadTdxCollateral(a.collateral, a.tcb_signing_chain, a.accept_tcb_status,
+                                 a.trust_anchor, o.tdx);
+      !s.ok()) {
+    return fail(s);
   }
   if (!a.chain.empty()) {
     auto bytes = ReadFileBounded(a.chain, kMaxCertificateFileSize);
@@ -320,13 +349,25 @@ int RunAzure(const AzureArgs& a) {
   nlohmann::json claims;
   claims["platform"] =
       evidence->hcl.report_type == azure::kReportTypeTdx ? "azure-tdx" : "azure-snp";
-  if (verified.ok()) {
-    const auto& r = verified->snp.report;
-    claims["snp"] = {{"product", std::string(snp::ProductName(verified->snp.product))},
+  if (verified.ok() && verified->snp) {
+    const auto& r = verified->snp->report;
+    claims["snp"] = {{"product", std::string(snp::ProductName(verified->snp->product))},
                      {"measurement", HexEncode(r.measurement)},
                      {"report_data", HexEncode(r.report_data)},
                      {"chip_id", HexEncode(r.chip_id)},
                      {"vmpl", r.vmpl}};
+  }
+  if (verified.ok() && verified->tdx) {
+    const auto& b = verified->tdx->quote.body;
+    nlohmann::json rtmr = nlohmann::json::array();
+    for (const auto& v : b.rtmr) rtmr.push_back(HexEncode(v));
+    claims["tdx"] = {{"mrtd", HexEncode(b.mrtd)},
+                     {"rtmr", rtmr},
+                     {"report_data", HexEncode(b.report_data)},
+                     {"tcb_status", verified->tdx->tcb_status},
+                     {"qe_tcb_status", verified->tdx->qe_tcb_status}};
+  }
+  if (verified.ok()) {
     claims["ak"] = verified->ak.Describe();
     claims["quote"] = QuoteToJson(verified->quote.quote);
     claims["pcrs"] = BanksToJson(verified->quote.quoted_pcrs);
@@ -387,6 +428,13 @@ void AddAzureCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--chain", a->chain, "ASK then ARK (PEM); default: built-in AMD roots");
   cmd->add_option("--now", a->now, "verification time, RFC 3339");
   cmd->add_flag("--allow-debug", a->allow_debug, "accept debug guests");
+  cmd->add_option("--collateral", a->collateral,
+                  "TDX form: TCB info / QE identity directory (as for tdx)");
+  cmd->add_option("--tcb-signing-chain", a->tcb_signing_chain, "TDX form: TCB Signing chain (PEM)");
+  cmd->add_option("--accept-tcb-status", a->accept_tcb_status, "TDX form: accepted TCB statuses");
+  cmd->add_option("--trust-anchor", a->trust_anchor,
+                  "TDX form: trust this root instead of Intel's");
+  cmd->add_flag("--skip-tcb", a->skip_tcb, "TDX form: accept without TCB evaluation");
   cmd->add_option("--expect-pcrs", a->expect_pcrs, "expected PCR values (JSON)");
   cmd->add_option("--pcr-bank", a->pcr_bank, "bank of a flat --expect-pcrs map or list");
   cmd->add_flag("--json", a->json, "print the claims and every check as JSON");

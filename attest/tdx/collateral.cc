@@ -1,5 +1,6 @@
 #include "attest/tdx/collateral.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -7,7 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "attest/encoding.h"
+#include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/verify.h"
 #include "attest/verify_options.h"
 
 namespace attest::tdx {
@@ -315,6 +318,27 @@ absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeRep
     if (qe.isv_svn >= isvsvn) return status;
   }
   return std::string("NoMatch");
+}
+
+absl::StatusOr<Collateral> LoadCollateralDir(const std::string& dir_name,
+                                             const std::string& chain_pem) {
+  const std::filesystem::path dir = dir_name;
+  Collateral c;
+  ASSIGN_OR_RETURN(auto tcb, ReadFileBounded(dir / "tcb_info.json", kMaxCollateralSize));
+  c.tcb_info_json.assign(tcb.begin(), tcb.end());
+  if (std::filesystem::exists(dir / "qe_identity.json")) {
+    ASSIGN_OR_RETURN(auto qe, ReadFileBounded(dir / "qe_identity.json", kMaxCollateralSize));
+    c.qe_identity_json = std::string(qe.begin(), qe.end());
+  }
+  std::filesystem::path chain =
+      chain_pem.empty() ? dir / "tcb_info_issuer_chain.pem" : std::filesystem::path(chain_pem);
+  if (!std::filesystem::exists(chain)) {
+    return absl::InvalidArgumentError(
+        "collateral: no tcb_info_issuer_chain.pem in the directory; give --tcb-signing-chain");
+  }
+  ASSIGN_OR_RETURN(auto chain_bytes, ReadFileBounded(chain, kMaxCertificateFileSize));
+  ASSIGN_OR_RETURN(c.tcb_signing_chain_der, ParseCertificates(chain_bytes, chain.string()));
+  return c;
 }
 
 }  // namespace attest::tdx

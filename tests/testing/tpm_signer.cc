@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "attest/encoding.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
 
@@ -179,6 +180,29 @@ absl::StatusOr<SoftwareTpmQuoter::SignedQuote> SoftwareTpmQuoter::Quote(
     return absl::InternalError("TPMT_SIGNATURE marshal failed");
   }
   out.signature.resize(offset);
+  return out;
+}
+
+std::string RsaJwkSet(const std::string& kid, const tpm::AkPublicKey& ak) {
+  BIGNUM* n = nullptr;
+  BIGNUM* e = nullptr;
+  EVP_PKEY_get_bn_param(ak.key.get(), OSSL_PKEY_PARAM_RSA_N, &n);
+  EVP_PKEY_get_bn_param(ak.key.get(), OSSL_PKEY_PARAM_RSA_E, &e);
+  auto b64url = [](const BIGNUM* bn) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(BN_num_bytes(bn)));
+    BN_bn2bin(bn, bytes.data());
+    std::string s = Base64Encode(bytes);
+    for (char& c : s) {
+      if (c == '+') c = '-';
+      if (c == '/') c = '_';
+    }
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    return s;
+  };
+  std::string out = "{\"keys\":[{\"kid\":\"" + kid + "\",\"kty\":\"RSA\",\"n\":\"" + b64url(n) +
+                    "\",\"e\":\"" + b64url(e) + "\"}],\"vm-configuration\":{}}";
+  BN_free(n);
+  BN_free(e);
   return out;
 }
 

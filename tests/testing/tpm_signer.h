@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "attest/tpm/ak.h"
 #include "attest/tpm/hash_alg.h"
 
 namespace attest::testing {
@@ -44,6 +45,9 @@ struct TestEvent {
   uint32_t type;
   std::vector<uint8_t> data;
 };
+
+// {"keys":[{"kid": kid, "kty":"RSA", "n", "e"}]}: an RSA AK as Azure's runtime data carries it.
+std::string RsaJwkSet(const std::string& kid, const tpm::AkPublicKey& ak);
 
 // A crypto-agile (Spec ID Event03) log whose digests are H(data) in every bank of `algs`.
 std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs,

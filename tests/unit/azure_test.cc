@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "attest/status.h"
+#include "attest/tpm/ak.h"
 #include "snp_test_util.h"
+#include "tdx_signer.h"
+#include "tpm_signer.h"
 #include "tpm_test_util.h"
 
 namespace attest::azure {
@@ -30,7 +35,8 @@ TEST(AzureGolden, GenoaEvidenceVerifiesEndToEnd) {
   CheckLog log;
   auto v = VerifyEvidence(*e, DefaultOptions(), &log);
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->snp.product, snp::Product::kGenoa);
+  ASSERT_TRUE(v->snp.has_value());
+  EXPECT_EQ(v->snp->product, snp::Product::kGenoa);
   for (const char* check : {"snp.signature", "azure.runtime_data.binding", "azure.ak",
                             "tpm.signature", "tpm.pcrs.digest"}) {
     EXPECT_TRUE(snp::Ran(log, check)) << check;
@@ -78,18 +84,86 @@ TEST(AzureGolden, WrongNonceAndTamperedParts) {
   ExpectFailedCheck(VerifyEvidence(pcr, DefaultOptions(), &l), l, "tpm.pcrs.digest");
 }
 
-TEST(AzureGolden, TdxFormIsNotYetVerifiable) {
-  APPLIANCE_REQUIRE_VECTORS(vectors);
-  // A TDX-form evidence built from the SNP example's structure (report type 4).
-  auto j = nlohmann::json::parse(tpm::ReadText(vectors / "snp/genoa-azure-vtpm/evidence.json"));
-  std::vector<int> hcl = j["report"].get<std::vector<int>>();
-  hcl[0x4C0 + 8] = 4;
-  nlohmann::json tdx = {
-      {"hcl_report", hcl}, {"td_quote", std::vector<int>(100, 0)}, {"tpm_quote", j["quote"]}};
-  auto e = ParseEvidenceJson(tdx.dump());
+// A TDX-form bundle built like the SNP example (the collection has no real one): a software TD
+// quote whose REPORTDATA is SHA-256(runtime data), an HCL report of type 4 carrying the TDREPORT
+// with that REPORTDATA at offset 128, runtime data holding the AK as a JWK, and a software vTPM
+// quote.
+TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
+  auto tdx_signer = testing::SoftwareTdxSigner::Create();
+  ASSERT_TRUE(tdx_signer.ok());
+  auto quoter = testing::SoftwareTpmQuoter::Create(testing::SoftwareTpmQuoter::Scheme::kRsassa);
+  ASSERT_TRUE(quoter.ok());
+  // HCLAkPub: the quoter's RSA key as a JWK.
+  std::string pem = (*quoter)->ak_pem();
+  auto ak_pem = tpm::ParseAkPem(std::vector<uint8_t>(pem.begin(), pem.end()));
+  ASSERT_TRUE(ak_pem.ok());
+  std::string runtime = testing::RsaJwkSet("HCLAkPub", *ak_pem);
+  std::vector<uint8_t> runtime_bytes(runtime.begin(), runtime.end());
+  auto digest = *tpm::Hash(tpm::kAlgSha256, runtime_bytes);
+
+  testing::SoftwareTdxSigner::QuoteSpec spec;
+  std::copy(digest.begin(), digest.end(), spec.body.report_data.begin());
+  spec.body.td_attributes = 1ull << 28;
+  auto td_quote = (*tdx_signer)->SignQuote(spec);
+  ASSERT_TRUE(td_quote.ok());
+
+  std::vector<uint8_t> hcl(2600, 0);
+  std::memcpy(hcl.data(), "HCLA", 4);
+  hcl[4] = 2;
+  std::copy(digest.begin(), digest.end(), hcl.begin() + 0x20 + 128);  // TDREPORT REPORTDATA
+  auto put32 = [&](size_t off, uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      hcl[off + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  put32(0x4C0, static_cast<uint32_t>(runtime.size() + 20));
+  put32(0x4C4, 1);
+  put32(0x4C8, kReportTypeTdx);
+  put32(0x4CC, 1);  // SHA-256
+  put32(0x4D0, static_cast<uint32_t>(runtime.size()));
+  std::copy(runtime.begin(), runtime.end(), hcl.begin() + 0x4D4);
+
+  tpm::PcrBanks pcrs;
+  for (uint32_t i = 0; i < 24; ++i)
+    pcrs[tpm::kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
+  std::vector<uint8_t> nonce = {1, 2, 3, 4};
+  auto q = (*quoter)->Quote(pcrs, nonce);
+  ASSERT_TRUE(q.ok());
+  nlohmann::json pcr_list = nlohmann::json::array();
+  for (const auto& [i, v] : pcrs[tpm::kAlgSha256]) pcr_list.push_back(v);
+  nlohmann::json j = {
+      {"hcl_report", hcl},
+      {"td_quote", *td_quote},
+      {"tpm_quote", {{"message", q->attest}, {"signature", q->signature}, {"pcrs", pcr_list}}}};
+  auto e = ParseEvidenceJson(j.dump());
   ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->hcl.report_type, kReportTypeTdx);
+
+  Options o;
+  o.nonce = nonce;
+  o.tdx.policy.skip_tcb = true;
+  o.tdx.trust_anchors_der = {(*tdx_signer)->root_der()};
   CheckLog log;
-  ExpectFailedCheck(VerifyEvidence(*e, DefaultOptions(), &log), log, "azure.tdx", "TDX");
+  auto v = VerifyEvidence(*e, o, &log);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->tdx.has_value());
+  EXPECT_FALSE(v->snp.has_value());
+  for (const char* check : {"tdx.quote.signature", "azure.tdreport", "azure.runtime_data.binding",
+                            "azure.ak", "tpm.signature", "tpm.pcrs.digest"}) {
+    EXPECT_TRUE(snp::Ran(log, check)) << check;
+  }
+  // Not trusted without the test root; a TDREPORT that is not the quoted one; other runtime data.
+  Options untrusted = o;
+  untrusted.tdx.trust_anchors_der.clear();
+  CheckLog l1;
+  ExpectFailedCheck(VerifyEvidence(*e, untrusted, &l1), l1, "tdx.pck.anchor");
+  Evidence other_report = *e;
+  other_report.hcl.hardware_report[128] ^= 1;
+  CheckLog l2;
+  ExpectFailedCheck(VerifyEvidence(other_report, o, &l2), l2, "azure.tdreport");
+  Evidence other_runtime = *e;
+  other_runtime.hcl.runtime_data.back() ^= 1;
+  CheckLog l3;
+  ExpectFailedCheck(VerifyEvidence(other_runtime, o, &l3), l3, "azure.runtime_data.binding");
 }
 
 TEST(AzureHcl, TruncationAndMalformedEvidence) {

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "attest/check.h"
 #include "attest/snp/verify.h"
+#include "attest/tdx/verify.h"
 #include "attest/tpm/hash_alg.h"
 #include "attest/tpm/quote.h"
 
@@ -51,6 +52,7 @@ absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view json);
 
 struct Options {
   snp::Options snp;                             // clock and SNP policy
+  tdx::Options tdx;                             // TDX form: clock, root, collateral, TD policy
   snp::VerifierConfig roots;                    // SNP trust anchors (built-in by default)
   std::vector<std::vector<uint8_t>> snp_chain;  // optional ASK, ARK
   std::vector<uint8_t> nonce;
@@ -58,13 +60,15 @@ struct Options {
 };
 
 struct Verified {
-  snp::VerifiedReport snp;
+  std::optional<snp::VerifiedReport> snp;  // SNP form
+  std::optional<tdx::VerifiedQuote> tdx;   // TDX form
   tpm::AkPublicKey ak;
   tpm::VerifiedQuote quote;
 };
 
 // SNP report → runtime-data binding → HCLAkPub → quote (nonce, signature) → PCR digest → expected
-// PCRs. The TDX form fails check "azure.tdx" until the TDX verifier exists.
+// PCRs. TDX form: the TD quote is verified (tdx::VerifyQuote), the HCL report's TDREPORT must carry
+// the quote's REPORTDATA (check "azure.tdreport"), and that REPORTDATA binds the runtime data.
 absl::StatusOr<Verified> VerifyEvidence(const Evidence& evidence, const Options& options,
                                         CheckLog* log = nullptr);
 

@@ -81,6 +81,11 @@ TcbResult EvaluateTcb(const TcbInfo& info, const std::array<uint8_t, 16>& pck_tc
 absl::StatusOr<std::string> EvaluateQeIdentity(const QeIdentity& id, const QeReport& qe,
                                                CheckLog& log);
 
+struct Collateral;
+// Reads DIR/tcb_info.json, DIR/qe_identity.json (optional) and the TCB signing chain (`chain_pem`,
+// or DIR/tcb_info_issuer_chain.pem), the layout of the vectors' collateral folders.
+absl::StatusOr<Collateral> LoadCollateralDir(const std::string& dir, const std::string& chain_pem);
+
 }  // namespace attest::tdx
 
 #endif  // ATTEST_TDX_COLLATERAL_H_
