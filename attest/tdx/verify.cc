@@ -6,6 +6,10 @@
 #include <openssl/objects.h>
 #include <openssl/x509_vfy.h>
 
+#include <map>
+#include <mutex>
+#include <string_view>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -229,6 +233,163 @@ absl::Status VerifySignedCollateral(const SignedObject& doc,
          : "signature over the object bytes does not verify with the TCB Signing certificate");
 }
 
+}  // namespace
+
+// A verified PCK chain: what the rest of the verification needs from it.
+struct PckChain {
+  std::shared_ptr<EVP_PKEY> key;
+  PckExtensions extensions;
+  absl::Time valid_from = absl::InfinitePast(), valid_until = absl::InfiniteFuture();
+};
+
+// Verified collateral signatures: the parsed documents and the signer's validity.
+struct SignedCollateral {
+  TcbInfo tcb_info;
+  std::optional<QeIdentity> qe_identity;
+  absl::Time valid_from = absl::InfinitePast(), valid_until = absl::InfiniteFuture();
+};
+
+struct VerificationCache::Impl {
+  static constexpr size_t kMaxEntries = 256;
+  mutable std::mutex mu;
+  std::map<std::vector<uint8_t>, std::shared_ptr<const PckChain>> chains;
+  std::map<std::vector<uint8_t>, std::shared_ptr<const SignedCollateral>> collateral;
+
+  template <typename T>
+  static std::shared_ptr<const T> Find(
+      const std::map<std::vector<uint8_t>, std::shared_ptr<const T>>& m,
+      const std::vector<uint8_t>& key, absl::Time now) {
+    auto it = m.find(key);
+    if (it == m.end() || now < it->second->valid_from || now > it->second->valid_until)
+      return nullptr;
+    return it->second;
+  }
+  std::shared_ptr<const PckChain> FindChain(const std::vector<uint8_t>& key, absl::Time now) const {
+    std::lock_guard<std::mutex> lock(mu);
+    return Find(chains, key, now);
+  }
+  std::shared_ptr<const SignedCollateral> FindCollateral(const std::vector<uint8_t>& key,
+                                                         absl::Time now) const {
+    std::lock_guard<std::mutex> lock(mu);
+    return Find(collateral, key, now);
+  }
+  void StoreChain(const std::vector<uint8_t>& key, std::shared_ptr<const PckChain> v) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (chains.size() >= kMaxEntries) chains.clear();
+    chains[key] = std::move(v);
+  }
+  void StoreCollateral(const std::vector<uint8_t>& key, std::shared_ptr<const SignedCollateral> v) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (collateral.size() >= kMaxEntries) collateral.clear();
+    collateral[key] = std::move(v);
+  }
+};
+
+VerificationCache::VerificationCache() : impl_(std::make_unique<Impl>()) {}
+VerificationCache::~VerificationCache() = default;
+size_t VerificationCache::size() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->chains.size() + impl_->collateral.size();
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::vector<uint8_t>>> Anchors(const Options& o) {
+  if (!o.trust_anchors_der.empty()) return o.trust_anchors_der;
+  auto pem = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kIntelSgxRootCaPem.data()),
+                                      kIntelSgxRootCaPem.size());
+  auto root = ParseCertificates(pem, "built-in Intel SGX Root CA");
+  if (!root.ok() || HexEncode(ossl::Sha256(root->front())) != kIntelSgxRootCaSha256) {
+    return absl::InternalError("built-in Intel SGX Root CA does not match its pinned SHA-256");
+  }
+  return *root;
+}
+
+// Cache key: the given bytes and every trust input (anchors, CRLs), length-prefixed.
+std::vector<uint8_t> CacheKey(const std::vector<std::string_view>& parts, const Options& o) {
+  std::string buf;
+  auto add = [&buf](std::string_view p) {
+    uint64_t n = p.size();
+    buf.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    buf.append(p);
+  };
+  for (auto p : parts) add(p);
+  for (const auto& a : o.trust_anchors_der)
+    add(std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
+  add(o.require_crl ? "|crl-required" : "|");
+  for (const auto& c : o.crls_der)
+    add(std::string_view(reinterpret_cast<const char*>(c.data()), c.size()));
+  return ossl::Sha256(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buf.data()), buf.size()));
+}
+
+absl::StatusOr<std::shared_ptr<const PckChain>> VerifyPckChain(const Quote& q, const Options& o,
+                                                               CheckLog& L) {
+  // Leaf, PCK CA, root; the root must be a trusted one, byte for byte.
+  ASSIGN_OR_RETURN(auto chain,
+                   ParseCertificates(std::span<const uint8_t>(
+                                         reinterpret_cast<const uint8_t*>(q.pck_chain_pem.data()),
+                                         q.pck_chain_pem.size()),
+                                     "PCK certificate chain"));
+  if (chain.size() != 3) {
+    return L.Fail(
+        "tdx.pck.chain",
+        absl::StrFormat("the PCK chain has %u certificates (leaf, PCK CA, root)", chain.size()));
+  }
+  ASSIGN_OR_RETURN(auto anchors, Anchors(o));
+  bool anchored =
+      std::any_of(anchors.begin(), anchors.end(), [&](const auto& a) { return a == chain[2]; });
+  RETURN_IF_ERROR(L.Expect(
+      anchored, "tdx.pck.anchor",
+      anchored ? "the chain's root is the trusted Intel SGX Root CA (pinned)"
+               : absl::StrCat("the chain's root (sha256 ",
+                              HexEncode(ossl::Sha256(chain[2])).substr(0, 16),
+                              "…) is not a trusted root",
+                              o.trust_anchors_der.empty() ? " (pass --trust-anchor)" : "")));
+  ASSIGN_OR_RETURN(auto leaf, ossl::ParseDerCertificate(chain[0], "PCK certificate"));
+  ASSIGN_OR_RETURN(auto ca, ossl::ParseDerCertificate(chain[1], "PCK CA certificate"));
+  ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[2], "root certificate"));
+  std::vector<ossl::X509CrlPtr> crls;
+  for (const auto& der : o.crls_der) {
+    ASSIGN_OR_RETURN(auto crl, ossl::ParseDerCrl(der, "CRL"));
+    crls.push_back(std::move(crl));
+  }
+  if (o.require_crl && crls.size() < 2) {
+    return absl::InvalidArgumentError("--require-crl needs the root CA CRL and the PCK CRL");
+  }
+  std::vector<X509_CRL*> crl_ptrs;
+  for (const auto& crl : crls) crl_ptrs.push_back(crl.get());
+  ASSIGN_OR_RETURN(std::string chain_error,
+                   ossl::ChainError(leaf.get(), {root.get()}, {ca.get()}, crl_ptrs, o.Now()));
+  if (!chain_error.empty()) return L.Fail("tdx.pck.chain", chain_error);
+  L.Pass("tdx.pck.chain",
+         absl::StrCat(
+             "Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
+             FormatRfc3339(o.Now()),
+             !crls.empty() ? absl::StrCat(", ", crls.size(), " CRLs checked") : ", no CRL given"));
+  auto result = std::make_shared<PckChain>();
+  ASSIGN_OR_RETURN(result->extensions, ParsePckExtensions(chain[0]));
+  L.Pass("tdx.pck.extensions", absl::StrCat("FMSPC ", HexEncode(result->extensions.fmspc),
+                                            ", PCE-ID ", HexEncode(result->extensions.pce_id),
+                                            ", PCESVN ", result->extensions.pcesvn));
+  result->key = std::shared_ptr<EVP_PKEY>(X509_get_pubkey(leaf.get()), EVP_PKEY_free);
+  for (X509* c : {leaf.get(), ca.get(), root.get()}) {
+    ASSIGN_OR_RETURN(absl::Time from, ossl::Asn1TimeToAbsl(X509_get0_notBefore(c)));
+    ASSIGN_OR_RETURN(absl::Time until, ossl::Asn1TimeToAbsl(X509_get0_notAfter(c)));
+    result->valid_from = std::max(result->valid_from, from);
+    result->valid_until = std::min(result->valid_until, until);
+  }
+  for (const auto& crl : crls) {
+    ASSIGN_OR_RETURN(absl::Time last, ossl::Asn1TimeToAbsl(X509_CRL_get0_lastUpdate(crl.get())));
+    result->valid_from = std::max(result->valid_from, last);
+    if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get())) {
+      ASSIGN_OR_RETURN(absl::Time until, ossl::Asn1TimeToAbsl(next));
+      result->valid_until = std::min(result->valid_until, until);
+    }
+  }
+  return std::shared_ptr<const PckChain>(std::move(result));
+}
+
 absl::Status CheckWindow(absl::Time issue, absl::Time next, absl::Time now, absl::string_view name,
                          CheckLog& L) {
   bool ok = issue <= now && now <= next;
@@ -244,8 +405,32 @@ bool Accepted(const std::vector<std::string>& accepted, const std::string& statu
   return std::find(accepted.begin(), accepted.end(), status) != accepted.end();
 }
 
-absl::Status EvaluateCollateral(const Options& o, const std::vector<std::vector<uint8_t>>& anchors,
-                                VerifiedQuote& out, CheckLog& L) {
+absl::StatusOr<std::shared_ptr<const SignedCollateral>> VerifyCollateralSignatures(
+    const Collateral& c, const Options& o, CheckLog& L) {
+  ASSIGN_OR_RETURN(auto anchors, Anchors(o));
+  const absl::Time now = o.Now();
+  auto result = std::make_shared<SignedCollateral>();
+  ASSIGN_OR_RETURN(auto tcb_doc, ExtractSignedObject(c.tcb_info_json, "tcbInfo"));
+  RETURN_IF_ERROR(VerifySignedCollateral(tcb_doc, c.tcb_signing_chain_der, anchors, now,
+                                         "tdx.collateral.tcb_info", L));
+  ASSIGN_OR_RETURN(result->tcb_info, ParseTcbInfo(tcb_doc.raw));
+  if (c.qe_identity_json) {
+    ASSIGN_OR_RETURN(auto qe_doc, ExtractSignedObject(*c.qe_identity_json, "enclaveIdentity"));
+    RETURN_IF_ERROR(VerifySignedCollateral(qe_doc, c.tcb_signing_chain_der, anchors, now,
+                                           "tdx.collateral.qe_identity", L));
+    ASSIGN_OR_RETURN(result->qe_identity, ParseQeIdentity(qe_doc.raw));
+  }
+  for (const auto& der : c.tcb_signing_chain_der) {
+    ASSIGN_OR_RETURN(auto cert, ossl::ParseDerCertificate(der, "TCB signing chain"));
+    ASSIGN_OR_RETURN(absl::Time from, ossl::Asn1TimeToAbsl(X509_get0_notBefore(cert.get())));
+    ASSIGN_OR_RETURN(absl::Time until, ossl::Asn1TimeToAbsl(X509_get0_notAfter(cert.get())));
+    result->valid_from = std::max(result->valid_from, from);
+    result->valid_until = std::min(result->valid_until, until);
+  }
+  return std::shared_ptr<const SignedCollateral>(std::move(result));
+}
+
+absl::Status EvaluateCollateral(const Options& o, VerifiedQuote& out, CheckLog& L) {
   if (!o.collateral) {
     return L.Expect(o.policy.skip_tcb, "tdx.tcb",
                     o.policy.skip_tcb
@@ -255,10 +440,26 @@ absl::Status EvaluateCollateral(const Options& o, const std::vector<std::vector<
   }
   const Collateral& c = *o.collateral;
   const absl::Time now = o.Now();
-  ASSIGN_OR_RETURN(auto tcb_doc, ExtractSignedObject(c.tcb_info_json, "tcbInfo"));
-  RETURN_IF_ERROR(VerifySignedCollateral(tcb_doc, c.tcb_signing_chain_der, anchors, now,
-                                         "tdx.collateral.tcb_info", L));
-  ASSIGN_OR_RETURN(TcbInfo info, ParseTcbInfo(tcb_doc.raw));
+  // Signatures (reused from the cache while the signer is valid); windows are checked every time.
+  std::vector<uint8_t> key;
+  std::shared_ptr<const SignedCollateral> docs;
+  if (o.cache) {
+    std::vector<std::string_view> parts = {
+        c.tcb_info_json, c.qe_identity_json ? std::string_view(*c.qe_identity_json) : "-"};
+    for (const auto& der : c.tcb_signing_chain_der) {
+      parts.emplace_back(reinterpret_cast<const char*>(der.data()), der.size());
+    }
+    key = CacheKey(parts, o);
+    docs = o.cache->impl().FindCollateral(key, now);
+  }
+  if (docs) {
+    L.Pass("tdx.collateral.tcb_info",
+           "collateral signatures verified before, signer still valid at " + FormatRfc3339(now));
+  } else {
+    ASSIGN_OR_RETURN(docs, VerifyCollateralSignatures(c, o, L));
+    if (o.cache) o.cache->impl().StoreCollateral(key, docs);
+  }
+  const TcbInfo& info = docs->tcb_info;
   RETURN_IF_ERROR(
       CheckWindow(info.issue_date, info.next_update, now, "tdx.collateral.tcb_info.validity", L));
   bool same_platform = info.fmspc == out.pck.fmspc && info.pce_id == out.pck.pce_id;
@@ -275,11 +476,8 @@ absl::Status EvaluateCollateral(const Options& o, const std::vector<std::vector<
   out.advisory_ids = tcb.advisories;
   out.tdx_module_status = tcb.module_status;
 
-  if (c.qe_identity_json) {
-    ASSIGN_OR_RETURN(auto qe_doc, ExtractSignedObject(*c.qe_identity_json, "enclaveIdentity"));
-    RETURN_IF_ERROR(VerifySignedCollateral(qe_doc, c.tcb_signing_chain_der, anchors, now,
-                                           "tdx.collateral.qe_identity", L));
-    ASSIGN_OR_RETURN(QeIdentity qe, ParseQeIdentity(qe_doc.raw));
+  if (docs->qe_identity) {
+    const QeIdentity& qe = *docs->qe_identity;
     RETURN_IF_ERROR(
         CheckWindow(qe.issue_date, qe.next_update, now, "tdx.collateral.qe_identity.validity", L));
     ASSIGN_OR_RETURN(out.qe_tcb_status, EvaluateQeIdentity(qe, out.quote.qe_report, L));
@@ -331,65 +529,22 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
           : absl::StrCat("QE report data ", HexEncode(q.qe_report.report_data),
                          " but SHA-256(attestation key || QE auth data) is ", HexEncode(h))));
 
-  // PCK chain: leaf, PCK CA, root; the root must be a trusted one, byte for byte.
-  ASSIGN_OR_RETURN(auto chain,
-                   ParseCertificates(std::span<const uint8_t>(
-                                         reinterpret_cast<const uint8_t*>(q.pck_chain_pem.data()),
-                                         q.pck_chain_pem.size()),
-                                     "PCK certificate chain"));
-  if (chain.size() != 3) {
-    return L.Fail(
-        "tdx.pck.chain",
-        absl::StrFormat("the PCK chain has %u certificates (leaf, PCK CA, root)", chain.size()));
+  // PCK chain (reused from the cache while its window holds).
+  std::vector<uint8_t> chain_key;
+  std::shared_ptr<const PckChain> pck;
+  if (o.cache) {
+    chain_key = CacheKey({q.pck_chain_pem}, o);
+    pck = o.cache->impl().FindChain(chain_key, o.Now());
   }
-  std::vector<std::vector<uint8_t>> anchors = o.trust_anchors_der;
-  if (anchors.empty()) {
-    auto pem = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kIntelSgxRootCaPem.data()),
-                                        kIntelSgxRootCaPem.size());
-    auto root = ParseCertificates(pem, "built-in Intel SGX Root CA");
-    if (!root.ok() || HexEncode(ossl::Sha256(root->front())) != kIntelSgxRootCaSha256) {
-      return absl::InternalError("built-in Intel SGX Root CA does not match its pinned SHA-256");
-    }
-    anchors = *root;
+  if (pck) {
+    L.Pass("tdx.pck.chain", "PCK chain verified before, still valid at " + FormatRfc3339(o.Now()));
+  } else {
+    ASSIGN_OR_RETURN(pck, VerifyPckChain(q, o, L));
+    if (o.cache) o.cache->impl().StoreChain(chain_key, pck);
   }
-  bool anchored =
-      std::any_of(anchors.begin(), anchors.end(), [&](const auto& a) { return a == chain[2]; });
-  RETURN_IF_ERROR(L.Expect(
-      anchored, "tdx.pck.anchor",
-      anchored ? "the chain's root is the trusted Intel SGX Root CA (pinned)"
-               : absl::StrCat("the chain's root (sha256 ",
-                              HexEncode(ossl::Sha256(chain[2])).substr(0, 16),
-                              "…) is not a trusted root",
-                              o.trust_anchors_der.empty() ? " (pass --trust-anchor)" : "")));
-  ASSIGN_OR_RETURN(auto leaf, ossl::ParseDerCertificate(chain[0], "PCK certificate"));
-  ASSIGN_OR_RETURN(auto ca, ossl::ParseDerCertificate(chain[1], "PCK CA certificate"));
-  ASSIGN_OR_RETURN(auto root, ossl::ParseDerCertificate(chain[2], "root certificate"));
-  std::vector<ossl::X509CrlPtr> crls;
-  for (const auto& der : o.crls_der) {
-    ASSIGN_OR_RETURN(auto crl, ossl::ParseDerCrl(der, "CRL"));
-    crls.push_back(std::move(crl));
-  }
-  if (o.require_crl && crls.size() < 2) {
-    return absl::InvalidArgumentError("--require-crl needs the root CA CRL and the PCK CRL");
-  }
-  std::vector<X509_CRL*> crl_ptrs;
-  for (const auto& crl : crls) crl_ptrs.push_back(crl.get());
-  ASSIGN_OR_RETURN(std::string chain_error,
-                   ossl::ChainError(leaf.get(), {root.get()}, {ca.get()}, crl_ptrs, o.Now()));
-  if (!chain_error.empty()) return L.Fail("tdx.pck.chain", chain_error);
-  L.Pass("tdx.pck.chain",
-         absl::StrCat(
-             "Intel SGX PCK Certificate <- PCK CA <- Intel SGX Root CA, valid at ",
-             FormatRfc3339(o.Now()),
-             !crls.empty() ? absl::StrCat(", ", crls.size(), " CRLs checked") : ", no CRL given"));
-  ASSIGN_OR_RETURN(out.pck, ParsePckExtensions(chain[0]));
-  L.Pass("tdx.pck.extensions",
-         absl::StrCat("FMSPC ", HexEncode(out.pck.fmspc), ", PCE-ID ", HexEncode(out.pck.pce_id),
-                      ", PCESVN ", out.pck.pcesvn));
-
-  ossl::EvpPkeyPtr pck_key(X509_get_pubkey(leaf.get()));
-  ASSIGN_OR_RETURN(bool qe_ok,
-                   VerifyP256({}, pck_key.get(), q.qe_report_signature, q.qe_report.raw));
+  out.pck = pck->extensions;
+  EVP_PKEY* pck_key = pck->key.get();
+  ASSIGN_OR_RETURN(bool qe_ok, VerifyP256({}, pck_key, q.qe_report_signature, q.qe_report.raw));
   RETURN_IF_ERROR(L.Expect(qe_ok, "tdx.qe.signature",
                            qe_ok ? "QE report signature verifies with the PCK certificate"
                                  : "QE report signature does not verify with the PCK certificate"));
@@ -401,7 +556,7 @@ absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const 
                                : "the quote signature over header and TD report does not verify "
                                  "with the attestation key"));
 
-  RETURN_IF_ERROR(EvaluateCollateral(o, anchors, out, L));
+  RETURN_IF_ERROR(EvaluateCollateral(o, out, L));
   if (o.ccel_table.has_value() != o.ccel_log.has_value()) {
     return absl::InvalidArgumentError("the CCEL needs both its ACPI table and its log");
   }

@@ -145,5 +145,46 @@ TEST(TdxSigner, TestRootIsNotTrustedByDefaultAndCollateralIsSigned) {
                     "does not verify");
 }
 
+bool Reused(const CheckLog& log, const std::string& name) {
+  for (const auto& c : log.checks()) {
+    if (c.name == name && c.ok && c.detail.find("verified before") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+TEST(TdxSigner, CacheReusesSignaturesButRechecksWindowsRevocationAndQuote) {
+  auto spec = Spec(4, false);
+  auto quote = *Signer().SignQuote(spec);
+  Options o = OptionsFor("UpToDate", spec);
+  o.cache = std::make_shared<VerificationCache>();
+  CheckLog first;
+  ASSERT_TRUE(VerifyQuote(quote, o, &first).ok());
+  EXPECT_FALSE(Reused(first, "tdx.pck.chain"));
+  EXPECT_EQ(o.cache->size(), 2u);
+  CheckLog second;
+  auto v = VerifyQuote(quote, o, &second);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(Reused(second, "tdx.pck.chain"));
+  EXPECT_TRUE(Reused(second, "tdx.collateral.tcb_info"));
+  EXPECT_EQ(v->tcb_status, "UpToDate");
+
+  // The quote's own signature is checked every time.
+  auto bad = quote;
+  bad[bad.size() / 3] ^= 1;
+  EXPECT_FALSE(VerifyQuote(bad, o).ok());
+  // Collateral windows are checked every time, even when the signatures are reused.
+  Options late = o;
+  late.now = *ParseRfc3339("2030-03-01T00:00:00Z");
+  CheckLog log;
+  EXPECT_FALSE(VerifyQuote(quote, late, &log).ok());
+  // A new CRL is a new key: the chain is verified again, and the revocation is found.
+  Options revoked = o;
+  revoked.crls_der = {*Signer().RootCrl(), *Signer().PckCrl({spec.pck_serial})};
+  revoked.require_crl = true;
+  CheckLog log2;
+  ExpectFailedCheck(VerifyQuote(quote, revoked, &log2), log2, "tdx.pck.chain", "revoked");
+}
+
 }  // namespace
 }  // namespace attest::tdx

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +34,22 @@ struct PckExtensions {
 // Decodes the extension of a DER certificate with OpenSSL's ASN.1 decoders.
 absl::StatusOr<PckExtensions> ParsePckExtensions(std::span<const uint8_t> cert_der);
 
+// Reuse of verified PCK chains and collateral across quotes (many quotes from one platform share
+// them). Keyed by the exact bytes and the trust inputs; an entry is used only while the
+// verification time is inside the validity of everything it covers. Thread-safe.
+class VerificationCache {
+ public:
+  VerificationCache();
+  ~VerificationCache();
+  size_t size() const;
+
+  struct Impl;  // defined in verify.cc only
+  Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 struct Policy {
   bool allow_debug = false;
   bool skip_tcb = false;
@@ -55,6 +72,7 @@ struct Options : VerifyOptions {
   // When given: the ACPI CCEL table and the CC event log, replayed and compared with RTMR0-3.
   std::optional<std::vector<uint8_t>> ccel_table;
   std::optional<std::vector<uint8_t>> ccel_log;
+  std::shared_ptr<VerificationCache> cache;             // optional
   std::vector<std::vector<uint8_t>> trust_anchors_der;  // empty: the built-in Intel SGX Root CA
   std::vector<std::vector<uint8_t>> crls_der;           // root CA CRL, PCK CRL
   bool require_crl = false;
