@@ -142,6 +142,7 @@ int RunTdx(const TdxArgs& a) {
     j["qe_tcb_status"] = verified.ok() ? verified->qe_tcb_status : "NotEvaluated";
     j["advisory_ids"] =
         verified.ok() ? nlohmann::json(verified->advisory_ids) : nlohmann::json::array();
+    if (verified.ok() && verified->ccel_events) j["ccel_events"] = *verified->ccel_events;
     if (verified.ok() && verified->tdx_module_status)
       j["tdx_module_status"] = *verified->tdx_module_status;
     j["verified"] = verified.ok();
@@ -165,17 +166,14 @@ void AddTdxCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<TdxArgs>();
   CLI::App* cmd = app.add_subcommand("tdx", "Verify an Intel TDX quote (v4/v5)");
   cmd->add_option("QUOTE", a->quote, "TD quote")->required();
-  cmd->add_option("--collateral", a->collateral,
-                  "TCB info / QE identity directory (not implemented yet)");
-  cmd->add_option("--tcb-signing-chain", a->tcb_signing_chain,
-                  "TCB signing chain PEM (not implemented yet)");
+  cmd->add_option("--collateral", a->collateral, "TCB info / QE identity directory");
+  cmd->add_option("--tcb-signing-chain", a->tcb_signing_chain, "TCB signing chain PEM");
   cmd->add_option("--pck-crl", a->pck_crl, "PCK CRL (DER or PEM)");
   cmd->add_option("--root-crl", a->root_crl, "Intel SGX Root CA CRL (DER or PEM)");
   cmd->add_flag("--require-crl", a->require_crl, "require both CRLs");
   cmd->add_flag("--skip-tcb", a->skip_tcb,
                 "accept without TCB evaluation (tcb_status NotEvaluated)");
-  cmd->add_option("--accept-tcb-status", a->accept_tcb_status,
-                  "accepted TCB statuses (not implemented yet)");
+  cmd->add_option("--accept-tcb-status", a->accept_tcb_status, "accepted TCB statuses");
   cmd->add_option("--trust-anchor", a->trust_anchor,
                   "trust this root instead of the built-in Intel SGX Root CA");
   cmd->add_option("--now", a->now, "verification time, RFC 3339");

@@ -49,6 +49,17 @@ TEST(TdxCli, ContractOnRealQuotes) {
   EXPECT_EQ(jc["tcb_status"], "NoMatch");
   EXPECT_EQ(jc["qe_tcb_status"], "UpToDate");
 
+  auto gce = t / "quote-v4-gce-cos113-ccel";
+  auto ccel = RunTdx({(gce / "quote.dat").string(), "--skip-tcb", "--ccel-table",
+                      (gce / "ccel_table.dat").string(), "--ccel", (gce / "ccel_data.dat").string(),
+                      "--json"});
+  ASSERT_EQ(ccel.exit_code, 0) << ccel.err;
+  EXPECT_EQ(nlohmann::json::parse(ccel.out)["ccel_events"], 43);
+  auto other_log = RunTdx({q, "--skip-tcb", "--ccel-table", (gce / "ccel_table.dat").string(),
+                           "--ccel", (gce / "ccel_data.dat").string()});
+  EXPECT_EQ(other_log.exit_code, 1) << "another TD's log does not reproduce this quote's RTMRs";
+  EXPECT_NE(other_log.err.find("tdx.ccel.rtmr: RTMR"), std::string::npos) << other_log.err;
+
   auto wrong_mrtd = RunTdx({q, "--skip-tcb", "--expect-mrtd", std::string(96, '0')});
   EXPECT_EQ(wrong_mrtd.exit_code, 1);
   EXPECT_NE(wrong_mrtd.err.find("tdx.expect.mrtd"), std::string::npos);
