@@ -2,7 +2,10 @@
 // TD policy, on the real quotes in ../shared/vectors/tdx with their MANIFEST facts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "attest/encoding.h"
+#include "attest/files.h"
 #include "attest/status.h"
 #include "attest/tdx/ccel.h"
 #include "attest/tdx/collateral.h"
@@ -201,6 +204,44 @@ TEST(TdxTamper, EveryByteOfHeaderBodyQeReportAndAuthData) {
     ASSERT_FALSE(r.ok()) << "flip at " << i;
     EXPECT_FALSE(r.status().message().empty());
   }
+}
+
+TEST(TdxTamper, EveryByteOfTheCertificationData) {
+  APPLIANCE_REQUIRE_VECTORS(vectors);
+  auto bytes = testing::ReadFileOrDie(vectors / "tdx/quote-v5-trustee-5/quote.dat");
+  auto parsed = ParseQuote(bytes);
+  ASSERT_TRUE(parsed.ok());
+  // The PCK chain PEM is the inner certification data, right before the declared end.
+  const std::string& pem = parsed->pck_chain_pem;
+  size_t end = bytes.size() - parsed->trailing_bytes;
+  auto at = std::search(bytes.begin(), bytes.begin() + end, pem.begin(), pem.end());
+  ASSERT_NE(at, bytes.begin() + end);
+  size_t start = at - bytes.begin();
+  size_t rejected = 0, unchanged = 0;
+  for (size_t i = start; i < start + pem.size(); ++i) {
+    auto t = bytes;
+    t[i] ^= 0x01;
+    auto r = VerifyQuote(t, SkipTcb());
+    if (!r.ok()) {
+      ++rejected;
+      EXPECT_FALSE(r.status().message().empty());
+      continue;
+    }
+    // Accepted only if the flip changed no certificate byte (PEM whitespace the decoder skips).
+    auto chain = ParseCertificates(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(r->quote.pck_chain_pem.data()),
+                                 r->quote.pck_chain_pem.size()),
+        "chain");
+    auto original = ParseCertificates(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()),
+        "chain");
+    ASSERT_TRUE(chain.ok() && original.ok());
+    EXPECT_EQ(*chain, *original) << "flip at " << i << " verified with other certificate bytes";
+    ++unchanged;
+  }
+  EXPECT_GT(rejected, pem.size() * 9 / 10);
+  std::printf("certification data: %zu flips rejected, %zu left the DER unchanged\n", rejected,
+              unchanged);
 }
 
 TEST(TdxTruncation, EveryPrefixIsAnError) {
