@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "attest/status.h"
 #include "attest/tpm/ak.h"
 #include "snp_test_util.h"
 #include "tdx_signer.h"
+#include "test_support.h"
 #include "tpm_signer.h"
 #include "tpm_test_util.h"
 
@@ -88,24 +91,30 @@ TEST(AzureGolden, WrongNonceAndTamperedParts) {
 // quote whose REPORTDATA is SHA-256(runtime data), an HCL report of type 4 carrying the TDREPORT
 // with that REPORTDATA at offset 128, runtime data holding the AK as a JWK, and a software vTPM
 // quote.
-TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
-  auto tdx_signer = testing::SoftwareTdxSigner::Create();
-  ASSERT_TRUE(tdx_signer.ok());
+struct TdxBundle {
+  std::unique_ptr<testing::SoftwareTdxSigner> tdx_signer;
+  std::vector<uint8_t> nonce = {1, 2, 3, 4};
+  nlohmann::json json;
+};
+
+TdxBundle MakeTdxBundle(uint64_t td_attributes) {
+  TdxBundle b;
+  b.tdx_signer = std::move(*testing::SoftwareTdxSigner::Create());
   auto quoter = testing::SoftwareTpmQuoter::Create(testing::SoftwareTpmQuoter::Scheme::kRsassa);
-  ASSERT_TRUE(quoter.ok());
+  EXPECT_TRUE(quoter.ok());
   // HCLAkPub: the quoter's RSA key as a JWK.
   std::string pem = (*quoter)->ak_pem();
   auto ak_pem = tpm::ParseAkPem(std::vector<uint8_t>(pem.begin(), pem.end()));
-  ASSERT_TRUE(ak_pem.ok());
+  EXPECT_TRUE(ak_pem.ok());
   std::string runtime = testing::RsaJwkSet("HCLAkPub", *ak_pem);
   std::vector<uint8_t> runtime_bytes(runtime.begin(), runtime.end());
   auto digest = *tpm::Hash(tpm::kAlgSha256, runtime_bytes);
 
   testing::SoftwareTdxSigner::QuoteSpec spec;
   std::copy(digest.begin(), digest.end(), spec.body.report_data.begin());
-  spec.body.td_attributes = 1ull << 28;
-  auto td_quote = (*tdx_signer)->SignQuote(spec);
-  ASSERT_TRUE(td_quote.ok());
+  spec.body.td_attributes = td_attributes;
+  auto td_quote = b.tdx_signer->SignQuote(spec);
+  EXPECT_TRUE(td_quote.ok());
 
   std::vector<uint8_t> hcl(2600, 0);
   std::memcpy(hcl.data(), "HCLA", 4);
@@ -125,15 +134,22 @@ TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
   tpm::PcrBanks pcrs;
   for (uint32_t i = 0; i < 24; ++i)
     pcrs[tpm::kAlgSha256][i] = std::vector<uint8_t>(32, static_cast<uint8_t>(i));
-  std::vector<uint8_t> nonce = {1, 2, 3, 4};
-  auto q = (*quoter)->Quote(pcrs, nonce);
-  ASSERT_TRUE(q.ok());
+  auto q = (*quoter)->Quote(pcrs, b.nonce);
+  EXPECT_TRUE(q.ok());
   nlohmann::json pcr_list = nlohmann::json::array();
   for (const auto& [i, v] : pcrs[tpm::kAlgSha256]) pcr_list.push_back(v);
-  nlohmann::json j = {
+  b.json = {
       {"hcl_report", hcl},
       {"td_quote", *td_quote},
       {"tpm_quote", {{"message", q->attest}, {"signature", q->signature}, {"pcrs", pcr_list}}}};
+  return b;
+}
+
+TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
+  TdxBundle b = MakeTdxBundle(1ull << 28);  // SEPT_VE_DISABLE
+  const auto& tdx_signer = b.tdx_signer;
+  const auto& nonce = b.nonce;
+  const auto& j = b.json;
   auto e = ParseEvidenceJson(j.dump());
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->hcl.report_type, kReportTypeTdx);
@@ -141,7 +157,7 @@ TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
   Options o;
   o.nonce = nonce;
   o.tdx.policy.skip_tcb = true;
-  o.tdx.trust_anchors_der = {(*tdx_signer)->root_der()};
+  o.tdx.trust_anchors_der = {tdx_signer->root_der()};
   CheckLog log;
   auto v = VerifyEvidence(*e, o, &log);
   ASSERT_TRUE(v.ok()) << v.status();
@@ -164,6 +180,34 @@ TEST(AzureTdx, SoftwareSignedTdxBundleVerifiesEndToEnd) {
   other_runtime.hcl.runtime_data.back() ^= 1;
   CheckLog l3;
   ExpectFailedCheck(VerifyEvidence(other_runtime, o, &l3), l3, "azure.runtime_data.binding");
+}
+
+// `appliance-verify azure` on TDX evidence that is not in the repository; a debug TD is rejected.
+TEST(AzureTdx, CommandLineVerifiesSoftwareEvidenceAndRejectsADebugTd) {
+  testing::ScopedTempDir dir;
+  auto run = [&](const TdxBundle& b, const std::string& name, std::vector<std::string> extra) {
+    auto evidence = dir.path() / (name + ".json");
+    auto root = dir.path() / (name + "-root.pem");
+    testing::WriteFileOrDie(evidence, b.json.dump());
+    testing::WriteFileOrDie(root, testing::CertificatesToPem({b.tdx_signer->root_der()}));
+    std::vector<std::string> argv = {
+        APPLIANCE_VERIFY_BIN, "azure",          evidence.string(), "--nonce",
+        HexEncode(b.nonce),   "--trust-anchor", root.string(),     "--skip-tcb"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return testing::RunProcess(argv);
+  };
+  TdxBundle good = MakeTdxBundle(1ull << 28);
+  auto ok = run(good, "good", {"--json"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  auto j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["platform"], "azure-tdx");
+  EXPECT_EQ(j["tdx"]["tcb_status"], "NotEvaluated");
+
+  TdxBundle debug = MakeTdxBundle((1ull << 28) | 1);  // DEBUG
+  auto rejected = run(debug, "debug", {});
+  EXPECT_EQ(rejected.exit_code, 1);
+  EXPECT_NE(rejected.err.find("tdx.td.debug"), std::string::npos) << rejected.err;
+  EXPECT_EQ(run(debug, "debug", {"--allow-debug"}).exit_code, 0);
 }
 
 TEST(AzureHcl, TruncationAndMalformedEvidence) {
