@@ -6,9 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "attest/files.h"
 #include "attest/snp/report.h"
+#include "attest/tdx/quote.h"
 #include "attest/tpm/cel.h"
 #include "snp_signer.h"
+#include "tdx_signer.h"
 #include "test_support.h"
 #include "tpm_signer.h"
 
@@ -150,6 +153,36 @@ bool WriteTpmSeeds(const std::filesystem::path& root) {
   return WriteTdxSeeds(root);
 }
 
+// Software-signed v4/v5 quotes, and their PCK leaf (DER, with the SGX extension) for the PCK
+// extension decoder.
+bool WriteSignedTdxSeeds(const std::filesystem::path& root) {
+  auto signer = t::SoftwareTdxSigner::Create();
+  if (!signer.ok()) return false;
+  t::SoftwareTdxSigner::QuoteSpec spec;
+  spec.pck_tcb = {4, 4, 2, 2, 4, 1, 0, 5};
+  for (uint16_t version : {4, 5}) {
+    spec.version = version;
+    spec.body.tdx15 = version == 5;
+    auto signed_quote = (*signer)->SignQuote(spec);
+    if (!signed_quote.ok()) return false;
+    t::WriteFileOrDie(root / "tdx_quote" / ("software_signed_v" + std::to_string(version)),
+                      *signed_quote);
+  }
+  spec.version = 4;
+  spec.body.tdx15 = false;
+  auto quote = (*signer)->SignQuote(spec);
+  if (!quote.ok()) return false;
+  auto parsed = attest::tdx::ParseQuote(*quote);
+  if (!parsed.ok()) return false;
+  auto chain = attest::ParseCertificates(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(parsed->pck_chain_pem.data()),
+                               parsed->pck_chain_pem.size()),
+      "PCK chain");
+  if (!chain.ok()) return false;
+  t::WriteFileOrDie(root / "pck_extensions" / "software_pck_leaf.der", (*chain)[0]);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,6 +222,7 @@ int main(int argc, char** argv) {
     t::WriteFileOrDie(root / "certificates" / (name + "_crl.der"), *crl);
   }
   if (!WriteTpmSeeds(root)) return 1;
+  if (!WriteSignedTdxSeeds(root)) return 1;
   t::WriteFileOrDie(root / "certificates" / "hex.txt", std::string("00ff10ab"));
   t::WriteFileOrDie(root / "certificates" / "base64.txt", std::string("aGVsbG8gd29ybGQ="));
   std::printf("wrote %d reports and their certificates under %s\n", n, root.c_str());
