@@ -122,4 +122,10 @@ std::vector<uint8_t> Sha384(std::span<const uint8_t> data) {
   return out;
 }
 
+std::vector<uint8_t> Sha512(std::span<const uint8_t> data) {
+  std::vector<uint8_t> out(SHA512_DIGEST_LENGTH);
+  SHA512(data.data(), data.size(), out.data());
+  return out;
+}
+
 }  // namespace attest::ossl

@@ -68,9 +68,10 @@ absl::StatusOr<std::string> ChainError(X509* leaf, const std::vector<X509*>& roo
                                        const std::vector<X509*>& untrusted,
                                        const std::vector<X509_CRL*>& crls, absl::Time now);
 
-// SHA-256 / SHA-384 of bytes.
+// SHA-256 / SHA-384 / SHA-512 of bytes.
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data);
 std::vector<uint8_t> Sha384(std::span<const uint8_t> data);
+std::vector<uint8_t> Sha512(std::span<const uint8_t> data);
 
 }  // namespace attest::ossl
 
