@@ -180,6 +180,19 @@ bool WriteSignedTdxSeeds(const std::filesystem::path& root) {
       "PCK chain");
   if (!chain.ok()) return false;
   t::WriteFileOrDie(root / "pck_extensions" / "software_pck_leaf.der", (*chain)[0]);
+  nlohmann::json config = {
+      {"version", 1},
+      {"listen", "127.0.0.1:0"},
+      {"client_ca_pem", t::CertificatesToPem({(*signer)->root_der()})},
+      {"allowed_clients",
+       {{{"subject", "CN=coordinator"}}, {{"spki_sha256", std::string(64, 'a')}}}},
+      {"limits", {{"requests_per_second", 50}, {"burst", 10}, {"query_budget", 1000}}},
+      {"container",
+       {{"image", "model.oci"}, {"expected_digest", "sha256:" + std::string(64, '0')}}},
+      {"platform", "software-snp"},
+      {"tpm", {{"tcti", "swtpm:host=127.0.0.1,port=2321"}, {"trust", "host"}}},
+      {"release_root_sha256", std::string(64, 'b')}};
+  t::WriteFileOrDie(root / "launch_config" / "valid.json", config.dump(2));
   return true;
 }
 
