@@ -7,9 +7,6 @@
 // Uses the real go-tdx-guest quote and its FMSPC's collateral when ../shared/vectors is present,
 // else a quote and collateral from the SoftwareTdxSigner.
 #include <benchmark/benchmark.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -22,6 +19,7 @@
 #include "attest/tdx/quote.h"
 #include "attest/tdx/verify.h"
 #include "bench_util.h"
+#include "common/openssl_util.h"
 #include "tdx_signer.h"
 #include "test_support.h"
 
@@ -83,45 +81,15 @@ Fixture& GetFixture() {
   return f;
 }
 
-using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using CertPtr = std::unique_ptr<X509, decltype(&X509_free)>;
-
-CertPtr Cert(const std::vector<uint8_t>& der) {
-  const unsigned char* p = der.data();
-  return CertPtr(d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
-}
-
-KeyPtr PointKey(std::span<const uint8_t> xy) {
-  std::vector<uint8_t> point = {0x04};
-  point.insert(point.end(), xy.begin(), xy.end());
-  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr), EVP_PKEY_CTX_free);
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("P-256"), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
-      OSSL_PARAM_construct_end()};
-  EVP_PKEY* k = nullptr;
-  EVP_PKEY_fromdata_init(ctx.get());
-  EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params);
-  return KeyPtr(k, EVP_PKEY_free);
-}
-
-std::vector<uint8_t> DerSignature(std::span<const uint8_t> rs) {
-  std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
-  ECDSA_SIG_set0(sig.get(), BN_bin2bn(rs.data(), 32, nullptr),
-                 BN_bin2bn(rs.data() + 32, 32, nullptr));
-  unsigned char* der = nullptr;
-  int n = i2d_ECDSA_SIG(sig.get(), &der);
-  std::vector<uint8_t> out(der, der + n);
-  OPENSSL_free(der);
-  return out;
+ossl::X509Ptr Cert(const std::vector<uint8_t>& der) {
+  return *ossl::ParseDerCertificate(der, "certificate");
 }
 
 // The raw floor: keys decoded once, one EVP_DigestVerify (SHA-256 + ECDSA P-256) per signature.
 struct Raw {
   tdx::Quote quote;
   std::vector<std::vector<uint8_t>> pck_chain;  // leaf, PCK CA, root
-  KeyPtr attestation_key{nullptr, EVP_PKEY_free}, pck_key{nullptr, EVP_PKEY_free};
+  ossl::EvpPkeyPtr attestation_key, pck_key;
   std::vector<uint8_t> quote_sig, qe_sig;
   Raw() {
     quote = *tdx::ParseQuote(GetFixture().quote);
@@ -129,10 +97,15 @@ struct Raw {
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(quote.pck_chain_pem.data()),
                                  quote.pck_chain_pem.size()),
         "PCK chain");
-    attestation_key = PointKey(quote.attestation_key);
-    pck_key = KeyPtr(X509_get_pubkey(Cert(pck_chain[0]).get()), EVP_PKEY_free);
-    quote_sig = DerSignature(quote.signature);
-    qe_sig = DerSignature(quote.qe_report_signature);
+    std::vector<uint8_t> point = {0x04};
+    point.insert(point.end(), quote.attestation_key.begin(), quote.attestation_key.end());
+    attestation_key = *ossl::EcPublicKey("P-256", point, /*full_check=*/false);
+    pck_key.reset(X509_get_pubkey(Cert(pck_chain[0]).get()));
+    auto rs = [](std::span<const uint8_t> sig) {
+      return *ossl::EcdsaSignatureDer(sig.first(32), sig.subspan(32));
+    };
+    quote_sig = rs(quote.signature);
+    qe_sig = rs(quote.qe_report_signature);
   }
 };
 
@@ -142,7 +115,7 @@ Raw& GetRaw() {
 }
 
 bool DigestVerify(EVP_PKEY* key, const std::vector<uint8_t>& sig, const std::vector<uint8_t>& msg) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   return EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
          EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), msg.data(), msg.size()) == 1;
 }
@@ -162,10 +135,10 @@ void BM_RawQuoteAndQeVerifies(benchmark::State& state) {
 void BM_RawChainAndCollateralVerifies(benchmark::State& state) {
   Raw& r = GetRaw();
   const auto& signing = GetFixture().options.collateral->tcb_signing_chain_der;
-  CertPtr leaf = Cert(r.pck_chain[0]), ca = Cert(r.pck_chain[1]), root = Cert(r.pck_chain[2]);
-  CertPtr signer = Cert(signing[0]);
-  KeyPtr ca_key(X509_get_pubkey(ca.get()), EVP_PKEY_free);
-  KeyPtr root_key(X509_get_pubkey(root.get()), EVP_PKEY_free);
+  ossl::X509Ptr leaf = Cert(r.pck_chain[0]), ca = Cert(r.pck_chain[1]), root = Cert(r.pck_chain[2]);
+  ossl::X509Ptr signer = Cert(signing[0]);
+  ossl::EvpPkeyPtr ca_key(X509_get_pubkey(ca.get()));
+  ossl::EvpPkeyPtr root_key(X509_get_pubkey(root.get()));
   for (auto _ : state) {
     bool ok = X509_verify(leaf.get(), ca_key.get()) == 1 &&
               X509_verify(ca.get(), root_key.get()) == 1 &&

@@ -1,6 +1,8 @@
 #include "common/openssl_util.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 #include <openssl/x509_vfy.h>
 
@@ -108,6 +110,49 @@ absl::StatusOr<std::string> ChainError(X509* leaf, const std::vector<X509*>& roo
                          X509_STORE_CTX_get_error_depth(ctx.get()),
                          current ? CommonName(X509_get_subject_name(current)) : "?",
                          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now, absl::UTCTimeZone()));
+}
+
+absl::StatusOr<EvpPkeyPtr> EcPublicKey(const char* group, std::span<const uint8_t> point,
+                                       bool full_check) {
+  std::vector<uint8_t> pub(point.begin(), point.end());
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size()),
+      OSSL_PARAM_construct_end()};
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ECC public key (", LastError(), ")"));
+  }
+  EvpPkeyPtr owned(key);
+  EvpPkeyCtxPtr check(EVP_PKEY_CTX_new(owned.get(), nullptr));
+  int ok = !check       ? 0
+           : full_check ? EVP_PKEY_public_check(check.get())
+                        : EVP_PKEY_public_check_quick(check.get());
+  if (ok != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("ECC point is not on the curve");
+  }
+  return owned;
+}
+
+absl::StatusOr<std::vector<uint8_t>> EcdsaSignatureDer(std::span<const uint8_t> r,
+                                                       std::span<const uint8_t> s) {
+  BnPtr br(BN_bin2bn(r.data(), static_cast<int>(r.size()), nullptr));
+  BnPtr bs(BN_bin2bn(s.data(), static_cast<int>(s.size()), nullptr));
+  EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (!br || !bs || !sig || ECDSA_SIG_set0(sig.get(), br.get(), bs.get()) != 1) {
+    return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
+  }
+  br.release();  // owned by sig now
+  bs.release();
+  unsigned char* der = nullptr;
+  int n = i2d_ECDSA_SIG(sig.get(), &der);
+  if (n <= 0) return absl::InternalError("i2d_ECDSA_SIG failed");
+  std::vector<uint8_t> out(der, der + n);
+  OPENSSL_free(der);
+  return out;
 }
 
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data) {

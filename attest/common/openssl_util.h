@@ -68,6 +68,16 @@ absl::StatusOr<std::string> ChainError(X509* leaf, const std::vector<X509*>& roo
                                        const std::vector<X509*>& untrusted,
                                        const std::vector<X509_CRL*>& crls, absl::Time now);
 
+// An EC public key from an uncompressed point (04 || X || Y) on `group` ("P-256", "P-384", ...).
+// EVP_PKEY_fromdata does not check the point; `full_check` adds the order check (n*Q = infinity, a
+// scalar multiplication) to the on-curve check, which adds nothing on cofactor-1 curves.
+absl::StatusOr<EvpPkeyPtr> EcPublicKey(const char* group, std::span<const uint8_t> point,
+                                       bool full_check);
+
+// An ECDSA signature as DER (what EVP_DigestVerify takes) from its r and s, big-endian.
+absl::StatusOr<std::vector<uint8_t>> EcdsaSignatureDer(std::span<const uint8_t> r,
+                                                       std::span<const uint8_t> s);
+
 // SHA-256 / SHA-384 / SHA-512 of bytes.
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data);
 std::vector<uint8_t> Sha384(std::span<const uint8_t> data);

@@ -652,21 +652,13 @@ absl::StatusOr<VerifiedReport> Verifier::Verify(const Report& report, const Cert
 }
 
 absl::StatusOr<std::vector<uint8_t>> SignatureToDer(const Report& report) {
-  constexpr int kP384Bytes = 48;  // the high 24 bytes of each component are zero (ParseReport)
-  ossl::BnPtr r(BN_lebin2bn(report.signature_r.data(), kP384Bytes, nullptr));
-  ossl::BnPtr s(BN_lebin2bn(report.signature_s.data(), kP384Bytes, nullptr));
-  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
-  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
-  }
-  r.release();  // owned by sig now
-  s.release();
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (der_len <= 0) return absl::InternalError("i2d_ECDSA_SIG failed");
-  std::vector<uint8_t> out(der, der + der_len);
-  OPENSSL_free(der);
-  return out;
+  constexpr size_t kP384Bytes = 48;  // the high 24 bytes of each component are zero (ParseReport)
+  // The report stores r and s little-endian.
+  std::vector<uint8_t> r(report.signature_r.begin(), report.signature_r.begin() + kP384Bytes);
+  std::vector<uint8_t> s(report.signature_s.begin(), report.signature_s.begin() + kP384Bytes);
+  std::reverse(r.begin(), r.end());
+  std::reverse(s.begin(), s.end());
+  return ossl::EcdsaSignatureDer(r, s);
 }
 
 absl::StatusOr<VerifiedReport> VerifyReport(std::span<const uint8_t> report_bytes,

@@ -151,42 +151,17 @@ absl::StatusOr<bool> VerifyP256(std::span<const uint8_t> key_xy, EVP_PKEY* key,
   if (key == nullptr) {
     std::vector<uint8_t> point = {0x04};
     point.insert(point.end(), key_xy.begin(), key_xy.end());
-    ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("group", const_cast<char*>("P-256"), 0),
-                           OSSL_PARAM_construct_octet_string("pub", point.data(), point.size()),
-                           OSSL_PARAM_construct_end()};
-    EVP_PKEY* k = nullptr;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      ERR_clear_error();
-      return false;
-    }
-    owned.reset(k);
-    ossl::EvpPkeyCtxPtr check(EVP_PKEY_CTX_new(owned.get(), nullptr));
     // On the curve and not infinity. P-256 has cofactor 1, so the full check's extra n*Q scalar
     // multiplication (a third of a verify) adds nothing.
-    if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
-      ERR_clear_error();
-      return false;
-    }
+    auto k = ossl::EcPublicKey("P-256", point, /*full_check=*/false);
+    if (!k.ok()) return false;  // not a key: the signature does not verify with it
+    owned = std::move(*k);
     key = owned.get();
   }
-  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(rs.data(), 32, nullptr);
-  BIGNUM* s = BN_bin2bn(rs.data() + 32, 32, nullptr);
-  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
-  }
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(sig.get(), &der);
+  ASSIGN_OR_RETURN(auto der, ossl::EcdsaSignatureDer(rs.first(32), rs.subspan(32, 32)));
   ossl::EvpMdCtxPtr md(EVP_MD_CTX_new());
-  bool ok = der_len > 0 && md &&
-            EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
-            EVP_DigestVerify(md.get(), der, static_cast<size_t>(der_len), message.data(),
-                             message.size()) == 1;
-  OPENSSL_free(der);
+  bool ok = md && EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+            EVP_DigestVerify(md.get(), der.data(), der.size(), message.data(), message.size()) == 1;
   ERR_clear_error();
   return ok;
 }
@@ -275,15 +250,18 @@ struct VerificationCache::Impl {
     std::lock_guard<std::mutex> lock(mu);
     return Find(collateral, key, now);
   }
-  void StoreChain(const std::vector<uint8_t>& key, std::shared_ptr<const PckChain> v) {
+  template <typename T>
+  void Store(std::map<std::vector<uint8_t>, std::shared_ptr<const T>>& m,
+             const std::vector<uint8_t>& key, std::shared_ptr<const T> v) {
     std::lock_guard<std::mutex> lock(mu);
-    if (chains.size() >= kMaxEntries) chains.clear();
-    chains[key] = std::move(v);
+    if (m.size() >= kMaxEntries) m.clear();
+    m[key] = std::move(v);
+  }
+  void StoreChain(const std::vector<uint8_t>& key, std::shared_ptr<const PckChain> v) {
+    Store(chains, key, std::move(v));
   }
   void StoreCollateral(const std::vector<uint8_t>& key, std::shared_ptr<const SignedCollateral> v) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (collateral.size() >= kMaxEntries) collateral.clear();
-    collateral[key] = std::move(v);
+    Store(collateral, key, std::move(v));
   }
 };
 

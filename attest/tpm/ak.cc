@@ -64,29 +64,9 @@ absl::StatusOr<ossl::EvpPkeyPtr> EcKey(const char* group, std::span<const uint8_
   point[0] = 0x04;
   std::copy(x.begin(), x.end(), point.begin() + 1 + (field_bytes - x.size()));
   std::copy(y.begin(), y.end(), point.begin() + 1 + field_bytes + (field_bytes - y.size()));
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
-                                       point.size()) != 1) {
-    return absl::ResourceExhaustedError("EC key parameters");
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* key = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("AK: invalid ECC public key (", ossl::LastError(), ")"));
-  }
-  ossl::EvpPkeyPtr owned(key);
-  // EVP_PKEY_fromdata does not check that the point is on the curve.
-  ossl::EvpPkeyCtxPtr check(EVP_PKEY_CTX_new(owned.get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError("AK: ECC point is not on the curve");
-  }
-  return owned;
+  auto key = ossl::EcPublicKey(group, point, /*full_check=*/true);
+  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("AK: ", key.status().message()));
+  return key;
 }
 
 absl::StatusOr<AkPublicKey> FromEvp(ossl::EvpPkeyPtr owned) {

@@ -105,19 +105,9 @@ absl::StatusOr<QuoteSignature> ParseQuoteSignature(std::span<const uint8_t> byte
           out.hash_alg = sig.signature.ecdsa.hash;
           const auto& r = sig.signature.ecdsa.signatureR;
           const auto& s = sig.signature.ecdsa.signatureS;
-          ossl::EcdsaSigPtr e(ECDSA_SIG_new());
-          BIGNUM* br = BN_bin2bn(r.buffer, r.size, nullptr);
-          BIGNUM* bs = BN_bin2bn(s.buffer, s.size, nullptr);
-          if (!e || !br || !bs || ECDSA_SIG_set0(e.get(), br, bs) != 1) {
-            BN_free(br);
-            BN_free(bs);
-            return absl::ResourceExhaustedError("ECDSA_SIG allocation failed");
-          }
-          unsigned char* der = nullptr;
-          int n = i2d_ECDSA_SIG(e.get(), &der);
-          if (n <= 0) return absl::InternalError("i2d_ECDSA_SIG failed");
-          out.ecdsa_der.assign(der, der + n);
-          OPENSSL_free(der);
+          ASSIGN_OR_RETURN(out.ecdsa_der,
+                           ossl::EcdsaSignatureDer(std::span<const uint8_t>(r.buffer, r.size),
+                                                   std::span<const uint8_t>(s.buffer, s.size)));
           return out;
         }
         default:

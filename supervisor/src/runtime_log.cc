@@ -17,9 +17,7 @@ absl::Status SoftwareRegister::Extend(uint32_t index,
     }
     auto& value = values_[index][alg];
     if (value.empty()) value.assign(d->second.size(), 0);
-    std::vector<uint8_t> buf = value;
-    buf.insert(buf.end(), d->second.begin(), d->second.end());
-    ASSIGN_OR_RETURN(value, attest::tpm::Hash(alg, buf));
+    ASSIGN_OR_RETURN(value, attest::tpm::Extend(alg, value, d->second));
   }
   return absl::OkStatus();
 }
