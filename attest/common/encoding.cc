@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/openssl_util.h"
 
 namespace attest {
 
@@ -72,6 +73,10 @@ absl::StatusOr<std::vector<uint8_t>> Base64Decode(absl::string_view text) {
     pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
   out.resize(static_cast<size_t>(n) - pad);
   return out;
+}
+
+absl::StatusOr<std::string> CertificatesToPem(const std::vector<std::vector<uint8_t>>& ders) {
+  return ossl::CertificatesToPem(ders);
 }
 
 }  // namespace attest

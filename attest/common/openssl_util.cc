@@ -3,12 +3,14 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509_vfy.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "attest/status.h"
 
 namespace attest::ossl {
 
@@ -170,6 +172,21 @@ std::vector<uint8_t> Sha384(std::span<const uint8_t> data) {
 std::vector<uint8_t> Sha512(std::span<const uint8_t> data) {
   std::vector<uint8_t> out(SHA512_DIGEST_LENGTH);
   SHA512(data.data(), data.size(), out.data());
+  return out;
+}
+
+absl::StatusOr<std::string> CertificatesToPem(const std::vector<std::vector<uint8_t>>& ders) {
+  std::string out;
+  for (const auto& der : ders) {
+    ASSIGN_OR_RETURN(X509Ptr cert, ParseDerCertificate(der, "certificate"));
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
+      return absl::InternalError("PEM_write_bio_X509: " + LastError());
+    }
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+    out.append(data, static_cast<size_t>(n));
+  }
   return out;
 }
 

@@ -1,6 +1,11 @@
 #include "supervisor/runtime_log.h"
 
+#include <cstdio>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
+#include "attest/check.h"
+#include "attest/encoding.h"
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
 
@@ -41,7 +46,8 @@ absl::StatusOr<uint64_t> RuntimeLog::Append(absl::string_view event,
   const uint64_t recnum = records_.size();
   ASSIGN_OR_RETURN(auto rec,
                    attest::tpm::MakeApplianceRecord(recnum, kRuntimePcr, event, data, algs_));
-  records_.push_back(rec);              // log first ...
+  records_.push_back(rec);  // log first ...
+  PersistLocked();
   for (const auto& reg : registers_) {  // ... then extend
     if (auto s = reg->Extend(rec.index, rec.digests); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("runtime log: event ", recnum, " (", event,
@@ -52,9 +58,55 @@ absl::StatusOr<uint64_t> RuntimeLog::Append(absl::string_view event,
   return recnum;
 }
 
+void RuntimeLog::PersistLocked() const {
+  if (persist_path_.empty()) return;
+  const std::string tmp = persist_path_ + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << attest::tpm::SerializeCelJson(records_);
+    if (!f.flush()) return;
+  }
+  std::rename(tmp.c_str(), persist_path_.c_str());
+}
+
+absl::Status RuntimeLog::Restore(const std::string& cel_json,
+                                 const std::map<uint16_t, std::vector<uint8_t>>& expected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!records_.empty())
+    return absl::FailedPreconditionError("runtime log: restore into a used log");
+  ASSIGN_OR_RETURN(auto cel, attest::tpm::ParseCelJson(cel_json));
+  attest::CheckLog checks;
+  RETURN_IF_ERROR(attest::tpm::CheckCelRecords(cel, checks));
+  ASSIGN_OR_RETURN(auto replay, attest::tpm::ReplayCel(cel));
+  for (const auto& [alg, value] : expected) {
+    auto bank = replay.find(alg);
+    std::vector<uint8_t> replayed = bank != replay.end() && bank->second.count(kRuntimePcr)
+                                        ? bank->second.at(kRuntimePcr)
+                                        : std::vector<uint8_t>(value.size(), 0);
+    if (replayed != value) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "runtime log: the saved log replays to ", attest::HexEncode(replayed), " (",
+          attest::tpm::HashAlgName(alg), "), the register holds ", attest::HexEncode(value)));
+    }
+  }
+  records_ = std::move(cel);
+  return absl::OkStatus();
+}
+
+std::vector<attest::tpm::CelRecord> RuntimeLog::records() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return records_;
+}
+
 std::string RuntimeLog::SerializeJson() const {
   std::lock_guard<std::mutex> lock(mu_);
   return attest::tpm::SerializeCelJson(records_);
+}
+
+absl::Status RuntimeLog::WithSnapshot(
+    const std::function<absl::Status(const std::string& cel_json)>& fn) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fn(attest::tpm::SerializeCelJson(records_));
 }
 
 size_t RuntimeLog::size() const {

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/openssl_util.h"
+
 namespace attest::testing {
 
 std::optional<std::filesystem::path> VectorsDir() {
@@ -46,20 +48,9 @@ void WriteFileOrDie(const std::filesystem::path& path, const std::string& text) 
 }
 
 std::string CertificatesToPem(const std::vector<std::vector<uint8_t>>& ders) {
-  std::string out;
-  for (const auto& der : ders) {
-    const unsigned char* p = der.data();
-    X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));  // NOLINT
-    if (cert == nullptr) throw std::runtime_error("CertificatesToPem: not a certificate");
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(bio, cert);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);  // NOLINT
-    out.append(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    X509_free(cert);
-  }
-  return out;
+  auto pem = ossl::CertificatesToPem(ders);
+  if (!pem.ok()) throw std::runtime_error("CertificatesToPem: " + pem.status().ToString());
+  return *pem;
 }
 
 ScopedTempDir::ScopedTempDir() {

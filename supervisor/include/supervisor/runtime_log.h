@@ -9,6 +9,7 @@
 #define SUPERVISOR_RUNTIME_LOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,18 @@ class RuntimeLog {
   RuntimeLog(std::vector<uint16_t> algs,
              std::vector<std::shared_ptr<MeasurementRegister>> registers);
 
+  // Continues a log written by an earlier run of the supervisor in this boot (its registers still
+  // hold those events): only on an empty log; the records must be well formed and their replay
+  // must equal `expected` (register values per bank) — otherwise the registers hold events
+  // nobody can explain and the supervisor must not serve (FailedPrecondition).
+  absl::Status Restore(const std::string& cel_json,
+                       const std::map<uint16_t, std::vector<uint8_t>>& expected);
+  // After every append, the log is also written (atomically) to this file, so that a restarted
+  // supervisor can Restore it. Empty: not persisted.
+  void set_persist_path(std::string path) { persist_path_ = std::move(path); }
+  // Events of a given record, for checks after a restore.
+  std::vector<attest::tpm::CelRecord> records() const;
+
   // Appends an event, then extends every register. A register failure is returned naming the
   // register; the event stays logged (see above). Bounded: at most attest's kMaxCelRecords.
   absl::StatusOr<uint64_t> Append(absl::string_view event, std::span<const uint8_t> data);
@@ -66,11 +79,19 @@ class RuntimeLog {
   std::string SerializeJson() const;
   size_t size() const;
 
+  // Runs `fn` with the serialized log while holding the lock that Append holds across its
+  // extends: no event can be logged or extended while `fn` (e.g. a quote over PCR 15) runs, so
+  // the log it sees is exactly what the registers hold.
+  absl::Status WithSnapshot(
+      const std::function<absl::Status(const std::string& cel_json)>& fn) const;
+
  private:
   std::vector<uint16_t> algs_;
   std::vector<std::shared_ptr<MeasurementRegister>> registers_;
+  void PersistLocked() const;
   mutable std::mutex mu_;
   attest::tpm::Cel records_;
+  std::string persist_path_;
 };
 
 }  // namespace appliance::supervisor

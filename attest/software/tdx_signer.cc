@@ -14,7 +14,6 @@
 #include "attest/encoding.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
-#include "test_support.h"
 
 namespace attest::testing {
 namespace {
@@ -199,8 +198,9 @@ absl::StatusOr<std::vector<uint8_t>> SoftwareTdxSigner::SignQuote(const QuoteSpe
   ASSIGN_OR_RETURN(auto pck_cert,
                    MakeCert("Test SGX PCK Certificate", s.pck_serial, pck.get(),
                             keys_->pck_ca_cert.get(), keys_->pck_ca.get(), false, SgxExtension(s)));
-  std::string pem = CertificatesToPem(
-      {ossl::ToDer(pck_cert.get()), ossl::ToDer(keys_->pck_ca_cert.get()), root_der_});
+  ASSIGN_OR_RETURN(std::string pem,
+                   ossl::CertificatesToPem({ossl::ToDer(pck_cert.get()),
+                                            ossl::ToDer(keys_->pck_ca_cert.get()), root_der_}));
 
   // Attestation key as x || y.
   std::vector<uint8_t> point(65);

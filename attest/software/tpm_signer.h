@@ -1,8 +1,8 @@
 // SoftwareTpmQuoter: a test-only TPM that emits TPM 2.0 wire formats — TPMT_PUBLIC for its AK,
 // TPMS_ATTEST quotes over given PCR values and TPMT_SIGNATURE (RSASSA, RSAPSS, ECDSA) — so that
 // every signature scheme is testable. Plus builders for synthetic TCG2 event logs.
-#ifndef TESTS_TESTING_TPM_SIGNER_H_
-#define TESTS_TESTING_TPM_SIGNER_H_
+#ifndef ATTEST_SOFTWARE_TPM_SIGNER_H_
+#define ATTEST_SOFTWARE_TPM_SIGNER_H_
 
 #include <cstdint>
 #include <memory>
@@ -55,4 +55,4 @@ std::vector<uint8_t> BuildTcg2Log(const std::vector<uint16_t>& algs,
 
 }  // namespace attest::testing
 
-#endif  // TESTS_TESTING_TPM_SIGNER_H_
+#endif  // ATTEST_SOFTWARE_TPM_SIGNER_H_

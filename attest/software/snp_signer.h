@@ -6,8 +6,8 @@
 // signs ATTESTATION_REPORTs of versions 2, 3 and 5 in the Milan/Genoa and Turin layouts.
 // Its roots are never trusted by default: a verifier accepts its evidence only when given
 // ark_der() as an explicit trust anchor.
-#ifndef TESTS_TESTING_SNP_SIGNER_H_
-#define TESTS_TESTING_SNP_SIGNER_H_
+#ifndef ATTEST_SOFTWARE_SNP_SIGNER_H_
+#define ATTEST_SOFTWARE_SNP_SIGNER_H_
 
 #include <openssl/types.h>
 
@@ -107,4 +107,4 @@ const SoftwareSnpSigner& SharedSnpSigner(snp::Product product);
 
 }  // namespace attest::testing
 
-#endif  // TESTS_TESTING_SNP_SIGNER_H_
+#endif  // ATTEST_SOFTWARE_SNP_SIGNER_H_

@@ -3,8 +3,8 @@
 // quotes v4/v5 in the exact DCAP format, and a TCB Signing certificate that signs TCB info / QE
 // identity collateral. Organisation "SoftwareTdxSigner TEST (not Intel)"; verifiers accept its
 // quotes only when given root_der() as the trust anchor.
-#ifndef TESTS_TESTING_TDX_SIGNER_H_
-#define TESTS_TESTING_TDX_SIGNER_H_
+#ifndef ATTEST_SOFTWARE_TDX_SIGNER_H_
+#define ATTEST_SOFTWARE_TDX_SIGNER_H_
 
 #include <array>
 #include <cstdint>
@@ -72,4 +72,4 @@ std::string QeIdentityJson(uint16_t isvsvn_up_to_date, const std::string& issue,
 
 }  // namespace attest::testing
 
-#endif  // TESTS_TESTING_TDX_SIGNER_H_
+#endif  // ATTEST_SOFTWARE_TDX_SIGNER_H_

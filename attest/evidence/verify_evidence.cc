@@ -1,0 +1,271 @@
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "appliance/v1/evidence.pb.h"
+#include "attest/binding.h"
+#include "attest/encoding.h"
+#include "attest/evidence.h"
+#include "attest/snp/trust_roots.h"
+#include "attest/snp/verify.h"
+#include "attest/status.h"
+#include "attest/tpm/ak.h"
+#include "attest/tpm/cel.h"
+#include "attest/tpm/quote.h"
+#include "common/openssl_util.h"
+
+namespace attest {
+namespace {
+
+constexpr uint32_t kRuntimePcr = 15;
+
+std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+template <size_t N>
+bool InList(const std::vector<std::array<uint8_t, N>>& list, std::span<const uint8_t> v) {
+  if (v.size() != N) return false;
+  for (const auto& a : list) {
+    if (std::equal(a.begin(), a.end(), v.begin())) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::unique_ptr<snp::Verifier>> MakeSnpVerifier(const EvidenceExpectations& e) {
+  snp::VerifierConfig config;
+  for (auto product : {snp::Product::kMilan, snp::Product::kGenoa, snp::Product::kTurin}) {
+    ASSIGN_OR_RETURN(auto roots, snp::BuiltinAmdRoots(product));
+    config.trust_anchors_der.push_back(roots.ark_der);
+    config.intermediates_der.push_back(roots.ask_der);
+    config.intermediates_der.push_back(roots.asvk_der);
+  }
+  for (const auto& r : e.extra_snp_roots_der) config.trust_anchors_der.push_back(r);
+  return snp::Verifier::Create(config);
+}
+
+// The runtime log: well-formed records, the launch configuration first, every container event
+// naming an accepted digest, no event outside the reference set.
+absl::Status CheckRuntimeLog(const tpm::Cel& cel, const EvidenceExpectations& e,
+                             const std::array<uint8_t, 32>& config_sha256, VerifiedEvidence& out,
+                             CheckLog& log) {
+  RETURN_IF_ERROR(tpm::CheckCelRecords(cel, log));
+  if (cel.empty() || cel[0].event != kEventLaunchConfig) {
+    return log.Fail("runtime.launch-config", "the first runtime event must be launch-config");
+  }
+  bool container = false;
+  for (const auto& rec : cel) {
+    out.events.push_back(rec.event);
+    if (rec.index != kRuntimePcr || rec.nv_index) {
+      return log.Fail("runtime.event", absl::StrCat("record ", rec.recnum, " targets index ",
+                                                    rec.index, ", not PCR 15"));
+    }
+    if (!e.reference->runtime_events.count(rec.event)) {
+      return log.Fail("runtime.event", absl::StrCat("record ", rec.recnum, ": event '", rec.event,
+                                                    "' is not in the reference values"));
+    }
+    if (rec.event == kEventLaunchConfig) {
+      if (&rec != &cel[0]) return log.Fail("runtime.launch-config", "launch-config logged twice");
+      if (rec.data.size() != 32 ||
+          !std::equal(rec.data.begin(), rec.data.end(), config_sha256.begin())) {
+        return log.Fail("runtime.launch-config", absl::StrCat("logged ", HexEncode(rec.data),
+                                                              ", expected launch "
+                                                              "configuration has SHA-256 ",
+                                                              HexEncode(config_sha256)));
+      }
+    } else if (rec.event == kEventSupervisorRestart) {
+      if (rec.data.size() != 32 ||
+          !std::equal(rec.data.begin(), rec.data.end(), config_sha256.begin())) {
+        return log.Fail("runtime.launch-config",
+                        absl::StrCat("record ", rec.recnum, ": supervisor restarted with ",
+                                     HexEncode(rec.data), ", expected ", HexEncode(config_sha256)));
+      }
+    } else if (rec.event == kEventContainerManifest || rec.event == kEventContainerRestart) {
+      if (!InList(e.reference->container_digests, rec.data)) {
+        return log.Fail("runtime.container",
+                        absl::StrCat("record ", rec.recnum, " (", rec.event, "): container sha256:",
+                                     HexEncode(rec.data), " is not in the reference values"));
+      }
+      std::copy(rec.data.begin(), rec.data.end(), out.container_digest.begin());
+      container = true;
+      if (rec.event == kEventContainerRestart) ++out.container_restarts;
+    }
+  }
+  log.Pass("runtime.launch-config", HexEncode(config_sha256));
+  if (!container) {
+    return log.Fail("runtime.container", "no model container has been measured yet");
+  }
+  log.Pass("runtime.container", absl::StrCat("sha256:", HexEncode(out.container_digest)));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
+                                                const EvidenceExpectations& e, CheckLog& log) {
+  if (e.reference == nullptr) return absl::InvalidArgumentError("no reference values");
+  if (bytes.size() > kMaxEvidenceSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("evidence: ", bytes.size(), " bytes, more than ", kMaxEvidenceSize));
+  }
+  appliance::v1::Evidence ev;
+  if (!ev.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("evidence: not an appliance.v1.Evidence message");
+  }
+  VerifiedEvidence out;
+  out.supervisor_version = ev.supervisor_version();
+  RETURN_IF_ERROR(log.Expect(ev.binding_version() == kBindingVersion, "binding.version",
+                             absl::StrCat("evidence binding version ", ev.binding_version(),
+                                          ", supported ", kBindingVersion)));
+
+  // 1. The binding: every value we know must hash to its entry, and no entry may be missing or
+  //    extra (CheckBinding compares the label sets).
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> entries;
+  for (const auto& b : ev.binding()) entries.emplace_back(b.label(), Bytes(b.sha256()));
+  ASSIGN_OR_RETURN(Binding binding, Binding::FromEntries(entries));
+  std::map<std::string, std::vector<uint8_t>> expected = {{"nonce", e.nonce},
+                                                          {"tls-spki", e.tls_spki_der}};
+  if (!ev.runtime_event_log().empty()) expected["runtime-log"] = Bytes(ev.runtime_event_log());
+  if (ev.has_tpm()) expected["ak"] = Bytes(ev.tpm().ak_public());
+  RETURN_IF_ERROR(CheckBinding(binding, expected, log));
+
+  // 2. The launch configuration we expect.
+  const auto config_sha = ossl::Sha256(e.launch_config);
+  std::copy(config_sha.begin(), config_sha.end(), out.launch_config_sha256.begin());
+  if (!e.reference->launch_config_sha256.empty()) {
+    RETURN_IF_ERROR(log.Expect(InList(e.reference->launch_config_sha256, config_sha),
+                               "reference.launch-config",
+                               absl::StrCat("expected configuration ", HexEncode(config_sha),
+                                            " is not one the reference values accept")));
+  }
+
+  // 3. The platform's hardware report.
+  bool runtime_log_signed = false;  // the hardware signature covers the runtime log's digest
+  switch (ev.platform_case()) {
+    case appliance::v1::Evidence::kSnp: {
+      out.platform = "snp";
+      ASSIGN_OR_RETURN(auto verifier, MakeSnpVerifier(e));
+      snp::Options opts;
+      opts.now = e.now;
+      opts.policy.allow_debug = e.reference->allow_debug;
+      opts.policy.min_tcb = e.reference->snp_min_tcb;
+      const auto rd = binding.ReportData();
+      opts.policy.report_data = std::vector<uint8_t>(rd.begin(), rd.end());
+      opts.policy.host_data = config_sha;
+      snp::Certificates certs;
+      certs.vek_der = Bytes(ev.snp().vek_der());
+      for (const auto& c : ev.snp().chain_der()) certs.chain_der.push_back(Bytes(c));
+      if (certs.vek_der.empty()) {
+        return log.Fail("snp.vek", "the evidence carries no VCEK/VLEK certificate");
+      }
+      ASSIGN_OR_RETURN(
+          auto verified,
+          verifier->Verify(std::span(reinterpret_cast<const uint8_t*>(ev.snp().report().data()),
+                                     ev.snp().report().size()),
+                           certs, opts, &log));
+      out.measurement.assign(verified.report.measurement.begin(),
+                             verified.report.measurement.end());
+      out.snp_signer = absl::StrCat(snp::SigningKeyName(verified.signer), " (",
+                                    snp::ProductName(verified.product), ")");
+      RETURN_IF_ERROR(log.Expect(InList(e.reference->snp_measurements, out.measurement),
+                                 "snp.measurement.reference",
+                                 absl::StrCat("launch digest ", HexEncode(out.measurement),
+                                              " is not in the reference values")));
+      runtime_log_signed = expected.count("runtime-log") > 0;
+      break;
+    }
+    case appliance::v1::Evidence::kVtpmOnly:
+      out.platform = "vtpm-only";
+      if (!e.allow_vtpm_only) {
+        return log.Fail("platform.vtpm-only",
+                        "no hardware report: the only runtime proof is a vTPM the host controls; "
+                        "accept it explicitly (--allow-vtpm-only)");
+      }
+      log.Pass("platform.vtpm-only", "accepted by policy");
+      break;
+    case appliance::v1::Evidence::kTdx:
+    case appliance::v1::Evidence::kAzure:
+      return log.Fail(
+          "platform",
+          absl::StrCat("platform ",
+                       ev.platform_case() == appliance::v1::Evidence::kTdx ? "tdx" : "azure",
+                       " is not verified by this evidence verifier yet"));
+    default:
+      return log.Fail("platform", "the evidence names no platform");
+  }
+
+  // 4. The runtime log, parsed once; its authenticity comes from step 3 or step 5.
+  if (ev.runtime_event_log().empty()) return log.Fail("runtime.log", "no runtime event log");
+  ASSIGN_OR_RETURN(
+      tpm::Cel cel,
+      tpm::ParseCel(std::span(reinterpret_cast<const uint8_t*>(ev.runtime_event_log().data()),
+                              ev.runtime_event_log().size())));
+
+  // 5. The vTPM quote: always checked when present, counted as runtime proof only when the vTPM
+  //    is in the trust boundary, or on a vtpm-only platform the policy accepted.
+  out.tpm_trust = "none";
+  bool runtime_log_quoted = false;
+  if (ev.has_tpm()) {
+    const auto& t = ev.tpm();
+    out.tpm_trust = t.trust() == appliance::v1::TPM_TRUST_IN_TCB ? "in_tcb"
+                    : t.trust() == appliance::v1::TPM_TRUST_HOST ? "host"
+                                                                 : "unspecified";
+    ASSIGN_OR_RETURN(auto ak, tpm::ParseAkTpmtPublic(
+                                  std::span(reinterpret_cast<const uint8_t*>(t.ak_public().data()),
+                                            t.ak_public().size())));
+    ASSIGN_OR_RETURN(auto qv, tpm::QuoteVerifier::Create(ak));
+    tpm::QuoteVerifyOptions qopts;
+    const auto qd = binding.QualifyingData();
+    qopts.nonce.assign(qd.begin(), qd.end());
+    tpm::PcrBanks banks;
+    for (const auto& bank : t.pcrs()) {
+      if (bank.hash_alg() > 0xffff) return absl::InvalidArgumentError("tpm.pcrs: hash algorithm");
+      for (const auto& [index, value] : bank.values()) {
+        banks[static_cast<uint16_t>(bank.hash_alg())][index] = Bytes(value);
+      }
+    }
+    qopts.pcrs = banks;
+    ASSIGN_OR_RETURN(
+        auto quoted,
+        qv->Verify(
+            std::span(reinterpret_cast<const uint8_t*>(t.attest().data()), t.attest().size()),
+            std::span(reinterpret_cast<const uint8_t*>(t.signature().data()), t.signature().size()),
+            tpm::SignatureFormat::kTpmt, qopts, &log));
+    // PCR 15 must be explained by the runtime log in every bank the log covers.
+    ASSIGN_OR_RETURN(auto replay, tpm::ReplayCel(cel));
+    for (const auto& [alg, pcrs] : replay) {
+      auto bank = quoted.quoted_pcrs.find(alg);
+      auto pcr = bank == quoted.quoted_pcrs.end() ? nullptr : &bank->second;
+      auto value = pcr ? pcr->find(kRuntimePcr) : decltype(pcr->find(0)){};
+      if (!pcr || value == pcr->end()) {
+        return log.Fail("tpm.pcr15.replay",
+                        absl::StrCat("PCR 15 (", tpm::HashAlgName(alg), ") is not quoted"));
+      }
+      RETURN_IF_ERROR(log.Expect(
+          value->second == pcrs.at(kRuntimePcr), "tpm.pcr15.replay",
+          absl::StrCat(tpm::HashAlgName(alg), ": log replays to ", HexEncode(pcrs.at(kRuntimePcr)),
+                       ", quoted ", HexEncode(value->second))));
+    }
+    const bool counts = t.trust() == appliance::v1::TPM_TRUST_IN_TCB ||
+                        ev.platform_case() == appliance::v1::Evidence::kVtpmOnly;
+    runtime_log_quoted = counts && !replay.empty();
+    if (!counts) {
+      log.Pass("tpm.trust", "host vTPM: quote consistent but not counted as runtime proof");
+    }
+  } else if (ev.platform_case() == appliance::v1::Evidence::kVtpmOnly) {
+    return log.Fail("tpm", "vtpm-only evidence without a vTPM quote");
+  }
+
+  if (runtime_log_signed) {
+    out.runtime_proof = "runtime log digest in the binding signed by the hardware report";
+  } else if (runtime_log_quoted) {
+    out.runtime_proof = out.tpm_trust == "in_tcb" ? "PCR 15 of an in-TCB vTPM"
+                                                  : "PCR 15 of a host vTPM (vtpm-only, by policy)";
+  } else {
+    return log.Fail("runtime.proof", "nothing in the evidence authenticates the runtime log");
+  }
+  log.Pass("runtime.proof", out.runtime_proof);
+  RETURN_IF_ERROR(CheckRuntimeLog(cel, e, out.launch_config_sha256, out, log));
+  return out;
+}
+
+}  // namespace attest

@@ -1,0 +1,76 @@
+// Verification of a whole appliance.v1.Evidence bundle (DESIGN §3-§5) against reference values:
+// the binding (nonce, TLS key, AK, runtime log), the platform report, the vTPM quote counted only
+// as far as the vTPM is in the trust boundary, and the runtime event log (launch configuration
+// and model container). What `appliance-verify connect` and the AttestedChannel run after the
+// handshake. The header is free of protobuf and gRPC types: the bundle comes in as bytes.
+#ifndef ATTEST_EVIDENCE_H_
+#define ATTEST_EVIDENCE_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "attest/check.h"
+#include "attest/snp/report.h"
+
+namespace attest {
+
+inline constexpr size_t kMaxEvidenceSize = 1 << 20;
+inline constexpr size_t kMaxReferenceValuesSize = 1 << 20;
+
+// Runtime events the supervisor logs (CEL "appliance" records on PCR 15 / RTMR3).
+inline constexpr char kEventLaunchConfig[] = "launch-config";            // data: SHA-256(config)
+inline constexpr char kEventContainerManifest[] = "container-manifest";  // data: manifest SHA-256
+inline constexpr char kEventContainerRestart[] = "container-restart";    // data: manifest SHA-256
+inline constexpr char kEventSupervisorRestart[] = "supervisor-restart";  // data: SHA-256(config)
+
+// Reference values (schema: docs/reference-values.md). Lists are "any of".
+struct ReferenceValues {
+  uint32_t version = 1;
+  std::vector<std::array<uint8_t, 48>> snp_measurements;  // accepted SNP launch digests
+  std::optional<snp::TcbVersion> snp_min_tcb;
+  bool allow_debug = false;
+  std::vector<std::array<uint8_t, 32>> container_digests;     // accepted model manifests
+  std::vector<std::array<uint8_t, 32>> launch_config_sha256;  // optional: accepted configs
+  std::set<std::string> runtime_events;  // allowed event names (default: the four above)
+};
+
+absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> bytes);
+
+struct EvidenceExpectations {
+  std::vector<uint8_t> nonce;          // what we sent
+  std::vector<uint8_t> tls_spki_der;   // the server key seen in the TLS handshake
+  std::vector<uint8_t> launch_config;  // the exact launch configuration bytes we expect
+  const ReferenceValues* reference = nullptr;
+  bool allow_vtpm_only = false;  // accept evidence whose only runtime proof is a host vTPM
+  std::vector<std::vector<uint8_t>> extra_snp_roots_der;  // trusted besides AMD's built-in ARKs
+  absl::Time now = absl::Now();
+};
+
+struct VerifiedEvidence {
+  std::string platform;       // "snp", "vtpm-only"
+  std::string tpm_trust;      // "in_tcb", "host", "none"
+  std::string runtime_proof;  // what makes the runtime log authentic
+  std::string snp_signer;     // e.g. "VCEK (Genoa)"
+  std::vector<uint8_t> measurement;
+  std::array<uint8_t, 32> launch_config_sha256{};
+  std::array<uint8_t, 32> container_digest{};  // the last container event
+  std::vector<std::string> events;             // event names, in log order
+  uint32_t container_restarts = 0;
+  std::string supervisor_version;
+};
+
+// Every check appends to `log`; the first failure is returned as VerificationFailed (a failed
+// check, exit 1) or InvalidArgument (malformed bundle, exit 2), naming the check.
+absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> evidence,
+                                                const EvidenceExpectations& expect, CheckLog& log);
+
+}  // namespace attest
+
+#endif  // ATTEST_EVIDENCE_H_

@@ -1,0 +1,64 @@
+// Platform evidence producers (issue 5 item 4, DESIGN §6): one interface, one implementation per
+// way a guest obtains a hardware report. Each fills the `platform` oneof of an
+// appliance.v1.Evidence with a fresh report whose report data is the caller's (SHA-512 of the
+// binding).
+#ifndef SUPERVISOR_PLATFORM_H_
+#define SUPERVISOR_PLATFORM_H_
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace appliance::v1 {
+class Evidence;
+}
+
+namespace appliance::supervisor {
+
+using ReportData = std::array<uint8_t, 64>;
+
+class EvidenceProducer {
+ public:
+  virtual ~EvidenceProducer() = default;
+  virtual std::string name() const = 0;
+  virtual absl::Status Produce(const ReportData& report_data, appliance::v1::Evidence& out) = 0;
+};
+
+// SEV-SNP or TDX through configfs-tsm (Linux ≥ 6.7): a report entry is created under `root`,
+// `inblob` written, `outblob` (and for SNP `auxblob`, the certificate table) read, the entry's
+// `generation` checked to be unchanged (no concurrent writer), and the entry removed.
+// `provider`: "sev_guest" or "tdx_guest" (the entry's `provider` file must say so).
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeConfigfsTsmProducer(
+    std::string provider, std::filesystem::path root = "/sys/kernel/config/tsm/report");
+
+// SEV-SNP through the /dev/sev-guest ioctl (SNP_GET_EXT_REPORT, then SNP_GET_REPORT when the host
+// offers no certificates): the fallback for kernels without configfs-tsm.
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSevGuestProducer(
+    std::filesystem::path device = "/dev/sev-guest");
+
+// The first SNP producer this guest offers: configfs-tsm, then /dev/sev-guest.
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> ProbeSnpProducer();
+
+// SoftwareSnpSigner (attest/software): reports in the exact hardware format, signed by a test
+// hierarchy generated in memory at start. Its ARK is written as `snp_ark.pem` into
+// `roots_out_dir` so that a verifier can be given it explicitly (it is never trusted by default).
+struct SoftwareSnpOptions {
+  std::array<uint8_t, 48> measurement{};  // what the launch digest would be
+  std::array<uint8_t, 32> host_data{};    // SHA-256 of the launch configuration
+  uint64_t policy = 0x30000;              // SMT allowed; set bit 19 for a debug guest
+  std::filesystem::path roots_out_dir;
+  int rsa_bits = 4096;
+};
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
+    const SoftwareSnpOptions& options);
+
+// No hardware report: `vtpm_only` (a verifier accepts it only when its policy names it).
+std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer();
+
+}  // namespace appliance::supervisor
+
+#endif  // SUPERVISOR_PLATFORM_H_

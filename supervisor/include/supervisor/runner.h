@@ -1,0 +1,53 @@
+// Container runner (issue 5 item 7): the interface the supervisor starts the model through, and
+// its namespace backend for hosts without systemd as PID 1 (the systemd backend over sd-bus is
+// issue 6). The namespace backend starts the model server from the unpacked root in new user,
+// mount, PID, network, IPC and UTS namespaces:
+//   - user: container uid/gid 1000 map to host `host_id` (default 100000), nothing else is mapped;
+//   - mount: the root is the unpacked image, bind-mounted read-only (nosuid, nodev), with a tmpfs
+//     /tmp, /dev/{null,zero,random,urandom} bound, /proc when the kernel allows it, and
+//     `socket_dir` at /run/model as the only writable, shared directory;
+//   - network: a new namespace with only `lo` (brought up); no other interface exists;
+//   - no capabilities (bounding, effective, permitted, inheritable, ambient all empty),
+//     PR_SET_NO_NEW_PRIVS, a fresh PID namespace in which the server is PID 1.
+#ifndef SUPERVISOR_RUNNER_H_
+#define SUPERVISOR_RUNNER_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace appliance::supervisor {
+
+struct ContainerSpec {
+  std::filesystem::path rootfs;      // unpacked image (read-only inside)
+  std::filesystem::path socket_dir;  // mounted at /run/model, the only way in or out
+  std::vector<std::string> argv;     // argv[0] is a path inside the root
+  std::vector<std::string> env;
+  std::string working_dir = "/";
+  uid_t host_id = 100000;  // host uid and gid the container's uid/gid 1000 map to
+};
+
+class ContainerRunner {
+ public:
+  virtual ~ContainerRunner() = default;
+  virtual std::string name() const = 0;
+  // Starts the container; returns a pid the caller may waitpid() on.
+  virtual absl::StatusOr<pid_t> Start(const ContainerSpec& spec) = 0;
+  // SIGTERM, then SIGKILL after `grace`; reaps the process.
+  virtual void Stop(pid_t pid, std::chrono::milliseconds grace) = 0;
+};
+
+std::unique_ptr<ContainerRunner> MakeNamespaceRunner();
+
+// Prepares `rootfs` for the namespace backend (mount points /proc, /dev/*, /tmp, /run/model) and
+// `socket_dir` (mode 0700, owned by host_id). Run before Start, as the supervisor.
+absl::Status PrepareContainerDirs(const ContainerSpec& spec);
+
+}  // namespace appliance::supervisor
+
+#endif  // SUPERVISOR_RUNNER_H_

@@ -1,0 +1,90 @@
+// The vTPM through tpm2-tss ESYS (issue 5 item 3): TCTI `device:/dev/tpmrm0` in the guest,
+// `swtpm:host=127.0.0.1,port=P` in tests. One restricted signing AK (ECC P-256, a primary key in
+// the endorsement hierarchy) stays loaded for the supervisor's lifetime; it is the only transient
+// object we hold and it is flushed on destruction. Quotes cover PCR 0-23 of every allocated bank.
+// Calls are serialized under one lock; TPM_RC_RETRY/YIELDED/TESTING are retried a bounded number
+// of times, then reported as "busy".
+#ifndef SUPERVISOR_TPM_H_
+#define SUPERVISOR_TPM_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "attest/tpm/hash_alg.h"
+#include "supervisor/runtime_log.h"
+
+namespace appliance::supervisor {
+
+struct TpmQuote {
+  std::vector<uint8_t> attest;     // marshalled TPMS_ATTEST
+  std::vector<uint8_t> signature;  // marshalled TPMT_SIGNATURE
+  attest::tpm::PcrBanks pcrs;      // PCR 0-23 of every allocated bank, read under the same lock
+};
+
+class Tpm {
+ public:
+  // Opens the TCTI and the ESYS context; Unavailable with the TCTI's error when there is no TPM.
+  static absl::StatusOr<std::unique_ptr<Tpm>> Open(const std::string& tcti);
+  ~Tpm();
+  Tpm(const Tpm&) = delete;
+  Tpm& operator=(const Tpm&) = delete;
+
+  // The allocated PCR banks (TPM_ALG_IDs of hash algorithms we support), from TPM2_GetCapability.
+  const std::vector<uint16_t>& banks() const { return banks_; }
+  // The AK's marshalled TPMT_PUBLIC (what the evidence carries and the binding's `ak` names).
+  const std::vector<uint8_t>& ak_public() const { return ak_public_; }
+
+  // TPM2_PCR_Extend with one digest per bank given.
+  absl::Status Extend(uint32_t pcr, const std::map<uint16_t, std::vector<uint8_t>>& digests);
+  // TPM2_Quote over PCR 0-23 of every bank, qualifying data as given (≤ 64 bytes), then the PCR
+  // values (TPM2_PCR_Read returns at most 8 per call).
+  absl::StatusOr<TpmQuote> Quote(std::span<const uint8_t> qualifying_data);
+  // One PCR's value in every allocated bank.
+  absl::StatusOr<std::map<uint16_t, std::vector<uint8_t>>> ReadPcr(uint32_t pcr);
+
+ private:
+  struct Impl;
+  explicit Tpm(std::unique_ptr<Impl> impl);
+  absl::Status Init();
+  std::unique_ptr<Impl> impl_;
+  std::vector<uint16_t> banks_;
+  std::vector<uint8_t> ak_public_;
+};
+
+// PCR 15 of a vTPM, as a runtime-log register.
+class TpmRegister : public MeasurementRegister {
+ public:
+  TpmRegister(std::shared_ptr<Tpm> tpm, uint32_t pcr) : tpm_(std::move(tpm)), pcr_(pcr) {}
+  std::string name() const override { return "vTPM PCR " + std::to_string(pcr_); }
+  absl::Status Extend(uint32_t index,
+                      const std::map<uint16_t, std::vector<uint8_t>>& digests) override;
+
+ private:
+  std::shared_ptr<Tpm> tpm_;
+  uint32_t pcr_;
+};
+
+// TDX RTMR3 through the kernel's sysfs measurement file (Linux ≥ 6.16 exposes
+// /sys/class/misc/tdx_guest/measurements/rtmr3:sha384; writing a 48-byte digest extends it).
+// Where the kernel does not offer it, Create fails and the supervisor binds the log's digest.
+class SysfsRtmrRegister : public MeasurementRegister {
+ public:
+  static constexpr char kDefaultPath[] = "/sys/class/misc/tdx_guest/measurements/rtmr3:sha384";
+  static absl::StatusOr<std::unique_ptr<SysfsRtmrRegister>> Create(std::string path);
+  std::string name() const override { return "RTMR3 (" + path_ + ")"; }
+  absl::Status Extend(uint32_t index,
+                      const std::map<uint16_t, std::vector<uint8_t>>& digests) override;
+
+ private:
+  explicit SysfsRtmrRegister(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace appliance::supervisor
+
+#endif  // SUPERVISOR_TPM_H_

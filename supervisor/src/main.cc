@@ -1,0 +1,30 @@
+// appliance-supervisor --config LAUNCH_CONFIG_JSON (issue 5's stable contract).
+#include <cstdio>
+
+#include "CLI/CLI.hpp"
+#include "supervisor.h"
+
+int main(int argc, char** argv) {
+  appliance::supervisor::DaemonOptions o;
+  std::string state_dir = o.state_dir.string(), roots_dir;
+  CLI::App app{"appliance-supervisor: measures and serves the model container over attested mTLS"};
+  app.add_option("--config", o.config_path, "launch configuration (JSON, docs/launch-config.md)")
+      ->required();
+  app.add_option("--state-dir", state_dir, "private working directory (created, mode 0700)");
+  app.add_option("--software-roots-dir", roots_dir,
+                 "software-snp only: where to write the test ARK (snp_ark.pem); default state dir");
+  app.add_flag("--software-debug", o.software_debug,
+               "software-snp only: sign reports with the DEBUG policy bit (for tests)");
+  app.add_option("--software-rsa-bits", o.software_rsa_bits,
+                 "software-snp only: RSA size of the test ARK/ASK (AMD's: 4096)")
+      ->check(CLI::IsMember({2048, 3072, 4096}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  o.state_dir = state_dir;
+  o.software_roots_dir = roots_dir.empty() ? o.state_dir : std::filesystem::path(roots_dir);
+  return appliance::supervisor::RunDaemon(o);
+}

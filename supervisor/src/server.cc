@@ -1,0 +1,811 @@
+// The daemon: startup order of DESIGN §6 (platform and vTPM, launch configuration, TLS key,
+// container measurement and start, gRPC, readiness), the Attestation and Inference services,
+// per-client limits, the audit log, and the container monitor (restart, re-measure, GOAWAY).
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "appliance/v1/service.grpc.pb.h"
+#include "attest/binding.h"
+#include "attest/client/tls.h"
+#include "attest/encoding.h"
+#include "attest/evidence.h"
+#include "attest/files.h"
+#include "attest/launch_config.h"
+#include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+#include "logging.h"
+#include "nlohmann/json.hpp"
+#include "supervisor.h"
+#include "supervisor/oci.h"
+#include "supervisor/platform.h"
+#include "supervisor/runner.h"
+#include "supervisor/runtime_log.h"
+#include "supervisor/tpm.h"
+
+#ifndef APPLIANCE_VERSION
+#define APPLIANCE_VERSION "0.0.0"
+#endif
+
+namespace appliance::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+using appliance::v1::Evidence;
+using appliance::v1::GetEvidenceRequest;
+using appliance::v1::PredictRequest;
+using appliance::v1::PredictResponse;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kModelReadyTimeout = std::chrono::seconds(20);
+constexpr auto kMaxUpstreamDeadline = std::chrono::seconds(60);
+constexpr size_t kNonceSize = 32;
+constexpr size_t kMaxMessage = (1 << 20) + 4096;
+
+std::string Hex(std::span<const uint8_t> b) { return attest::HexEncode(b); }
+
+// ---- client identities ----------------------------------------------------------------------
+
+struct Client {
+  std::string subject;
+  std::string spki_hex;  // SHA-256 of the SubjectPublicKeyInfo, hex
+};
+
+class Allowlist {
+ public:
+  explicit Allowlist(const attest::LaunchConfig& cfg) : allowed_(cfg.allowed_clients) {}
+
+  // Identity of a PEM client certificate if the launch configuration allows it.
+  absl::StatusOr<Client> Check(absl::string_view pem) const {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = cache_.find(std::string(pem)); it != cache_.end()) return it->second;
+    }
+    ASSIGN_OR_RETURN(auto id, attest::client::IdentityOfPemCertificate(pem));
+    bool ok = false;
+    for (const auto& a : allowed_) {
+      const bool subject_ok = !a.subject || *a.subject == id.subject;
+      const bool spki_ok = !a.spki_sha256 || *a.spki_sha256 == id.spki_sha256;
+      ok = ok || (subject_ok && spki_ok);
+    }
+    if (!ok) {
+      return absl::PermissionDeniedError(absl::StrCat("client \"", id.subject, "\" (SPKI sha256 ",
+                                                      Hex(id.spki_sha256),
+                                                      ") is not in the launch configuration's "
+                                                      "allowed_clients"));
+    }
+    Client c{id.subject, Hex(id.spki_sha256)};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.size() > 4096) cache_.clear();
+    cache_.emplace(std::string(pem), c);
+    return c;
+  }
+
+ private:
+  std::vector<attest::AllowedClient> allowed_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, Client> cache_;
+};
+
+// Refuses, during the handshake, client certificates that chain to the CA but are not allowed.
+class AllowlistVerifier : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit AllowlistVerifier(const Allowlist* allowlist) : allowlist_(allowlist) {}
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    auto pem = request->peer_cert();
+    auto client = allowlist_->Check(absl::string_view(pem.data(), pem.size()));
+    if (!client.ok()) {
+      LogEvent(Level::kWarning, "client-refused", std::string(client.status().message()));
+      *sync_status =
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(client.status().message()));
+    } else {
+      *sync_status = grpc::Status::OK;
+    }
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const Allowlist* allowlist_;
+};
+
+// ---- limits and audit -----------------------------------------------------------------------
+
+class Limiter {
+ public:
+  Limiter(double rate, uint32_t burst, uint64_t budget)
+      : rate_(rate), burst_(burst), budget_(budget) {}
+
+  // Empty when admitted, else the reason for RESOURCE_EXHAUSTED.
+  std::string Admit(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = Clock::now();
+    auto [it, fresh] = buckets_.try_emplace(client, Bucket{static_cast<double>(burst_), now, 0});
+    Bucket& b = it->second;
+    if (budget_ != 0 && b.used >= budget_) {
+      return absl::StrCat("query budget of ", budget_, " spent");
+    }
+    b.tokens = std::min<double>(
+        burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.last).count());
+    b.last = now;
+    if (b.tokens < 1.0)
+      return absl::StrCat("rate limit of ", rate_, " requests/s (burst ", burst_, ")");
+    b.tokens -= 1.0;
+    ++b.used;
+    return "";
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point last;
+    uint64_t used;
+  };
+  const double rate_;
+  const uint32_t burst_;
+  const uint64_t budget_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+// Audit log of queries: who, when, which method, sizes and outcome — never content.
+class Audit {
+ public:
+  explicit Audit(const fs::path& path) : f_(fopen(path.c_str(), "ae")) {}
+  ~Audit() {
+    if (f_) fclose(f_);
+  }
+  void Record(const Client& c, const char* method, size_t in, size_t out, grpc::StatusCode code,
+              Clock::time_point start) {
+    nlohmann::json j = {
+        {"time", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())},
+        {"client", c.subject},
+        {"client_spki_sha256", c.spki_hex},
+        {"method", method},
+        {"request_bytes", in},
+        {"response_bytes", out},
+        {"status", static_cast<int>(code)},
+        {"micros",
+         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()}};
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    if (f_) {
+      fputs(line.c_str(), f_);
+      fflush(f_);
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  FILE* f_;
+};
+
+// ---- the daemon -----------------------------------------------------------------------------
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions o) : opts_(std::move(o)) {}
+  int Run();
+
+  // State shared with the services.
+  absl::StatusOr<Client> Authorize(grpc::CallbackServerContext* ctx) const;
+  absl::StatusOr<Evidence> BuildEvidence(const std::string& nonce,
+                                         const attest::client::TlsIdentity& id);
+  std::shared_ptr<appliance::v1::Inference::Stub> Model(std::string* why) const {
+    std::lock_guard<std::mutex> lock(model_mu_);
+    if (!model_stub_) *why = model_state_;
+    return model_stub_;
+  }
+  Limiter& limiter() { return *limiter_; }
+  Audit& audit() { return *audit_; }
+
+ private:
+  absl::Status Init();
+  absl::Status StartContainer(bool restart);
+  absl::Status StartServer();
+  void Monitor();
+  void SetModelState(std::shared_ptr<appliance::v1::Inference::Stub> stub, std::string state);
+
+  DaemonOptions opts_;
+  std::vector<uint8_t> config_bytes_;
+  attest::LaunchConfig cfg_;
+  std::string ca_pem_;
+  std::unique_ptr<Allowlist> allowlist_;
+  std::unique_ptr<Limiter> limiter_;
+  std::unique_ptr<Audit> audit_;
+  std::shared_ptr<Tpm> tpm_;
+  std::unique_ptr<EvidenceProducer> producer_;
+  std::unique_ptr<RuntimeLog> log_;
+  std::mutex evidence_mu_;
+
+  // Container.
+  std::unique_ptr<ContainerRunner> runner_;
+  std::optional<OciImage> image_;
+  fs::path socket_dir_;
+  pid_t container_pid_ = -1;
+  uint32_t generation_ = 0;
+  mutable std::mutex model_mu_;
+  std::shared_ptr<appliance::v1::Inference::Stub> model_stub_;
+  std::string model_state_ = "model container not measured yet";
+
+  // Server (replaced on every container restart, with a fresh TLS key).
+  std::mutex server_mu_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::CallbackGenericService> unused_;
+  std::string listen_;
+  int port_ = 0;
+
+  std::atomic<bool> stopping_{false};
+};
+
+class AttestationService final : public appliance::v1::Attestation::CallbackService {
+ public:
+  AttestationService(Daemon* d, std::shared_ptr<const attest::client::TlsIdentity> id)
+      : d_(d), id_(std::move(id)) {}
+  grpc::ServerUnaryReactor* GetEvidence(grpc::CallbackServerContext* ctx,
+                                        const GetEvidenceRequest* req, Evidence* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto client = d_->Authorize(ctx);
+    if (!client.ok()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(client.status().message())));
+      return reactor;
+    }
+    if (req->nonce().size() != kNonceSize) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("nonce must be ", kNonceSize, " bytes, got ", req->nonce().size())));
+      return reactor;
+    }
+    auto ev = d_->BuildEvidence(req->nonce(), *id_);
+    if (!ev.ok()) {
+      LogEvent(Level::kError, "evidence-failed", std::string(ev.status().message()));
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   absl::StrCat("evidence: ", ev.status().message())));
+      return reactor;
+    }
+    *resp = std::move(*ev);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  Daemon* d_;
+  std::shared_ptr<const attest::client::TlsIdentity> id_;
+};
+
+class InferenceProxy final : public appliance::v1::Inference::CallbackService {
+ public:
+  explicit InferenceProxy(Daemon* d) : d_(d) {}
+
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* ctx, const PredictRequest* req,
+                                    PredictResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    const auto start = Clock::now();
+    std::shared_ptr<appliance::v1::Inference::Stub> stub;
+    Client client;
+    if (grpc::Status s = Admit(ctx, &stub, &client); !s.ok()) {
+      if (!client.spki_hex.empty())
+        d_->audit().Record(client, "Predict", req->ByteSizeLong(), 0, s.error_code(), start);
+      reactor->Finish(s);
+      return reactor;
+    }
+    auto* upstream = new grpc::ClientContext();
+    upstream->set_deadline(
+        std::min(ctx->deadline(), std::chrono::system_clock::now() + kMaxUpstreamDeadline));
+    stub->async()->Predict(
+        upstream, req, resp,
+        [this, reactor, upstream, stub, client, req, resp, start](grpc::Status s) {
+          d_->audit().Record(client, "Predict", req->ByteSizeLong(), resp->ByteSizeLong(),
+                             s.error_code(), start);
+          delete upstream;
+          reactor->Finish(s);
+        });
+    return reactor;
+  }
+
+  grpc::ServerWriteReactor<PredictResponse>* PredictStream(grpc::CallbackServerContext* ctx,
+                                                           const PredictRequest* req) override;
+
+  // Admission: an allowed client, a running model, within rate and budget.
+  grpc::Status Admit(grpc::CallbackServerContext* ctx,
+                     std::shared_ptr<appliance::v1::Inference::Stub>* stub, Client* client) {
+    auto c = d_->Authorize(ctx);
+    if (!c.ok())
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(c.status().message()));
+    *client = *c;
+    std::string why;
+    *stub = d_->Model(&why);
+    if (!*stub) return grpc::Status(grpc::StatusCode::UNAVAILABLE, why);
+    if (std::string limit = d_->limiter().Admit(c->spki_hex); !limit.empty()) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, limit);
+    }
+    return grpc::Status::OK;
+  }
+
+  Daemon* daemon() const { return d_; }
+
+ private:
+  Daemon* d_;
+};
+
+// Server-streaming proxy: one reactor on each side; the server side writes what the upstream
+// side reads, one message in flight. Deleted when both sides are done.
+class StreamProxy : public grpc::ServerWriteReactor<PredictResponse>,
+                    public grpc::ClientReadReactor<PredictResponse> {
+ public:
+  StreamProxy(InferenceProxy* proxy, grpc::CallbackServerContext* ctx, const PredictRequest* req)
+      : start_(Clock::now()), proxy_(proxy), in_bytes_(req->ByteSizeLong()) {
+    std::shared_ptr<appliance::v1::Inference::Stub> stub;
+    grpc::Status s = proxy->Admit(ctx, &stub, &client_);
+    if (!s.ok()) {
+      upstream_done_ = true;
+      Finish(s);
+      return;
+    }
+    stub_ = stub;
+    upstream_.set_deadline(
+        std::min(ctx->deadline(), std::chrono::system_clock::now() + kMaxUpstreamDeadline));
+    stub->async()->PredictStream(&upstream_, req, this);
+    grpc::ClientReadReactor<PredictResponse>::StartRead(&msg_);
+    StartCall();
+  }
+
+  // Upstream (client side).
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      out_bytes_ += msg_.ByteSizeLong();
+      StartWrite(&msg_);
+    }  // else: OnDone(status) follows
+  }
+  void OnDone(const grpc::Status& s) override {
+    proxy_->daemon()->audit().Record(client_, "PredictStream", in_bytes_, out_bytes_,
+                                     s.error_code(), start_);
+    Finish(s);
+    Release(/*upstream=*/true);
+  }
+  // Downstream (server side).
+  void OnWriteDone(bool ok) override {
+    if (ok) {
+      grpc::ClientReadReactor<PredictResponse>::StartRead(&msg_);
+    } else {
+      upstream_.TryCancel();
+    }
+  }
+  void OnCancel() override { upstream_.TryCancel(); }
+  void OnDone() override { Release(/*upstream=*/false); }
+
+ private:
+  void Release(bool upstream) {
+    bool both;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      (upstream ? upstream_done_ : downstream_done_) = true;
+      both = upstream_done_ && downstream_done_;
+    }
+    if (both) delete this;
+  }
+
+  Clock::time_point start_;
+  InferenceProxy* proxy_;
+  Client client_;
+  std::shared_ptr<appliance::v1::Inference::Stub> stub_;
+  grpc::ClientContext upstream_;
+  PredictResponse msg_;
+  size_t in_bytes_ = 0, out_bytes_ = 0;
+  std::mutex mu_;
+  bool upstream_done_ = false, downstream_done_ = false;
+};
+
+grpc::ServerWriteReactor<PredictResponse>* InferenceProxy::PredictStream(
+    grpc::CallbackServerContext* ctx, const PredictRequest* req) {
+  return new StreamProxy(this, ctx, req);
+}
+
+absl::StatusOr<Client> Daemon::Authorize(grpc::CallbackServerContext* ctx) const {
+  auto auth = ctx->auth_context();
+  auto certs = auth ? auth->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{};
+  if (certs.empty()) return absl::UnauthenticatedError("no client certificate");
+  return allowlist_->Check(absl::string_view(certs[0].data(), certs[0].size()));
+}
+
+absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
+                                               const attest::client::TlsIdentity& id) {
+  std::lock_guard<std::mutex> lock(evidence_mu_);
+  Evidence ev;
+  RETURN_IF_ERROR(log_->WithSnapshot([&](const std::string& cel) -> absl::Status {
+    std::map<std::string, std::vector<uint8_t>> values = {
+        {"nonce", std::vector<uint8_t>(nonce.begin(), nonce.end())},
+        {"tls-spki", id.spki_der},
+        {"runtime-log", std::vector<uint8_t>(cel.begin(), cel.end())}};
+    if (tpm_) values["ak"] = tpm_->ak_public();
+    ASSIGN_OR_RETURN(auto binding, attest::Binding::FromValues(values));
+    RETURN_IF_ERROR(producer_->Produce(binding.ReportData(), ev));
+    if (tpm_) {
+      const auto qd = binding.QualifyingData();
+      ASSIGN_OR_RETURN(auto quote, tpm_->Quote(qd));
+      auto* t = ev.mutable_tpm();
+      t->set_attest(quote.attest.data(), quote.attest.size());
+      t->set_signature(quote.signature.data(), quote.signature.size());
+      t->set_ak_public(tpm_->ak_public().data(), tpm_->ak_public().size());
+      t->set_trust(cfg_.tpm_trust == "in_tcb" ? appliance::v1::TPM_TRUST_IN_TCB
+                                              : appliance::v1::TPM_TRUST_HOST);
+      for (const auto& [alg, pcrs] : quote.pcrs) {
+        auto* bank = t->add_pcrs();
+        bank->set_hash_alg(alg);
+        for (const auto& [index, value] : pcrs) {
+          (*bank->mutable_values())[index] = std::string(value.begin(), value.end());
+        }
+      }
+    }
+    ev.set_binding_version(attest::kBindingVersion);
+    for (const auto& [label, digest] : binding.entries()) {
+      auto* e = ev.add_binding();
+      e->set_label(label);
+      e->set_sha256(digest.data(), digest.size());
+    }
+    ev.set_runtime_event_log(cel);
+    ev.set_supervisor_version(APPLIANCE_VERSION);
+    return absl::OkStatus();
+  }));
+  return ev;
+}
+
+void Daemon::SetModelState(std::shared_ptr<appliance::v1::Inference::Stub> stub,
+                           std::string state) {
+  std::lock_guard<std::mutex> lock(model_mu_);
+  model_stub_ = std::move(stub);
+  model_state_ = std::move(state);
+}
+
+absl::Status Daemon::Init() {
+  // 0. Private state directory.
+  std::error_code ec;
+  fs::create_directories(opts_.state_dir, ec);
+  if (ec || chmod(opts_.state_dir.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state directory ", opts_.state_dir.string(), ": cannot create it"));
+  }
+  RETURN_IF_ERROR(attest::client::PinTls13Only());
+
+  // 2 (read first: it names the platform). The launch configuration.
+  ASSIGN_OR_RETURN(config_bytes_,
+                   attest::ReadFileBounded(opts_.config_path, attest::kMaxLaunchConfigSize));
+  ASSIGN_OR_RETURN(cfg_, attest::ParseLaunchConfig(config_bytes_));
+  ASSIGN_OR_RETURN(ca_pem_, attest::CertificatesToPem(cfg_.client_ca_der));
+  allowlist_ = std::make_unique<Allowlist>(cfg_);
+  limiter_ = std::make_unique<Limiter>(cfg_.requests_per_second, cfg_.burst, cfg_.query_budget);
+  audit_ = std::make_unique<Audit>(opts_.state_dir / "audit.jsonl");
+
+  // 1. Platform and vTPM.
+  if (!cfg_.tcti.empty()) {
+    ASSIGN_OR_RETURN(auto tpm, Tpm::Open(cfg_.tcti));
+    tpm_ = std::move(tpm);
+    LogEvent(Level::kInfo, "vtpm",
+             absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust),
+             {{"TPM_BANKS", std::to_string(tpm_->banks().size())}});
+  }
+  if (cfg_.platform == "software-snp") {
+    SoftwareSnpOptions so;
+    // The "launch digest" of a software platform: SHA-384 of this supervisor's executable.
+    ASSIGN_OR_RETURN(auto exe, attest::ReadFileBounded("/proc/self/exe", 512u << 20));
+    auto m = attest::tpm::Hash(attest::tpm::kAlgSha384, exe);
+    if (!m.ok()) return m.status();
+    std::copy(m->begin(), m->end(), so.measurement.begin());
+    so.host_data = cfg_.sha256;
+    if (opts_.software_debug) so.policy |= 1ull << 19;
+    so.roots_out_dir = opts_.software_roots_dir;
+    so.rsa_bits = opts_.software_rsa_bits;
+    ASSIGN_OR_RETURN(producer_, MakeSoftwareSnpProducer(so));
+  } else if (cfg_.platform == "snp") {
+    ASSIGN_OR_RETURN(producer_, ProbeSnpProducer());
+  } else if (cfg_.platform == "tdx") {
+    ASSIGN_OR_RETURN(producer_, MakeConfigfsTsmProducer("tdx_guest"));
+  } else if (cfg_.platform == "vtpm-only") {
+    if (!tpm_) return absl::FailedPreconditionError("platform vtpm-only needs tpm.tcti");
+    producer_ = MakeVtpmOnlyProducer();
+  } else {
+    return absl::UnimplementedError(
+        absl::StrCat("platform '", cfg_.platform, "' has no evidence producer in this build"));
+  }
+  LogEvent(Level::kInfo, "platform", absl::StrCat("evidence producer: ", producer_->name()));
+
+  // Runtime log registers: PCR 15 of the vTPM (always extended; counted by verifiers only when
+  // the vTPM is in the TCB), RTMR3 on TDX where the kernel offers it.
+  std::vector<uint16_t> algs =
+      tpm_ ? tpm_->banks()
+           : std::vector<uint16_t>{attest::tpm::kAlgSha256, attest::tpm::kAlgSha384};
+  std::vector<std::shared_ptr<MeasurementRegister>> regs;
+  if (tpm_) regs.push_back(std::make_shared<TpmRegister>(tpm_, RuntimeLog::kRuntimePcr));
+  if (cfg_.platform == "tdx") {
+    if (std::find(algs.begin(), algs.end(), attest::tpm::kAlgSha384) == algs.end()) {
+      algs.push_back(attest::tpm::kAlgSha384);
+    }
+    auto rtmr = SysfsRtmrRegister::Create(SysfsRtmrRegister::kDefaultPath);
+    if (rtmr.ok()) {
+      regs.push_back(std::move(*rtmr));
+    } else {
+      LogEvent(Level::kWarning, "rtmr", std::string(rtmr.status().message()));
+    }
+  }
+  log_ = std::make_unique<RuntimeLog>(algs, regs);
+  // PCR 15 is reset only by a reboot: a supervisor restarted in the same boot continues the log
+  // its predecessor saved, or refuses to run when PCR 15 holds events no log explains.
+  bool restored = false;
+  if (tpm_) {
+    ASSIGN_OR_RETURN(auto pcr15, tpm_->ReadPcr(RuntimeLog::kRuntimePcr));
+    bool zero = true;
+    for (const auto& [alg, v] : pcr15) {
+      for (uint8_t b : v) zero = zero && b == 0;
+    }
+    if (!zero) {
+      auto saved =
+          attest::ReadFileBounded(opts_.state_dir / "runtime-log.json", attest::tpm::kMaxCelSize);
+      if (!saved.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("PCR 15 is not zero and no runtime log of this boot is saved (",
+                         saved.status().message(), "): its events cannot be explained"));
+      }
+      RETURN_IF_ERROR(log_->Restore(std::string(saved->begin(), saved->end()), pcr15));
+      auto records = log_->records();
+      if (records.empty() || records[0].event != attest::kEventLaunchConfig ||
+          records[0].data != std::vector<uint8_t>(cfg_.sha256.begin(), cfg_.sha256.end())) {
+        return absl::FailedPreconditionError(
+            "PCR 15 already measured another launch configuration in this boot");
+      }
+      restored = true;
+    }
+  }
+  log_->set_persist_path((opts_.state_dir / "runtime-log.json").string());
+  if (restored) {
+    ASSIGN_OR_RETURN(auto rec, log_->Append(attest::kEventSupervisorRestart, cfg_.sha256));
+    LogEvent(Level::kWarning, "supervisor-restart", "continuing this boot's runtime log",
+             {{"PCR", "15"}, {"RECORD", std::to_string(rec)}});
+  } else {
+    ASSIGN_OR_RETURN(auto rec, log_->Append(attest::kEventLaunchConfig, cfg_.sha256));
+    LogEvent(Level::kInfo, "launch-config", "launch configuration measured",
+             {{"LAUNCH_CONFIG_SHA256", Hex(cfg_.sha256)},
+              {"PCR", "15"},
+              {"RECORD", std::to_string(rec)}});
+  }
+
+  runner_ = MakeNamespaceRunner();
+  socket_dir_ = opts_.state_dir / "model-socket";
+  listen_ = cfg_.listen;
+  return absl::OkStatus();
+}
+
+// Measures (or re-measures) the container image, logs and extends its digest, unpacks it fresh
+// and starts it; returns when the model answers on its socket.
+absl::Status Daemon::StartContainer(bool restart) {
+  ASSIGN_OR_RETURN(OciImage image, LoadOciImage(cfg_.container_image, opts_.state_dir));
+  if (cfg_.container_digest && *cfg_.container_digest != image.manifest.sha256) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container.digest: image ", image.manifest.digest,
+                     ", launch configuration expects sha256:", Hex(*cfg_.container_digest)));
+  }
+  ASSIGN_OR_RETURN(auto rec, log_->Append(restart ? attest::kEventContainerRestart
+                                                  : attest::kEventContainerManifest,
+                                          image.manifest.sha256));
+  LogEvent(Level::kInfo, restart ? "container-restart" : "container-manifest",
+           absl::StrCat("model container measured: ", image.manifest.digest, " (", image.blob_bytes,
+                        " bytes verified)"),
+           {{"CONTAINER_DIGEST", image.manifest.digest},
+            {"PCR", "15"},
+            {"RECORD", std::to_string(rec)}});
+  const fs::path rootfs = opts_.state_dir / absl::StrCat("rootfs-", ++generation_);
+  std::error_code ec;
+  fs::remove_all(rootfs, ec);
+  RETURN_IF_ERROR(UnpackLayers(image, rootfs));
+  if (generation_ > 1)
+    fs::remove_all(opts_.state_dir / absl::StrCat("rootfs-", generation_ - 1), ec);
+  ContainerSpec spec;
+  spec.rootfs = rootfs;
+  spec.socket_dir = socket_dir_;
+  spec.argv = image.argv;
+  spec.env = image.env;
+  spec.working_dir = image.working_dir.empty() ? "/" : image.working_dir;
+  fs::remove(socket_dir_ / "model.sock", ec);
+  RETURN_IF_ERROR(PrepareContainerDirs(spec));
+  ASSIGN_OR_RETURN(container_pid_, runner_->Start(spec));
+  image_ = std::move(image);
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessage) * 16);
+  auto channel = grpc::CreateCustomChannel("unix:" + (socket_dir_ / "model.sock").string(),
+                                           grpc::InsecureChannelCredentials(), args);
+  const auto deadline = std::chrono::system_clock::now() + kModelReadyTimeout;
+  while (!channel->WaitForConnected(
+      std::min(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(200)))) {
+    if (waitpid(container_pid_, nullptr, WNOHANG) == container_pid_) {
+      container_pid_ = -1;
+      return absl::UnavailableError("model container exited before it served");
+    }
+    if (std::chrono::system_clock::now() > deadline) {
+      runner_->Stop(container_pid_, std::chrono::milliseconds(1000));
+      container_pid_ = -1;
+      return absl::DeadlineExceededError("model container did not open its socket in time");
+    }
+  }
+  SetModelState(std::make_shared<appliance::v1::Inference::Stub>(channel), "serving");
+  LogEvent(Level::kInfo, "container-started",
+           absl::StrCat("model container running (", runner_->name(), " runner, pid ",
+                        container_pid_, ")"));
+  return absl::OkStatus();
+}
+
+// (Re)starts the gRPC server with a fresh TLS key. The old server, if any, is shut down after
+// the new one listens: its connections get GOAWAY and clients must re-attest the new key.
+absl::Status Daemon::StartServer() {
+  ASSIGN_OR_RETURN(auto id, attest::client::GenerateSelfSignedIdentity("appliance-supervisor",
+                                                                       absl::Hours(24 * 30)));
+  auto identity = std::make_shared<const attest::client::TlsIdentity>(std::move(id));
+  grpc::experimental::IdentityKeyCertPair pair{identity->key_pem, identity->cert_pem};
+  auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      ca_pem_, std::vector<grpc::experimental::IdentityKeyCertPair>{pair});
+  grpc::experimental::TlsServerCredentialsOptions topts(provider);
+  topts.watch_root_certs();
+  topts.watch_identity_key_cert_pairs();
+  topts.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  topts.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<AllowlistVerifier>(allowlist_.get()));
+
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  services.push_back(std::make_unique<AttestationService>(this, identity));
+  services.push_back(std::make_unique<InferenceProxy>(this));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int selected = 0;
+  const std::string addr =
+      port_ == 0 ? listen_ : absl::StrCat(listen_.substr(0, listen_.rfind(':')), ":", port_);
+  builder.AddListeningPort(addr, grpc::experimental::TlsServerCredentials(topts), &selected);
+  for (auto& s : services) builder.RegisterService(s.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessage));
+  auto server = builder.BuildAndStart();
+  if (!server || selected == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", addr));
+  std::unique_ptr<grpc::Server> old;
+  std::vector<std::unique_ptr<grpc::Service>> old_services;
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    old = std::move(server_);
+    old_services = std::move(services_);
+    server_ = std::move(server);
+    services_ = std::move(services);
+    port_ = selected;
+  }
+  if (old) old->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  std::ofstream(opts_.state_dir / "listen.tmp")
+      << listen_.substr(0, listen_.rfind(':')) << ":" << port_ << "\n";
+  fs::rename(opts_.state_dir / "listen.tmp", opts_.state_dir / "listen");
+  LogEvent(
+      Level::kInfo, "listening",
+      absl::StrCat("serving on ", listen_.substr(0, listen_.rfind(':')), ":", port_,
+                   " (TLS 1.3, client certificates required), TLS key SPKI sha256 ",
+                   Hex(attest::tpm::Hash(attest::tpm::kAlgSha256, identity->spki_der).value())));
+  return absl::OkStatus();
+}
+
+void Daemon::Monitor() {
+  int failures = 0;
+  while (!stopping_) {
+    int status = 0;
+    pid_t pid = container_pid_;
+    if (pid <= 0) {
+      // Not running: retry the start with back-off.
+    } else {
+      pid_t r = waitpid(pid, &status, 0);
+      if (r != pid) {
+        if (errno == EINTR) continue;
+      }
+    }
+    if (stopping_) return;
+    const std::string how = pid <= 0 ? "not running"
+                            : WIFSIGNALED(status)
+                                ? absl::StrCat("killed by signal ", WTERMSIG(status))
+                                : absl::StrCat("exited with status ", WEXITSTATUS(status));
+    container_pid_ = -1;
+    SetModelState(nullptr, absl::StrCat("model container ", how, "; restarting"));
+    LogEvent(Level::kWarning, "container-exit", absl::StrCat("model container ", how));
+    sd_notify(0, "STATUS=model container restarting");
+    const auto delay = std::chrono::milliseconds(std::min(30000, 250 << std::min(failures, 7)));
+    const auto until = Clock::now() + delay;
+    while (!stopping_ && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (stopping_) return;
+    const auto started = Clock::now();
+    absl::Status s = StartContainer(/*restart=*/true);
+    if (!s.ok()) {
+      ++failures;
+      LogEvent(Level::kError, "container-restart-failed", std::string(s.message()));
+      SetModelState(nullptr, absl::StrCat("model container restart failed: ", s.message()));
+      continue;
+    }
+    failures = Clock::now() - started > std::chrono::seconds(60) ? 0 : failures + 1;
+    // New key, GOAWAY to every existing connection: clients re-attest the new runtime state.
+    if (absl::Status ss = StartServer(); !ss.ok()) {
+      LogEvent(Level::kError, "server-restart-failed", std::string(ss.message()));
+    }
+    sd_notify(0, "STATUS=serving (container restarted)");
+  }
+}
+
+int Daemon::Run() {
+  // Signals are taken by sigwait below: block them before any thread starts.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  if (absl::Status s = Init(); !s.ok()) {
+    LogEvent(Level::kError, "startup-failed", std::string(s.message()));
+    return 1;
+  }
+  // The server first: before the container is measured and running, Predict answers UNAVAILABLE.
+  if (absl::Status s = StartServer(); !s.ok()) {
+    LogEvent(Level::kError, "startup-failed", std::string(s.message()));
+    return 1;
+  }
+  if (absl::Status s = StartContainer(/*restart=*/false); !s.ok()) {
+    LogEvent(Level::kError, "startup-failed", absl::StrCat("model container: ", s.message()));
+    SetModelState(nullptr, absl::StrCat("model container failed: ", s.message()));
+    std::lock_guard<std::mutex> lock(server_mu_);
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    return 1;
+  }
+  sd_notify(0, "READY=1\nSTATUS=serving: model container measured and running");
+  LogEvent(Level::kInfo, "ready", "measured and serving");
+  std::thread monitor([this] { Monitor(); });
+  std::thread watchdog;
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    watchdog = std::thread([this, watchdog_usec] {
+      while (!stopping_) {
+        sd_notify(0, "WATCHDOG=1");
+        for (uint64_t t = 0; t < watchdog_usec / 2 && !stopping_; t += 50000) usleep(50000);
+      }
+    });
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  LogEvent(Level::kInfo, "stopping", absl::StrCat("signal ", sig));
+  sd_notify(0, "STOPPING=1");
+  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  if (container_pid_ > 0) runner_->Stop(container_pid_, std::chrono::milliseconds(2000));
+  monitor.join();
+  if (watchdog.joinable()) watchdog.join();
+  return 0;
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& options) {
+  Daemon d(options);
+  return d.Run();
+}
+
+}  // namespace appliance::supervisor

@@ -1,0 +1,27 @@
+// appliance-supervisor's daemon (DESIGN §6), private to the executable: gRPC stays out of every
+// other header.
+#ifndef SUPERVISOR_SRC_SUPERVISOR_H_
+#define SUPERVISOR_SRC_SUPERVISOR_H_
+
+#include <filesystem>
+#include <string>
+
+namespace appliance::supervisor {
+
+struct DaemonOptions {
+  std::filesystem::path config_path;
+  // Private working directory (mode 0700): the extracted and unpacked model image, the model's
+  // socket directory, the audit log, `listen` (the bound address). Never holds a key.
+  std::filesystem::path state_dir = "/run/appliance-supervisor";
+  // software-snp: where snp_ark.pem (the test root, public) is written; default state_dir.
+  std::filesystem::path software_roots_dir;
+  bool software_debug = false;  // software-snp: sign reports with the DEBUG policy bit
+  int software_rsa_bits = 4096;
+};
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code.
+int RunDaemon(const DaemonOptions& options);
+
+}  // namespace appliance::supervisor
+
+#endif  // SUPERVISOR_SRC_SUPERVISOR_H_

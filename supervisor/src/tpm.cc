@@ -1,0 +1,312 @@
+#include "supervisor/tpm.h"
+
+#include <fcntl.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "attest/status.h"
+
+namespace appliance::supervisor {
+namespace {
+
+constexpr uint32_t kQuotedPcrs = 24;
+constexpr int kBusyRetries = 20;
+
+std::string RcText(TSS2_RC rc) {
+  return absl::StrCat(Tss2_RC_Decode(rc), " (0x", absl::Hex(rc), ")");
+}
+
+bool IsBusy(TSS2_RC rc) {
+  const TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
+  return base == TPM2_RC_RETRY || base == TPM2_RC_YIELDED || base == TPM2_RC_TESTING;
+}
+
+absl::Status TpmError(absl::string_view what, TSS2_RC rc) {
+  // TCTI-layer failures mean the TPM (or swtpm) is not reachable.
+  if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER) {
+    return absl::UnavailableError(absl::StrCat("vTPM unreachable: ", what, ": ", RcText(rc)));
+  }
+  if (IsBusy(rc))
+    return absl::UnavailableError(absl::StrCat("vTPM busy: ", what, ": ", RcText(rc)));
+  return absl::InternalError(absl::StrCat("vTPM: ", what, ": ", RcText(rc)));
+}
+
+// Runs a TPM call, retrying while the TPM reports itself busy (bounded).
+template <typename F>
+TSS2_RC WithRetry(F&& call) {
+  TSS2_RC rc = TSS2_RC_SUCCESS;
+  for (int i = 0; i < kBusyRetries; ++i) {
+    rc = call();
+    if (!IsBusy(rc)) return rc;
+    usleep(5000);
+  }
+  return rc;
+}
+
+template <typename T>
+struct EsysFree {
+  void operator()(T* p) const { Esys_Free(p); }
+};
+template <typename T>
+using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
+
+bool SupportedBank(uint16_t alg) {
+  return alg == TPM2_ALG_SHA1 || alg == TPM2_ALG_SHA256 || alg == TPM2_ALG_SHA384 ||
+         alg == TPM2_ALG_SHA512;
+}
+
+}  // namespace
+
+struct Tpm::Impl {
+  std::mutex mu;
+  TSS2_TCTI_CONTEXT* tcti = nullptr;
+  ESYS_CONTEXT* esys = nullptr;
+  ESYS_TR ak = ESYS_TR_NONE;
+
+  ~Impl() {
+    if (esys != nullptr && ak != ESYS_TR_NONE) Esys_FlushContext(esys, ak);
+    if (esys != nullptr) Esys_Finalize(&esys);
+    if (tcti != nullptr) Tss2_TctiLdr_Finalize(&tcti);
+  }
+};
+
+Tpm::Tpm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tpm::~Tpm() = default;
+
+absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti) {
+  auto impl = std::make_unique<Impl>();
+  if (TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &impl->tcti); rc != TSS2_RC_SUCCESS) {
+    return absl::UnavailableError(
+        absl::StrCat("vTPM unreachable: TCTI \"", tcti, "\": ", RcText(rc)));
+  }
+  if (TSS2_RC rc = Esys_Initialize(&impl->esys, impl->tcti, nullptr); rc != TSS2_RC_SUCCESS) {
+    return TpmError("Esys_Initialize", rc);
+  }
+  std::unique_ptr<Tpm> tpm(new Tpm(std::move(impl)));
+  RETURN_IF_ERROR(tpm->Init());
+  return tpm;
+}
+
+absl::Status Tpm::Init() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  // Allocated banks.
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* caps_raw = nullptr;
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS,
+                              0, 1, &more, &caps_raw);
+  });
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(PCRS)", rc);
+  EsysPtr<TPMS_CAPABILITY_DATA> caps(caps_raw);
+  const TPML_PCR_SELECTION& assigned = caps->data.assignedPCR;
+  for (uint32_t i = 0; i < assigned.count && i < TPM2_NUM_PCR_BANKS; ++i) {
+    const auto& sel = assigned.pcrSelections[i];
+    bool any = false;
+    for (uint8_t b = 0; b < sel.sizeofSelect && b < sizeof(sel.pcrSelect); ++b)
+      any |= sel.pcrSelect[b] != 0;
+    if (any && SupportedBank(sel.hash)) banks_.push_back(sel.hash);
+  }
+  if (banks_.empty()) return absl::FailedPreconditionError("vTPM: no allocated SHA PCR bank");
+
+  // The AK: a restricted ECDSA P-256 / SHA-256 signing primary in the endorsement hierarchy.
+  TPM2B_PUBLIC in_public{};
+  TPMT_PUBLIC& pub = in_public.publicArea;
+  pub.type = TPM2_ALG_ECC;
+  pub.nameAlg = TPM2_ALG_SHA256;
+  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA;
+  pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+  pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+  pub.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+  pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+  pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+  TPM2B_SENSITIVE_CREATE sensitive{};
+  TPM2B_DATA outside{};
+  TPML_PCR_SELECTION creation_pcr{};
+  TPM2B_PUBLIC* out_public_raw = nullptr;
+  TPM2B_CREATION_DATA* creation_data = nullptr;
+  TPM2B_DIGEST* creation_hash = nullptr;
+  TPMT_TK_CREATION* creation_ticket = nullptr;
+  rc = WithRetry([&] {
+    return Esys_CreatePrimary(impl_->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                              ESYS_TR_NONE, &sensitive, &in_public, &outside, &creation_pcr,
+                              &impl_->ak, &out_public_raw, &creation_data, &creation_hash,
+                              &creation_ticket);
+  });
+  EsysPtr<TPM2B_PUBLIC> out_public(out_public_raw);
+  Esys_Free(creation_data);
+  Esys_Free(creation_hash);
+  Esys_Free(creation_ticket);
+  if (rc != TSS2_RC_SUCCESS) {
+    impl_->ak = ESYS_TR_NONE;
+    return TpmError("CreatePrimary(AK)", rc);
+  }
+  std::vector<uint8_t> buf(sizeof(TPMT_PUBLIC));
+  size_t off = 0;
+  rc = Tss2_MU_TPMT_PUBLIC_Marshal(&out_public->publicArea, buf.data(), buf.size(), &off);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal AK public", rc);
+  buf.resize(off);
+  ak_public_ = std::move(buf);
+  return absl::OkStatus();
+}
+
+absl::Status Tpm::Extend(uint32_t pcr, const std::map<uint16_t, std::vector<uint8_t>>& digests) {
+  if (pcr >= kQuotedPcrs) return absl::InvalidArgumentError(absl::StrCat("PCR ", pcr));
+  TPML_DIGEST_VALUES values{};
+  for (uint16_t bank : banks_) {
+    auto d = digests.find(bank);
+    if (d == digests.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vTPM extend: no ", attest::tpm::HashAlgName(bank), " digest for an allocated bank"));
+    }
+    if (d->second.size() != attest::tpm::HashAlgSize(bank) || d->second.size() > sizeof(TPMU_HA)) {
+      return absl::InvalidArgumentError("vTPM extend: digest size");
+    }
+    TPMT_HA& ha = values.digests[values.count++];
+    ha.hashAlg = bank;
+    std::memcpy(&ha.digest, d->second.data(), d->second.size());
+  }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_PCR_Extend(impl_->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, &values);
+  });
+  if (rc != TSS2_RC_SUCCESS) return TpmError(absl::StrCat("PCR_Extend(", pcr, ")"), rc);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TpmQuote> Tpm::Quote(std::span<const uint8_t> qualifying_data) {
+  TPM2B_DATA qd{};
+  if (qualifying_data.size() > sizeof(qd.buffer)) {
+    return absl::InvalidArgumentError("vTPM quote: qualifying data too long");
+  }
+  qd.size = static_cast<uint16_t>(qualifying_data.size());
+  std::memcpy(qd.buffer, qualifying_data.data(), qualifying_data.size());
+  TPML_PCR_SELECTION all{};
+  for (uint16_t bank : banks_) {
+    auto& sel = all.pcrSelections[all.count++];
+    sel.hash = bank;
+    sel.sizeofSelect = 3;
+    sel.pcrSelect[0] = sel.pcrSelect[1] = sel.pcrSelect[2] = 0xff;
+  }
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
+
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  TPM2B_ATTEST* quoted_raw = nullptr;
+  TPMT_SIGNATURE* sig_raw = nullptr;
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_Quote(impl_->esys, impl_->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qd,
+                      &scheme, &all, &quoted_raw, &sig_raw);
+  });
+  EsysPtr<TPM2B_ATTEST> quoted(quoted_raw);
+  EsysPtr<TPMT_SIGNATURE> sig(sig_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("Quote", rc);
+
+  TpmQuote out;
+  out.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
+  out.signature.resize(sizeof(TPMT_SIGNATURE));
+  size_t off = 0;
+  rc = Tss2_MU_TPMT_SIGNATURE_Marshal(sig.get(), out.signature.data(), out.signature.size(), &off);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal signature", rc);
+  out.signature.resize(off);
+
+  // PCR values, 8 at a time (what TPM2_PCR_Read returns at most), under the same lock: no extend
+  // can come between the quote and the read.
+  for (uint16_t bank : banks_) {
+    for (uint32_t group = 0; group < 3; ++group) {
+      TPML_PCR_SELECTION in{};
+      in.count = 1;
+      in.pcrSelections[0].hash = bank;
+      in.pcrSelections[0].sizeofSelect = 3;
+      in.pcrSelections[0].pcrSelect[group] = 0xff;
+      UINT32 counter = 0;
+      TPML_PCR_SELECTION* out_sel_raw = nullptr;
+      TPML_DIGEST* values_raw = nullptr;
+      rc = WithRetry([&] {
+        return Esys_PCR_Read(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter,
+                             &out_sel_raw, &values_raw);
+      });
+      EsysPtr<TPML_PCR_SELECTION> out_sel(out_sel_raw);
+      EsysPtr<TPML_DIGEST> values(values_raw);
+      if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Read", rc);
+      if (values->count != 8) {
+        return absl::InternalError(
+            absl::StrCat("vTPM PCR_Read returned ", values->count, " values for 8 PCRs"));
+      }
+      for (uint32_t i = 0; i < 8; ++i) {
+        const TPM2B_DIGEST& d = values->digests[i];
+        out.pcrs[bank][group * 8 + i].assign(d.buffer, d.buffer + d.size);
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<uint16_t, std::vector<uint8_t>>> Tpm::ReadPcr(uint32_t pcr) {
+  if (pcr >= kQuotedPcrs) return absl::InvalidArgumentError(absl::StrCat("PCR ", pcr));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::map<uint16_t, std::vector<uint8_t>> out;
+  for (uint16_t bank : banks_) {
+    TPML_PCR_SELECTION in{};
+    in.count = 1;
+    in.pcrSelections[0].hash = bank;
+    in.pcrSelections[0].sizeofSelect = 3;
+    in.pcrSelections[0].pcrSelect[pcr / 8] = static_cast<uint8_t>(1u << (pcr % 8));
+    UINT32 counter = 0;
+    TPML_PCR_SELECTION* out_sel_raw = nullptr;
+    TPML_DIGEST* values_raw = nullptr;
+    TSS2_RC rc = WithRetry([&] {
+      return Esys_PCR_Read(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter,
+                           &out_sel_raw, &values_raw);
+    });
+    EsysPtr<TPML_PCR_SELECTION> out_sel(out_sel_raw);
+    EsysPtr<TPML_DIGEST> values(values_raw);
+    if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Read", rc);
+    if (values->count != 1) return absl::InternalError("vTPM PCR_Read: no value");
+    out[bank].assign(values->digests[0].buffer,
+                     values->digests[0].buffer + values->digests[0].size);
+  }
+  return out;
+}
+
+absl::Status TpmRegister::Extend(uint32_t /*index*/,
+                                 const std::map<uint16_t, std::vector<uint8_t>>& digests) {
+  return tpm_->Extend(pcr_, digests);
+}
+
+absl::StatusOr<std::unique_ptr<SysfsRtmrRegister>> SysfsRtmrRegister::Create(std::string path) {
+  if (access(path.c_str(), W_OK) != 0) {
+    return absl::UnavailableError(absl::StrCat("RTMR extend not offered by this kernel (", path,
+                                               ": ", std::strerror(errno), ")"));
+  }
+  return std::unique_ptr<SysfsRtmrRegister>(new SysfsRtmrRegister(std::move(path)));
+}
+
+absl::Status SysfsRtmrRegister::Extend(uint32_t /*index*/,
+                                       const std::map<uint16_t, std::vector<uint8_t>>& digests) {
+  auto d = digests.find(TPM2_ALG_SHA384);
+  if (d == digests.end() || d->second.size() != 48) {
+    return absl::InvalidArgumentError("RTMR3 extend needs a SHA-384 digest");
+  }
+  int fd = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat(path_, ": ", std::strerror(errno)));
+  ssize_t n = write(fd, d->second.data(), d->second.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(d->second.size())) {
+    return absl::InternalError(
+        absl::StrCat("RTMR3 extend via ", path_, ": ", n < 0 ? std::strerror(err) : "short write"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace appliance::supervisor
