@@ -19,7 +19,7 @@ build_main() {
 build_fuzz() {
   log "build (clang-14, ASan+UBSan, libFuzzer, $ROOT/build-fuzz)"
   CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAPPLIANCE_FUZZERS=ON >/dev/null
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAPPLIANCE_FUZZERS=ON -DAPPLIANCE_GRPC=OFF >/dev/null
   cmake --build "$ROOT/build-fuzz" -j "$JOBS"
 }
 

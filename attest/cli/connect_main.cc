@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout_s, "seconds for the connection and each call")
       ->check(CLI::Range(0.1, 600.0));
   app.add_flag("--json", as_json, "machine-readable output");
+  std::string evidence_out;
+  app.add_option("--evidence-out", evidence_out,
+                 "write the verified evidence bundle (protobuf) here");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -131,6 +135,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     return attest::cli::ReportFailure("connect", conn.status());
+  }
+  if (!evidence_out.empty()) {
+    std::ofstream f(evidence_out, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(conn->evidence.data()),
+            static_cast<std::streamsize>(conn->evidence.size()));
+    if (!f.flush()) return Usage("cannot write " + evidence_out);
   }
   const auto& c = conn->claims;
   json claims = {

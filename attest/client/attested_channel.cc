@@ -78,6 +78,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(
   opts.set_certificate_verifier(std::move(verifier));
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // never share a connection across channels
+  // SNI: the name the supervisor's self-signed certificate carries (its address is not in it).
+  args.SetSslTargetNameOverride("appliance-supervisor");
   args.SetMaxReceiveMessageSize(4 << 20);
   return grpc::CreateCustomChannel(target, grpc::experimental::TlsCredentials(opts), args);
 }
@@ -190,6 +192,7 @@ absl::StatusOr<AttestedConnection> ConnectAttested(const ConnectOptions& o, Chec
   out.server_spki_der = std::move(spki);
   out.claims = std::move(claims);
   out.evidence_bytes = bytes.size();
+  out.evidence.assign(bytes.begin(), bytes.end());
   return out;
 }
 

@@ -370,10 +370,12 @@ class StreamProxy : public grpc::ServerWriteReactor<PredictResponse>,
     StartCall();
   }
 
-  // Upstream (client side).
+  // Upstream (client side). While a message is being written downstream, a hold keeps the
+  // upstream call from completing (OnDone) so that the next StartRead is always legal.
   void OnReadDone(bool ok) override {
     if (ok) {
       out_bytes_ += msg_.ByteSizeLong();
+      grpc::ClientReadReactor<PredictResponse>::AddHold();
       StartWrite(&msg_);
     }  // else: OnDone(status) follows
   }
@@ -390,6 +392,7 @@ class StreamProxy : public grpc::ServerWriteReactor<PredictResponse>,
     } else {
       upstream_.TryCancel();
     }
+    grpc::ClientReadReactor<PredictResponse>::RemoveHold();
   }
   void OnCancel() override { upstream_.TryCancel(); }
   void OnDone() override { Release(/*upstream=*/false); }

@@ -259,6 +259,14 @@ SupervisorProcess::SupervisorProcess(const fs::path& dir, const std::string& con
   std::vector<std::string> argv = {(BinDir() / "appliance-supervisor").string(), "--config",
                                    config_path_.string(), "--state-dir", state_dir_.string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  // Debugging aid: APPLIANCE_SUPERVISOR_WRAPPER="gdb -batch -ex run -ex bt --args" (split on
+  // spaces).
+  if (const char* wrapper = getenv("APPLIANCE_SUPERVISOR_WRAPPER"); wrapper && *wrapper) {
+    std::vector<std::string> w;
+    std::stringstream ss(wrapper);
+    for (std::string part; ss >> part;) w.push_back(part);
+    argv.insert(argv.begin(), w.begin(), w.end());
+  }
   proc_ = std::make_unique<BackgroundProcess>(
       argv, log_path_, std::map<std::string, std::string>{{"APPLIANCE_LOG_STDERR", "1"}});
 }

@@ -41,6 +41,7 @@ struct AttestedConnection {
   std::vector<uint8_t> server_spki_der;
   VerifiedEvidence claims;
   size_t evidence_bytes = 0;
+  std::vector<uint8_t> evidence;  // the verified appliance.v1.Evidence, serialized
 };
 
 // Failures: UnavailableError when the host cannot be reached at all (TCP); VerificationFailed
