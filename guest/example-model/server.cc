@@ -147,13 +147,26 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::string socket_path = "/run/model/model.sock", weights = "/model/weights.json";
+  // Outside the appliance only (the benchmark's baseline: the model served directly over mTLS).
+  std::string listen, tls_cert, tls_key, client_ca;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--socket") == 0) {
+    const std::string flag = argv[i];
+    if (flag == "--socket") {
       socket_path = argv[i + 1];
-    } else if (std::strcmp(argv[i], "--weights") == 0) {
+    } else if (flag == "--weights") {
       weights = argv[i + 1];
+    } else if (flag == "--listen") {
+      listen = argv[i + 1];
+    } else if (flag == "--tls-cert") {
+      tls_cert = argv[i + 1];
+    } else if (flag == "--tls-key") {
+      tls_key = argv[i + 1];
+    } else if (flag == "--client-ca") {
+      client_ca = argv[i + 1];
     } else {
-      std::fprintf(stderr, "usage: example-model-server [--socket PATH] [--weights FILE]\n");
+      std::fprintf(stderr,
+                   "usage: example-model-server [--socket PATH | --listen HOST:PORT --tls-cert F "
+                   "--tls-key F --client-ca F] [--weights FILE]\n");
       return 2;
     }
   }
@@ -168,18 +181,33 @@ int main(int argc, char** argv) {
                  error.empty() ? "cannot read" : error.c_str());
     return 1;
   }
-  unlink(socket_path.c_str());
   InferenceService service(std::move(model));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  if (listen.empty()) {
+    unlink(socket_path.c_str());
+    builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  } else {
+    auto read = [](const std::string& path) {
+      std::ifstream f(path, std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      return ss.str();
+    };
+    grpc::SslServerCredentialsOptions tls(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = read(client_ca);
+    tls.pem_key_cert_pairs.push_back({read(tls_key), read(tls_cert)});
+    builder.AddListeningPort(listen, grpc::SslServerCredentials(tls));
+    socket_path = listen;
+  }
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxInput) + 1024);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
-    std::fprintf(stderr, "example-model-server: cannot listen on unix:%s\n", socket_path.c_str());
+    std::fprintf(stderr, "example-model-server: cannot listen on %s\n", socket_path.c_str());
     return 1;
   }
-  std::fprintf(stderr, "example-model-server: serving on unix:%s\n", socket_path.c_str());
+  std::fprintf(stderr, "example-model-server: serving on %s\n", socket_path.c_str());
   int sig = 0;
   sigwait(&set, &sig);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
