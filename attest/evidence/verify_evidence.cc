@@ -31,7 +31,15 @@ bool InList(const std::vector<std::array<uint8_t, N>>& list, std::span<const uin
   return false;
 }
 
-absl::StatusOr<std::unique_ptr<snp::Verifier>> MakeSnpVerifier(const EvidenceExpectations& e) {
+// One SNP verifier per set of trust anchors for the whole process: building one checks every
+// root's signature, and its chain cache (certificates → verified path, within their validity)
+// makes repeated connections to the same appliance skip the RSA chain work.
+absl::StatusOr<std::shared_ptr<const snp::Verifier>> SnpVerifierFor(const EvidenceExpectations& e) {
+  static std::mutex mu;
+  static std::map<std::vector<std::vector<uint8_t>>, std::shared_ptr<const snp::Verifier>>* cache =
+      new std::map<std::vector<std::vector<uint8_t>>, std::shared_ptr<const snp::Verifier>>();
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache->find(e.extra_snp_roots_der); it != cache->end()) return it->second;
   snp::VerifierConfig config;
   for (auto product : {snp::Product::kMilan, snp::Product::kGenoa, snp::Product::kTurin}) {
     ASSIGN_OR_RETURN(auto roots, snp::BuiltinAmdRoots(product));
@@ -40,7 +48,11 @@ absl::StatusOr<std::unique_ptr<snp::Verifier>> MakeSnpVerifier(const EvidenceExp
     config.intermediates_der.push_back(roots.asvk_der);
   }
   for (const auto& r : e.extra_snp_roots_der) config.trust_anchors_der.push_back(r);
-  return snp::Verifier::Create(config);
+  ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(config));
+  std::shared_ptr<const snp::Verifier> shared(std::move(verifier));
+  if (cache->size() >= 16) cache->clear();  // bounded: a process talks to a few trust sets
+  cache->emplace(e.extra_snp_roots_der, shared);
+  return shared;
 }
 
 // The runtime log: well-formed records, the launch configuration first, every container event
@@ -143,7 +155,7 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
   switch (ev.platform_case()) {
     case appliance::v1::Evidence::kSnp: {
       out.platform = "snp";
-      ASSIGN_OR_RETURN(auto verifier, MakeSnpVerifier(e));
+      ASSIGN_OR_RETURN(auto verifier, SnpVerifierFor(e));
       snp::Options opts;
       opts.now = e.now;
       opts.policy.allow_debug = e.reference->allow_debug;

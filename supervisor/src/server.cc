@@ -634,6 +634,7 @@ absl::Status Daemon::StartContainer(bool restart) {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessage) * 16);
+  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);  // a local hop: no retries, no load balancing
   auto channel = grpc::CreateCustomChannel("unix:" + (socket_dir_ / "model.sock").string(),
                                            grpc::InsecureChannelCredentials(), args);
   const auto deadline = std::chrono::system_clock::now() + kModelReadyTimeout;
