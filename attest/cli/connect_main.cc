@@ -98,16 +98,11 @@ int main(int argc, char** argv) {
   if (!ref.ok()) return Usage(std::string(ref.status().message()));
   o.reference = *ref;
   if (!roots_dir.empty()) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(roots_dir, ec)) {
-      if (entry.path().extension() != ".pem") continue;
-      auto b = attest::ReadFileBounded(entry.path(), 1 << 20);
-      auto certs = b.ok() ? attest::ParseCertificates(*b, entry.path().string())
-                          : absl::StatusOr<std::vector<std::vector<uint8_t>>>(b.status());
-      if (!certs.ok()) return Usage(std::string(certs.status().message()));
-      for (auto& c : *certs) o.extra_snp_roots_der.push_back(std::move(c));
-    }
-    if (ec) return Usage(absl::StrCat("--roots ", roots_dir, ": ", ec.message()));
+    auto roots = attest::client::LoadRootsDir(roots_dir);
+    if (!roots.ok()) return Usage(std::string(roots.status().message()));
+    o.extra_snp_roots_der = std::move(roots->snp);
+    o.extra_tdx_roots_der = std::move(roots->tdx);
+    o.tdx_collateral = std::move(roots->tdx_collateral);
   }
   std::string predict_input;
   if (!predict.empty()) {

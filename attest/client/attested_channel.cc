@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "appliance/v1/service.grpc.pb.h"
 #include "attest/client/tls.h"
 #include "attest/encoding.h"
+#include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 
 namespace attest::client {
 namespace {
@@ -128,6 +131,24 @@ absl::Status ProbeTcp(const std::string& target, absl::Duration timeout) {
 
 }  // namespace
 
+absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir) {
+  RootsDir out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".pem") continue;
+    ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(entry.path(), 1 << 20));
+    ASSIGN_OR_RETURN(auto certs, ParseCertificates(bytes, entry.path().string()));
+    auto& list = entry.path().filename().string().rfind("tdx_", 0) == 0 ? out.tdx : out.snp;
+    for (auto& c : certs) list.push_back(std::move(c));
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--roots ", dir, ": ", ec.message()));
+  const auto collateral = std::filesystem::path(dir) / "tdx-collateral";
+  if (std::filesystem::is_directory(collateral, ec)) {
+    ASSIGN_OR_RETURN(out.tdx_collateral, tdx::LoadCollateralDir(collateral.string(), ""));
+  }
+  return out;
+}
+
 std::shared_ptr<grpc::Channel> PlainMtlsChannel(const std::string& target,
                                                 const std::string& client_cert_pem,
                                                 const std::string& client_key_pem) {
@@ -183,6 +204,8 @@ absl::StatusOr<AttestedConnection> ConnectAttested(const ConnectOptions& o, Chec
   e.reference = &o.reference;
   e.allow_vtpm_only = o.allow_vtpm_only;
   e.extra_snp_roots_der = o.extra_snp_roots_der;
+  e.extra_tdx_roots_der = o.extra_tdx_roots_der;
+  e.tdx_collateral = o.tdx_collateral;
   ASSIGN_OR_RETURN(
       auto claims,
       VerifyEvidence(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), e,

@@ -62,7 +62,7 @@ absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> by
   json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Bad("file", "not a JSON object");
   RETURN_IF_ERROR(OnlyKeys(j, "top level",
-                           {"version", "snp", "container_digests", "launch_config_sha256",
+                           {"version", "snp", "tdx", "container_digests", "launch_config_sha256",
                             "runtime_events", "comment"}));
   ReferenceValues r;
   if (!j.contains("version") || !j["version"].is_number_unsigned() || j["version"] != 1) {
@@ -89,6 +89,31 @@ absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> by
         *p = (*t)[k].get<uint8_t>();
       }
       r.snp_min_tcb = tcb;
+    }
+  }
+  if (auto tdx = j.find("tdx"); tdx != j.end()) {
+    if (!tdx->is_object()) return Bad("tdx", "an object expected");
+    RETURN_IF_ERROR(OnlyKeys(
+        *tdx, "tdx", {"mrtd", "rtmr0", "rtmr1", "rtmr2", "allow_debug", "accepted_tcb_statuses"}));
+    ASSIGN_OR_RETURN(r.tdx_mrtd, HexList<48>(*tdx, "mrtd", "tdx."));
+    for (int i = 0; i < 3; ++i) {
+      const std::string key = "rtmr" + std::to_string(i);
+      if (tdx->contains(key)) {
+        ASSIGN_OR_RETURN(r.tdx_rtmr[i], HexList<48>(*tdx, key.c_str(), "tdx."));
+      }
+    }
+    if (auto d = tdx->find("allow_debug"); d != tdx->end()) {
+      if (!d->is_boolean()) return Bad("tdx.allow_debug", "a boolean expected");
+      r.tdx_allow_debug = d->get<bool>();
+    }
+    if (auto st = tdx->find("accepted_tcb_statuses"); st != tdx->end()) {
+      if (!st->is_array() || st->empty())
+        return Bad("tdx.accepted_tcb_statuses", "a non-empty list expected");
+      r.tdx_accepted_tcb_statuses.clear();
+      for (const auto& v : *st) {
+        if (!v.is_string()) return Bad("tdx.accepted_tcb_statuses", "strings expected");
+        r.tdx_accepted_tcb_statuses.push_back(v.get<std::string>());
+      }
     }
   }
   ASSIGN_OR_RETURN(r.container_digests, HexList<32>(j, "container_digests", "", "sha256:"));

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -152,6 +153,7 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
 
   // 3. The platform's hardware report.
   bool runtime_log_signed = false;  // the hardware signature covers the runtime log's digest
+  std::optional<std::vector<uint8_t>> tdx_rtmr3;
   switch (ev.platform_case()) {
     case appliance::v1::Evidence::kSnp: {
       out.platform = "snp";
@@ -194,13 +196,45 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
       }
       log.Pass("platform.vtpm-only", "accepted by policy");
       break;
-    case appliance::v1::Evidence::kTdx:
+    case appliance::v1::Evidence::kTdx: {
+      out.platform = "tdx";
+      if (!e.tdx_collateral) {
+        return log.Fail("tdx.collateral", "TDX evidence needs TCB info and QE identity collateral");
+      }
+      tdx::Options opts;
+      opts.now = e.now;
+      opts.collateral = e.tdx_collateral;
+      opts.accepted_tcb_statuses = e.reference->tdx_accepted_tcb_statuses;
+      ASSIGN_OR_RETURN(auto intel, tdx::BuiltinIntelSgxRootDer());
+      opts.trust_anchors_der.push_back(intel);
+      for (const auto& r : e.extra_tdx_roots_der) opts.trust_anchors_der.push_back(r);
+      opts.policy.allow_debug = e.reference->tdx_allow_debug;
+      const auto rd = binding.ReportData();
+      opts.policy.report_data = std::vector<uint8_t>(rd.begin(), rd.end());
+      opts.policy.mrconfigid = ossl::Sha384(e.launch_config);
+      ASSIGN_OR_RETURN(
+          auto verified,
+          tdx::VerifyQuote(std::span(reinterpret_cast<const uint8_t*>(ev.tdx().quote().data()),
+                                     ev.tdx().quote().size()),
+                           opts, &log));
+      const auto& body = verified.quote.body;
+      out.measurement.assign(body.mrtd.begin(), body.mrtd.end());
+      out.tcb_status = verified.tcb_status;
+      RETURN_IF_ERROR(log.Expect(
+          InList(e.reference->tdx_mrtd, out.measurement), "tdx.mrtd.reference",
+          absl::StrCat("MRTD ", HexEncode(out.measurement), " is not in the reference values")));
+      for (const auto& [index, accepted] : e.reference->tdx_rtmr) {
+        RETURN_IF_ERROR(log.Expect(InList(accepted, body.rtmr[index]),
+                                   absl::StrCat("tdx.rtmr", index, ".reference"),
+                                   absl::StrCat("RTMR", index, " ", HexEncode(body.rtmr[index]),
+                                                " is not in the reference values")));
+      }
+      tdx_rtmr3 = std::vector<uint8_t>(body.rtmr[3].begin(), body.rtmr[3].end());
+      runtime_log_signed = expected.count("runtime-log") > 0;
+      break;
+    }
     case appliance::v1::Evidence::kAzure:
-      return log.Fail(
-          "platform",
-          absl::StrCat("platform ",
-                       ev.platform_case() == appliance::v1::Evidence::kTdx ? "tdx" : "azure",
-                       " is not verified by this evidence verifier yet"));
+      return log.Fail("platform", "platform azure is not verified by this evidence verifier yet");
     default:
       return log.Fail("platform", "the evidence names no platform");
   }
@@ -211,6 +245,19 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
       tpm::Cel cel,
       tpm::ParseCel(std::span(reinterpret_cast<const uint8_t*>(ev.runtime_event_log().data()),
                               ev.runtime_event_log().size())));
+
+  // TDX: RTMR3 holds the runtime events where the kernel lets the supervisor extend it; an
+  // untouched (zero) RTMR3 means this kernel offers no RTMR extend and the binding carries the log.
+  if (tdx_rtmr3) {
+    ASSIGN_OR_RETURN(auto replayed, tpm::ReplayCelToRtmr(cel, kRuntimePcr));
+    if (std::all_of(tdx_rtmr3->begin(), tdx_rtmr3->end(), [](uint8_t b) { return b == 0; })) {
+      log.Pass("tdx.rtmr3", "not extended by this kernel; the runtime log is bound by REPORTDATA");
+    } else {
+      RETURN_IF_ERROR(log.Expect(*tdx_rtmr3 == replayed, "tdx.rtmr3.replay",
+                                 absl::StrCat("log replays to ", HexEncode(replayed), ", RTMR3 is ",
+                                              HexEncode(*tdx_rtmr3))));
+    }
+  }
 
   // 5. The vTPM quote: always checked when present, counted as runtime proof only when the vTPM
   //    is in the trust boundary, or on a vtpm-only platform the policy accepted.

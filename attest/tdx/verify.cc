@@ -276,14 +276,23 @@ namespace {
 
 absl::StatusOr<std::vector<std::vector<uint8_t>>> Anchors(const Options& o) {
   if (!o.trust_anchors_der.empty()) return o.trust_anchors_der;
+  ASSIGN_OR_RETURN(auto root, BuiltinIntelSgxRootDer());
+  return std::vector<std::vector<uint8_t>>{root};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint8_t>> BuiltinIntelSgxRootDer() {
   auto pem = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kIntelSgxRootCaPem.data()),
                                       kIntelSgxRootCaPem.size());
   auto root = ParseCertificates(pem, "built-in Intel SGX Root CA");
   if (!root.ok() || HexEncode(ossl::Sha256(root->front())) != kIntelSgxRootCaSha256) {
     return absl::InternalError("built-in Intel SGX Root CA does not match its pinned SHA-256");
   }
-  return *root;
+  return root->front();
 }
+
+namespace {
 
 // Cache key: the given bytes and every trust input (anchors, CRLs), length-prefixed.
 std::vector<uint8_t> CacheKey(const std::vector<std::string_view>& parts, const Options& o) {

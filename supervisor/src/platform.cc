@@ -20,12 +20,28 @@
 #include "attest/snp/cert_table.h"
 #include "attest/snp/report.h"
 #include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+#include "attest/verify_options.h"
 #include "snp_signer.h"
+#include "tdx_signer.h"
 
 namespace appliance::supervisor {
 namespace {
 
 namespace fs = std::filesystem;
+
+absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f.flush()) return absl::UnavailableError("write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
 
 constexpr size_t kMaxBlob = 64 * 1024;
 constexpr size_t kSnpReportSize = 1184;
@@ -238,6 +254,46 @@ class SoftwareSnpProducer : public EvidenceProducer {
   SoftwareSnpOptions options_;
 };
 
+class SoftwareTdxProducer : public EvidenceProducer {
+ public:
+  SoftwareTdxProducer(std::unique_ptr<attest::testing::SoftwareTdxSigner> signer,
+                      SoftwareTdxOptions options)
+      : signer_(std::move(signer)), options_(std::move(options)) {}
+  std::string name() const override { return "SoftwareTdxSigner (TEST, not Intel)"; }
+
+  static attest::testing::SoftwareTdxSigner::QuoteSpec Spec() {
+    attest::testing::SoftwareTdxSigner::QuoteSpec s;
+    s.version = 4;
+    s.body.tee_tcb_svn = {5, 0, 2};
+    s.pck_tcb = {4, 4, 2, 2, 4, 1, 0, 5};
+    s.pcesvn = 13;
+    return s;
+  }
+
+  absl::Status Produce(const ReportData& report_data, appliance::v1::Evidence& out) override {
+    auto spec = Spec();
+    spec.body.td_attributes = (1ull << 28) | (options_.debug ? 1ull : 0ull);  // SEPT_VE_DISABLE
+    spec.body.mrtd = options_.mrtd;
+    spec.body.mrconfigid = options_.mrconfigid;
+    spec.body.report_data = report_data;
+    if (options_.rtmr3) {
+      auto values = options_.rtmr3->values();
+      auto reg = values.find(RuntimeLog::kRuntimePcr);
+      if (reg != values.end() && reg->second.count(attest::tpm::kAlgSha384)) {
+        const auto& v = reg->second.at(attest::tpm::kAlgSha384);
+        std::copy(v.begin(), v.end(), spec.body.rtmr[3].begin());
+      }
+    }
+    ASSIGN_OR_RETURN(auto quote, signer_->SignQuote(spec));
+    out.mutable_tdx()->set_quote(quote.data(), quote.size());
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<attest::testing::SoftwareTdxSigner> signer_;
+  SoftwareTdxOptions options_;
+};
+
 class VtpmOnlyProducer : public EvidenceProducer {
  public:
   std::string name() const override { return "vtpm-only (no hardware report)"; }
@@ -288,17 +344,40 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
   ASSIGN_OR_RETURN(auto vek, signer->IssueVek(vek_options));
   if (!options.roots_out_dir.empty()) {
     ASSIGN_OR_RETURN(std::string pem, attest::CertificatesToPem({signer->ark_der()}));
-    const fs::path tmp = options.roots_out_dir / "snp_ark.pem.tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << pem;
-      if (!f.flush()) return absl::UnavailableError("write " + tmp.string());
-    }
-    std::error_code ec;
-    fs::rename(tmp, options.roots_out_dir / "snp_ark.pem", ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("write snp_ark.pem: ", ec.message()));
+    RETURN_IF_ERROR(WriteFileAtomically(options.roots_out_dir / "snp_ark.pem", pem));
   }
   return std::make_unique<SoftwareSnpProducer>(std::move(signer), std::move(vek), options);
+}
+
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
+    const SoftwareTdxOptions& options) {
+  ASSIGN_OR_RETURN(auto signer, attest::testing::SoftwareTdxSigner::Create());
+  if (!options.roots_out_dir.empty()) {
+    const auto spec = SoftwareTdxProducer::Spec();
+    attest::testing::TestTcbLevel level;
+    level.sgx = spec.pck_tcb;
+    level.pcesvn = spec.pcesvn;
+    level.tdx = spec.body.tee_tcb_svn;
+    level.status = "UpToDate";
+    const std::string issue = attest::FormatRfc3339(absl::Now() - absl::Hours(24));
+    const std::string next = attest::FormatRfc3339(absl::Now() + absl::Hours(24 * 30));
+    ASSIGN_OR_RETURN(auto tcb_info,
+                     signer->SignCollateral("tcbInfo", attest::testing::TcbInfoJson(
+                                                           spec.fmspc, {level}, issue, next)));
+    ASSIGN_OR_RETURN(auto qe_identity,
+                     signer->SignCollateral("enclaveIdentity", attest::testing::QeIdentityJson(
+                                                                   spec.qe_isvsvn, issue, next)));
+    ASSIGN_OR_RETURN(auto chain, attest::CertificatesToPem(signer->tcb_signing_chain()));
+    ASSIGN_OR_RETURN(auto root, attest::CertificatesToPem({signer->root_der()}));
+    const fs::path dir = options.roots_out_dir / "tdx-collateral";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    RETURN_IF_ERROR(WriteFileAtomically(dir / "tcb_info.json", tcb_info));
+    RETURN_IF_ERROR(WriteFileAtomically(dir / "qe_identity.json", qe_identity));
+    RETURN_IF_ERROR(WriteFileAtomically(dir / "tcb_info_issuer_chain.pem", chain));
+    RETURN_IF_ERROR(WriteFileAtomically(options.roots_out_dir / "tdx_root.pem", root));
+  }
+  return std::make_unique<SoftwareTdxProducer>(std::move(signer), options);
 }
 
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer() {

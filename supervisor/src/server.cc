@@ -233,6 +233,7 @@ class Daemon {
   std::unique_ptr<Audit> audit_;
   std::shared_ptr<Tpm> tpm_;
   std::unique_ptr<EvidenceProducer> producer_;
+  std::shared_ptr<SoftwareRegister> software_rtmr3_;  // software-tdx: the simulated RTMR3
   std::unique_ptr<RuntimeLog> log_;
   std::mutex evidence_mu_;
 
@@ -519,6 +520,21 @@ absl::Status Daemon::Init() {
     so.roots_out_dir = opts_.software_roots_dir;
     so.rsa_bits = opts_.software_rsa_bits;
     ASSIGN_OR_RETURN(producer_, MakeSoftwareSnpProducer(so));
+  } else if (cfg_.platform == "software-tdx") {
+    SoftwareTdxOptions to;
+    ASSIGN_OR_RETURN(auto exe, attest::ReadFileBounded("/proc/self/exe", 512u << 20));
+    auto m = attest::tpm::Hash(attest::tpm::kAlgSha384, exe);
+    if (!m.ok()) return m.status();
+    std::copy(m->begin(), m->end(), to.mrtd.begin());
+    auto config384 = attest::tpm::Hash(attest::tpm::kAlgSha384, config_bytes_);
+    if (!config384.ok()) return config384.status();
+    std::copy(config384->begin(), config384->end(), to.mrconfigid.begin());
+    software_rtmr3_ =
+        std::make_shared<SoftwareRegister>(std::vector<uint16_t>{attest::tpm::kAlgSha384});
+    to.rtmr3 = software_rtmr3_;
+    to.debug = opts_.software_debug;
+    to.roots_out_dir = opts_.software_roots_dir;
+    ASSIGN_OR_RETURN(producer_, MakeSoftwareTdxProducer(to));
   } else if (cfg_.platform == "snp") {
     ASSIGN_OR_RETURN(producer_, ProbeSnpProducer());
   } else if (cfg_.platform == "tdx") {
@@ -539,10 +555,13 @@ absl::Status Daemon::Init() {
            : std::vector<uint16_t>{attest::tpm::kAlgSha256, attest::tpm::kAlgSha384};
   std::vector<std::shared_ptr<MeasurementRegister>> regs;
   if (tpm_) regs.push_back(std::make_shared<TpmRegister>(tpm_, RuntimeLog::kRuntimePcr));
-  if (cfg_.platform == "tdx") {
+  if (cfg_.platform == "tdx" || cfg_.platform == "software-tdx") {
     if (std::find(algs.begin(), algs.end(), attest::tpm::kAlgSha384) == algs.end()) {
       algs.push_back(attest::tpm::kAlgSha384);
     }
+  }
+  if (software_rtmr3_) regs.push_back(software_rtmr3_);
+  if (cfg_.platform == "tdx") {
     auto rtmr = SysfsRtmrRegister::Create(SysfsRtmrRegister::kDefaultPath);
     if (rtmr.ok()) {
       regs.push_back(std::move(*rtmr));
@@ -580,6 +599,10 @@ absl::Status Daemon::Init() {
   }
   log_->set_persist_path((opts_.state_dir / "runtime-log.json").string());
   if (restored) {
+    if (software_rtmr3_) {  // the simulated RTMR3 lives in this process: rebuild it from the log
+      for (const auto& r : log_->records())
+        RETURN_IF_ERROR(software_rtmr3_->Extend(r.index, r.digests));
+    }
     ASSIGN_OR_RETURN(auto rec, log_->Append(attest::kEventSupervisorRestart, cfg_.sha256));
     LogEvent(Level::kWarning, "supervisor-restart", "continuing this boot's runtime log",
              {{"PCR", "15"}, {"RECORD", std::to_string(rec)}});

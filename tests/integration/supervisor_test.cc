@@ -81,7 +81,11 @@ class SupervisorTest : public ::testing::Test {
     auto ref = ParseReferenceValues(ReadFileOrDie(reference));
     EXPECT_TRUE(ref.ok()) << ref.status();
     o.reference = *ref;
-    o.extra_snp_roots_der.push_back(SnpRootDer(config.parent_path() / "state"));
+    auto roots = client::LoadRootsDir((config.parent_path() / "state").string());
+    EXPECT_TRUE(roots.ok()) << roots.status();
+    o.extra_snp_roots_der = roots->snp;
+    o.extra_tdx_roots_der = roots->tdx;
+    o.tdx_collateral = roots->tdx_collateral;
     return o;
   }
   static std::vector<uint8_t> SnpRootDer(const fs::path& state) {
@@ -393,6 +397,35 @@ TEST_F(OwnApplianceTest, VtpmOnlyNeedsExplicitAcceptance) {
   auto j = nlohmann::json::parse(accepted.out);
   EXPECT_EQ(j["claims"]["platform"], "vtpm-only");
   EXPECT_NE(j["claims"]["runtime_proof"].get<std::string>().find("PCR 15"), std::string::npos);
+}
+
+TEST_F(OwnApplianceTest, SoftwareTdxAttestsWithRtmr3AndPredicts) {
+  LaunchConfigSpec spec;
+  spec.platform = "software-tdx";
+  auto a = Start("software-tdx", spec, {});
+  auto r = CliFor(a, {"--json", "--predict", kInput});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << a.supervisor->log();
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["claims"]["platform"], "tdx");
+  bool rtmr3 = false, mrconfigid = false;
+  for (const auto& c : j["checks"]) {
+    rtmr3 = rtmr3 || (c["name"] == "tdx.rtmr3.replay" && c["ok"].get<bool>());
+    mrconfigid =
+        mrconfigid || (c["name"].get<std::string>().find("mrconfigid") != std::string::npos &&
+                       c["ok"].get<bool>());
+  }
+  EXPECT_TRUE(rtmr3) << r.out;
+  EXPECT_TRUE(mrconfigid) << r.out;
+  EXPECT_EQ(j["prediction"]["predictions"].size(), 3u);
+  // Another launch configuration than the one measured into MRCONFIGID is refused.
+  const auto bytes = ReadFileOrDie(a.supervisor->config_path());
+  const fs::path other = dir_->path() / "software-tdx" / "other" / "launch-config.json";
+  fs::create_directories(other.parent_path());
+  WriteFileOrDie(other, std::string(bytes.begin(), bytes.end()) + "\n");
+  auto refused =
+      Cli(a.supervisor->target(), *client_, other, a.reference, a.supervisor->state_dir());
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("mrconfigid"), std::string::npos) << refused.err;
 }
 
 TEST_F(OwnApplianceTest, ModifiedContainerBlobIsRefused) {

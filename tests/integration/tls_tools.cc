@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "absl/time/time.h"
+#include "appliance_fixture.h"
 #include "attest/client/tls.h"
 
 namespace attest::testing {
@@ -23,15 +24,8 @@ namespace {
 [[maybe_unused]] const bool kIgnoreSigpipe = (signal(SIGPIPE, SIG_IGN), true);
 
 int ConnectLoopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return -1;
-  }
+  int fd = LoopbackSocket(port, /*bind_it=*/false);
+  if (fd < 0) return -1;
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

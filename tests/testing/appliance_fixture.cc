@@ -36,26 +36,34 @@ std::string Slurp(const fs::path& p) {
   return ss.str();
 }
 
-bool PortFree(int port) {
+}  // namespace
+
+int LoopbackSocket(int port, bool bind_it) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
+  auto* addr = reinterpret_cast<sockaddr*>(&a);
+  if ((bind_it ? bind(fd, addr, sizeof(a)) : connect(fd, addr, sizeof(a))) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+namespace {
+
+bool PortFree(int port) {
+  int fd = LoopbackSocket(port, /*bind_it=*/true);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
 }
 
 bool CanConnect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
+  int fd = LoopbackSocket(port, /*bind_it=*/false);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
 }
 
 std::string Pem(EVP_PKEY* key) {
@@ -300,7 +308,7 @@ std::string SupervisorProcess::log() const { return Slurp(log_path_); }
 
 std::string MakeReferenceValues(const std::vector<std::string>& container_digests,
                                 bool allow_debug) {
-  // The software platform's launch digest: SHA-384 of the supervisor executable.
+  // The software platforms' launch digest / MRTD: SHA-384 of the supervisor executable.
   std::string exe = Slurp(BinDir() / "appliance-supervisor");
   unsigned char md[48];
   unsigned int n = 0;
@@ -313,6 +321,7 @@ std::string MakeReferenceValues(const std::vector<std::string>& container_digest
   }
   nlohmann::json j = {{"version", 1},
                       {"snp", {{"measurements", {hex}}, {"allow_debug", allow_debug}}},
+                      {"tdx", {{"mrtd", {hex}}, {"allow_debug", allow_debug}}},
                       {"container_digests", container_digests}};
   return j.dump(2) + "\n";
 }

@@ -19,6 +19,9 @@ std::filesystem::path BinDir();    // build/bin
 std::filesystem::path ModelDir();  // build/example-model (weights, oci/, archive, digest)
 std::string ExampleModelDigest();  // "sha256:…" of the packed example model
 
+// A TCP socket to or on 127.0.0.1:port: bound (`bind_it`) or connected; -1 when that fails.
+int LoopbackSocket(int port, bool bind_it);
+
 // A TCP port on 127.0.0.1 that was free a moment ago (and, with `pair`, port+1 too).
 int PickFreePort(bool pair = false);
 

@@ -30,6 +30,24 @@ TEST(ReferenceValuesTest, ParsesTheDocumentedShape) {
   EXPECT_EQ(r->runtime_events.count(kEventContainerRestart), 1u);
 }
 
+TEST(ReferenceValuesTest, ParsesTdxSection) {
+  auto r = ParseReferenceValues(Bytes(
+      R"({"version":1,"tdx":{"mrtd":[")" + std::string(96, 'd') + R"("],"rtmr1":[")" +
+      std::string(96, 'e') +
+      R"("],"accepted_tcb_statuses":["UpToDate","SWHardeningNeeded"]},"container_digests":[")" +
+      kDigest + R"("]})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->tdx_mrtd.size(), 1u);
+  EXPECT_EQ(r->tdx_mrtd[0][47], 0xdd);
+  ASSERT_EQ(r->tdx_rtmr.count(1), 1u);
+  EXPECT_EQ(r->tdx_rtmr.count(0), 0u);
+  EXPECT_EQ(r->tdx_accepted_tcb_statuses.size(), 2u);
+  auto bad = ParseReferenceValues(
+      Bytes(R"({"version":1,"tdx":{"rtmr3":[]},"container_digests":[")" + kDigest + R"("]})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("rtmr3"), std::string::npos);
+}
+
 TEST(ReferenceValuesTest, RejectsMalformedInputNamingTheKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"not json", "file"},

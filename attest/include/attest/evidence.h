@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -18,6 +19,7 @@
 #include "absl/time/time.h"
 #include "attest/check.h"
 #include "attest/snp/report.h"
+#include "attest/tdx/verify.h"
 
 namespace attest {
 
@@ -36,6 +38,11 @@ struct ReferenceValues {
   std::vector<std::array<uint8_t, 48>> snp_measurements;  // accepted SNP launch digests
   std::optional<snp::TcbVersion> snp_min_tcb;
   bool allow_debug = false;
+  // TDX: accepted MRTD values (required for TDX evidence) and, when listed, RTMR0-2.
+  std::vector<std::array<uint8_t, 48>> tdx_mrtd;
+  std::map<int, std::vector<std::array<uint8_t, 48>>> tdx_rtmr;  // 0-2 → accepted values
+  bool tdx_allow_debug = false;
+  std::vector<std::string> tdx_accepted_tcb_statuses = {"UpToDate"};
   std::vector<std::array<uint8_t, 32>> container_digests;     // accepted model manifests
   std::vector<std::array<uint8_t, 32>> launch_config_sha256;  // optional: accepted configs
   std::set<std::string> runtime_events;  // allowed event names (default: the four above)
@@ -50,15 +57,18 @@ struct EvidenceExpectations {
   const ReferenceValues* reference = nullptr;
   bool allow_vtpm_only = false;  // accept evidence whose only runtime proof is a host vTPM
   std::vector<std::vector<uint8_t>> extra_snp_roots_der;  // trusted besides AMD's built-in ARKs
+  std::vector<std::vector<uint8_t>> extra_tdx_roots_der;  // trusted besides Intel's SGX root
+  std::optional<tdx::Collateral> tdx_collateral;          // TCB info, QE identity (TDX evidence)
   absl::Time now = absl::Now();
 };
 
 struct VerifiedEvidence {
-  std::string platform;       // "snp", "vtpm-only"
-  std::string tpm_trust;      // "in_tcb", "host", "none"
-  std::string runtime_proof;  // what makes the runtime log authentic
-  std::string snp_signer;     // e.g. "VCEK (Genoa)"
-  std::vector<uint8_t> measurement;
+  std::string platform;              // "snp", "tdx", "vtpm-only"
+  std::string tpm_trust;             // "in_tcb", "host", "none"
+  std::string runtime_proof;         // what makes the runtime log authentic
+  std::string snp_signer;            // e.g. "VCEK (Genoa)"
+  std::vector<uint8_t> measurement;  // SNP MEASUREMENT or TDX MRTD
+  std::string tcb_status;            // TDX
   std::array<uint8_t, 32> launch_config_sha256{};
   std::array<uint8_t, 32> container_digest{};  // the last container event
   std::vector<std::string> events;             // event names, in log order

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "supervisor/runtime_log.h"
 
 namespace appliance::v1 {
 class Evidence;
@@ -55,6 +56,22 @@ struct SoftwareSnpOptions {
 };
 absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
     const SoftwareSnpOptions& options);
+
+// SoftwareTdxSigner (attest/software): TD quotes v4 in the exact DCAP format, signed by a test
+// PCK hierarchy generated in memory at start. RTMR3 is what `rtmr3` holds (the runtime log's
+// software register, as a TDX kernel with RTMR extend would have it). Written into
+// `roots_out_dir`: `tdx_root.pem` and `tdx-collateral/` (tcb_info.json, qe_identity.json,
+// tcb_info_issuer_chain.pem: TCB info and QE identity signed by the test TCB signing key, valid
+// from a day before start for 30 days).
+struct SoftwareTdxOptions {
+  std::array<uint8_t, 48> mrtd{};        // what the TD's build-time measurement would be
+  std::array<uint8_t, 48> mrconfigid{};  // SHA-384 of the launch configuration
+  std::shared_ptr<SoftwareRegister> rtmr3;
+  bool debug = false;
+  std::filesystem::path roots_out_dir;
+};
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
+    const SoftwareTdxOptions& options);
 
 // No hardware report: `vtpm_only` (a verifier accepts it only when its policy names it).
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer();

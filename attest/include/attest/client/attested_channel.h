@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,18 @@ struct ConnectOptions {
   ReferenceValues reference;
   bool allow_vtpm_only = false;
   std::vector<std::vector<uint8_t>> extra_snp_roots_der;
+  std::vector<std::vector<uint8_t>> extra_tdx_roots_der;
+  std::optional<tdx::Collateral> tdx_collateral;
   absl::Duration timeout = absl::Seconds(15);
 };
+
+// A `--roots DIR`: every tdx_*.pem is a TDX trust anchor, every other *.pem an SEV-SNP one, and
+// DIR/tdx-collateral/ (tcb_info.json, qe_identity.json, tcb_info_issuer_chain.pem) TDX collateral.
+struct RootsDir {
+  std::vector<std::vector<uint8_t>> snp, tdx;
+  std::optional<tdx::Collateral> tdx_collateral;
+};
+absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir);
 
 struct AttestedConnection {
   std::shared_ptr<grpc::Channel> channel;  // pinned to server_spki_der

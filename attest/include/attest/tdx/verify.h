@@ -91,6 +91,9 @@ struct VerifiedQuote {
 absl::StatusOr<VerifiedQuote> VerifyQuote(std::span<const uint8_t> bytes, const Options& options,
                                           CheckLog* log = nullptr);
 
+// The built-in Intel SGX Root CA (DER), checked against its pinned SHA-256.
+absl::StatusOr<std::vector<uint8_t>> BuiltinIntelSgxRootDer();
+
 // SHA-256 of the built-in Intel SGX Root CA, pinned.
 inline constexpr char kIntelSgxRootCaSha256[] =
     "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
