@@ -135,13 +135,19 @@ int main() {
     return 1;
   }
 
+  // The model's own unix socket, without TLS (what the supervisor's hop costs by itself).
+  auto unix_ch =
+      grpc::CreateChannel("unix:" + (sup.state_dir() / "model-socket" / "model.sock").string(),
+                          grpc::InsecureChannelCredentials());
+
   // 1. Predict latency and throughput, interleaved rounds so that noise hits both alike.
   MeasurePredict(conn->channel, 300);
   MeasurePredict(direct_ch, 300);
-  std::vector<Latency> via, dir_;
+  std::vector<Latency> via, dir_, unix_;
   for (int round = 0; round < 4; ++round) {
     via.push_back(MeasurePredict(conn->channel, 1500));
     dir_.push_back(MeasurePredict(direct_ch, 1500));
+    unix_.push_back(MeasurePredict(unix_ch, 1500));
   }
   auto med = [](const std::vector<Latency>& v, double Latency::*f) {
     std::vector<double> x;
@@ -151,6 +157,7 @@ int main() {
   const double v50 = med(via, &Latency::p50_us), d50 = med(dir_, &Latency::p50_us);
   const double v99 = med(via, &Latency::p99_us), d99 = med(dir_, &Latency::p99_us);
   const double vq = med(via, &Latency::qps), dq = med(dir_, &Latency::qps);
+  const double u50 = med(unix_, &Latency::p50_us);
   const long rss = RssKib(sup.pid());  // NOLINT(runtime/int)
 
   // 2. Attested connect vs plain mTLS connect + first RPC (new channel, new TLS session each).
@@ -275,6 +282,7 @@ int main() {
       "  Predict QPS   via supervisor %7.0f      direct mTLS %7.0f      ratio %.2fx (goal >= "
       "0.85x)\n",
       vq, dq, vq / dq);
+  std::printf("  (the model alone over its unix socket, no TLS: p50 %.0f us)\n", u50);
   std::printf(
       "  connect       attested %6.2f ms   plain mTLS + first RPC %6.2f ms   ratio %.2fx (goal <= "
       "2x)\n",

@@ -157,6 +157,10 @@ int ChildMain(void* arg) {
   __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capset, &hdr, data) != 0) ChildFail(a, kCaps);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(a, kCaps);
+  // If the supervisor dies, the model dies with it (set after the last credential change, which
+  // would clear it). The parent is outside this PID namespace, so getppid() cannot tell whether it
+  // died before this line; the window is the few system calls since the sync pipe was read.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ChildFail(a, kCaps);
   if (chdir(a->working_dir.c_str()) != 0) ChildFail(a, kChdir);
   execve(a->argv[0], a->argv.data(), a->env.data());
   ChildFail(a, kExec);

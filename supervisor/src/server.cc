@@ -667,10 +667,16 @@ absl::Status Daemon::StartContainer(bool restart) {
       container_pid_ = -1;
       return absl::UnavailableError("model container exited before it served");
     }
-    if (std::chrono::system_clock::now() > deadline) {
+    sigset_t pending;
+    sigpending(&pending);
+    const bool stop_requested =
+        sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+    if (stop_requested || std::chrono::system_clock::now() > deadline) {
       runner_->Stop(container_pid_, std::chrono::milliseconds(1000));
       container_pid_ = -1;
-      return absl::DeadlineExceededError("model container did not open its socket in time");
+      return stop_requested
+                 ? absl::CancelledError("stop requested while waiting for the model")
+                 : absl::DeadlineExceededError("model container did not open its socket in time");
     }
   }
   SetModelState(std::make_shared<appliance::v1::Inference::Stub>(channel), "serving");

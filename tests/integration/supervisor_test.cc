@@ -4,12 +4,16 @@
 // reason; every fault must leave the supervisor up.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/tls1.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <regex>
 #include <thread>
 
@@ -302,6 +306,37 @@ TEST_F(SupervisorTest, WrongNonceEditedLogAndOtherKeyAreRejected) {
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("binding.tls-spki"), std::string::npos) << r.status();
   }
+  {  // every signed byte: flip bytes across the SNP report's signed area and the TPM quote
+    appliance::v1::Evidence ev;
+    ASSERT_TRUE(ev.ParseFromString(bytes));
+    int checked = 0;
+    for (size_t i = 0; i < 0x2A0; i += 11) {
+      auto t = ev;
+      std::string report = t.snp().report();
+      report[i] = static_cast<char>(report[i] ^ 0x01);
+      t.mutable_snp()->set_report(report);
+      CheckLog log;
+      auto r = VerifyEvidence(Bytes(t.SerializeAsString()), e, log);
+      ASSERT_FALSE(r.ok()) << "report byte " << i;
+      // A failed check (signature, binding, …) or a malformed field, named either way.
+      EXPECT_TRUE(log.first_failure() != nullptr ||
+                  r.status().message().find("snp report") != std::string::npos ||
+                  r.status().message().find("TCB_VERSION") != std::string::npos)
+          << "report byte " << i << ": " << r.status();
+      ++checked;
+    }
+    for (size_t i = 0; i < ev.tpm().attest().size(); i += 5) {
+      auto t = ev;
+      std::string attest = t.tpm().attest();
+      attest[i] = static_cast<char>(attest[i] ^ 0x01);
+      t.mutable_tpm()->set_attest(attest);
+      CheckLog log;
+      auto r = VerifyEvidence(Bytes(t.SerializeAsString()), e, log);
+      ASSERT_FALSE(r.ok()) << "quote byte " << i;
+      ++checked;
+    }
+    EXPECT_GT(checked, 80);
+  }
   {  // the runtime log edited after signing: claim another container
     appliance::v1::Evidence ev;
     ASSERT_TRUE(ev.ParseFromString(bytes));
@@ -377,6 +412,84 @@ class OwnApplianceTest : public SupervisorTest {
                a.supervisor->state_dir(), std::move(extra));
   }
 };
+
+TEST_F(OwnApplianceTest, ReadinessIsNotifiedToSystemd) {
+  const fs::path d = dir_->path() / "notify";
+  fs::create_directories(d);
+  const fs::path sock = d / "notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  Swtpm swtpm(d / "swtpm");
+  LaunchConfigSpec spec;
+  spec.ca_pem = pki_->ca_pem();
+  spec.tcti = swtpm.tcti();
+  SupervisorProcess sup(d / "appliance", MakeLaunchConfig(spec), {"--software-rsa-bits", "2048"},
+                        {{"NOTIFY_SOCKET", sock.string()}});
+  std::string messages;
+  for (int i = 0; i < 60 && messages.find("READY=1") == std::string::npos; ++i) {
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) messages.append(buf, static_cast<size_t>(n)).push_back('\n');
+  }
+  close(fd);
+  EXPECT_NE(messages.find("READY=1"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("STATUS=serving"), std::string::npos) << messages;
+  EXPECT_NE(sup.log().find("appliance-supervisor: ready:"), std::string::npos);
+}
+
+TEST_F(OwnApplianceTest, PredictIsUnavailableUntilTheModelServes) {
+  // An image whose server listens elsewhere: measured and started, but never serving on the
+  // supervisor's socket. Attestation works (it is measured); Predict must say why it cannot.
+  const fs::path layout = dir_->path() / "silent-layout";
+  fs::copy(ModelDir() / "oci", layout, fs::copy_options::recursive);
+  auto blob = [&](const std::string& digest) {
+    return layout / "blobs" / "sha256" / digest.substr(7);
+  };
+  auto put = [&](const std::string& text) {
+    unsigned char md[32];
+    EVP_Digest(text.data(), text.size(), md, nullptr, EVP_sha256(), nullptr);
+    const std::string digest = "sha256:" + HexEncode(std::span<const uint8_t>(md, 32));
+    WriteFileOrDie(blob(digest), text);
+    return std::make_pair(digest, text.size());
+  };
+  auto read_json = [&](const fs::path& p) {
+    auto b = ReadFileOrDie(p);
+    return nlohmann::json::parse(std::string(b.begin(), b.end()));
+  };
+  auto index = read_json(layout / "index.json");
+  auto manifest = read_json(blob(index["manifests"][0]["digest"]));
+  auto config = read_json(blob(manifest["config"]["digest"]));
+  config["config"]["Cmd"] = {"--socket", "/tmp/elsewhere.sock", "--weights", "/model/weights.json"};
+  auto [cfg_digest, cfg_size] = put(config.dump());
+  manifest["config"]["digest"] = cfg_digest;
+  manifest["config"]["size"] = cfg_size;
+  auto [man_digest, man_size] = put(manifest.dump());
+  index["manifests"][0]["digest"] = man_digest;
+  index["manifests"][0]["size"] = man_size;
+  WriteFileOrDie(layout / "index.json", index.dump());
+
+  LaunchConfigSpec spec;
+  spec.image = layout.string();
+  auto a = Start("silent", spec, {"--software-rsa-bits", "2048"}, /*wait=*/false);
+  ASSERT_TRUE(a.supervisor->WaitForLog("container-started", 0, 100));
+  ASSERT_TRUE(a.supervisor->WaitForLog("listening:", 1, 60000)) << a.supervisor->log();
+  ASSERT_TRUE(a.supervisor->WaitForLog("container-manifest:", 1, 60000)) << a.supervisor->log();
+  WriteFileOrDie(a.reference, MakeReferenceValues({man_digest}));
+  CheckLog log;
+  auto conn = client::ConnectAttested(
+      Options(a.supervisor->target(), *client_, a.supervisor->config_path(), a.reference), log);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  EXPECT_EQ(absl::StrCat("sha256:", HexEncode(conn->claims.container_digest)), man_digest);
+  PredictResponse resp;
+  grpc::Status s = Predict(conn->channel, kInput, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("model container"), std::string::npos) << s.error_message();
+}
 
 TEST_F(OwnApplianceTest, DebugPolicyReportIsRejected) {
   auto a = Start("debug", {}, {"--software-rsa-bits", "2048", "--software-debug"});

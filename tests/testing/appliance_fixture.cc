@@ -257,7 +257,8 @@ std::string MakeLaunchConfig(const LaunchConfigSpec& s) {
 }
 
 SupervisorProcess::SupervisorProcess(const fs::path& dir, const std::string& config_json,
-                                     const std::vector<std::string>& extra_args)
+                                     const std::vector<std::string>& extra_args,
+                                     const std::map<std::string, std::string>& env)
     : dir_(dir),
       config_path_(dir / "launch-config.json"),
       state_dir_(dir / "state"),
@@ -275,8 +276,9 @@ SupervisorProcess::SupervisorProcess(const fs::path& dir, const std::string& con
     for (std::string part; ss >> part;) w.push_back(part);
     argv.insert(argv.begin(), w.begin(), w.end());
   }
-  proc_ = std::make_unique<BackgroundProcess>(
-      argv, log_path_, std::map<std::string, std::string>{{"APPLIANCE_LOG_STDERR", "1"}});
+  auto all_env = env;
+  all_env["APPLIANCE_LOG_STDERR"] = "1";
+  proc_ = std::make_unique<BackgroundProcess>(argv, log_path_, all_env);
 }
 
 SupervisorProcess::~SupervisorProcess() { proc_->Stop(); }

@@ -94,7 +94,8 @@ std::string MakeLaunchConfig(const LaunchConfigSpec& spec);
 class SupervisorProcess {
  public:
   SupervisorProcess(const std::filesystem::path& dir, const std::string& config_json,
-                    const std::vector<std::string>& extra_args = {"--software-rsa-bits", "2048"});
+                    const std::vector<std::string>& extra_args = {"--software-rsa-bits", "2048"},
+                    const std::map<std::string, std::string>& env = {});
   ~SupervisorProcess();
   // Waits for "ready" in the log (true) or for the process to exit / the timeout (false).
   bool WaitReady(int timeout_ms = 60000);
