@@ -328,24 +328,21 @@ std::string MakeReferenceValues(const std::vector<std::string>& container_digest
   return j.dump(2) + "\n";
 }
 
-size_t CountFds(pid_t pid) {
+namespace {
+
+size_t CountEntries(const fs::path& dir) {
   size_t n = 0;
   std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
     ++n;
   }
   return n;
 }
 
-size_t CountThreads(pid_t pid) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
+}  // namespace
+
+size_t CountFds(pid_t pid) { return CountEntries("/proc/" + std::to_string(pid) + "/fd"); }
+size_t CountThreads(pid_t pid) { return CountEntries("/proc/" + std::to_string(pid) + "/task"); }
 
 }  // namespace attest::testing
