@@ -1,6 +1,7 @@
 # Shared by the project's scripts: paths and the two builds.
 #   build/       gcc 12, RelWithDebInfo: everything, all CTest labels
-#   build-fuzz/  clang 14 with ASan+UBSan and libFuzzer: unit and fuzz labels
+#   build-fuzz/  clang 14 with ASan+UBSan and libFuzzer: unit and fuzz labels (no gRPC parts)
+#   build-asan/  gcc 12 with ASan+UBSan: the supervisor, the client and the integration label
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="${APPLIANCE_JOBS:-$(nproc)}"
@@ -21,6 +22,14 @@ build_fuzz() {
   CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAPPLIANCE_FUZZERS=ON -DAPPLIANCE_GRPC=OFF >/dev/null
   cmake --build "$ROOT/build-fuzz" -j "$JOBS"
+}
+
+# The gRPC daemon and client under ASan+UBSan (gcc): only what the integration label needs.
+build_asan() {
+  log "build (gcc, ASan+UBSan, supervisor and integration tests, $ROOT/build-asan)"
+  cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DAPPLIANCE_SANITIZE=ON -DAPPLIANCE_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$ROOT/build-asan" -j "$JOBS" --target supervisor_integration_tests tpm_esys_tests
 }
 
 vectors_dir() {
