@@ -582,6 +582,23 @@ TEST_F(OwnApplianceTest, QueryBudgetIsEnforced) {
   EXPECT_NE(audit.find("CN=coordinator,O=Competition"), std::string::npos);
 }
 
+TEST_F(OwnApplianceTest, RateLimitIsEnforcedPerClient) {
+  LaunchConfigSpec spec;
+  spec.rps = 0.5;
+  spec.burst = 2;
+  auto a = Start("rate", spec);
+  CheckLog log;
+  auto conn = client::ConnectAttested(
+      Options(a.supervisor->target(), *client_, a.supervisor->config_path(), a.reference), log);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  PredictResponse resp;
+  ASSERT_TRUE(Predict(conn->channel, kInput, &resp).ok());
+  ASSERT_TRUE(Predict(conn->channel, kInput, &resp).ok());
+  grpc::Status s = Predict(conn->channel, kInput, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_NE(s.error_message().find("rate limit"), std::string::npos) << s.error_message();
+}
+
 TEST_F(OwnApplianceTest, KilledContainerIsRestartedRemeasuredAndReattested) {
   auto a = Start("restart", {});
   auto opts = Options(a.supervisor->target(), *client_, a.supervisor->config_path(), a.reference);
