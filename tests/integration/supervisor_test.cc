@@ -438,7 +438,8 @@ TEST_F(OwnApplianceTest, ReadinessIsNotifiedToSystemd) {
   close(fd);
   EXPECT_NE(messages.find("READY=1"), std::string::npos) << messages;
   EXPECT_NE(messages.find("STATUS=serving"), std::string::npos) << messages;
-  EXPECT_NE(sup.log().find("appliance-supervisor: ready:"), std::string::npos);
+  // READY=1 is sent just before the "ready" log line.
+  EXPECT_TRUE(sup.WaitForLog("appliance-supervisor: ready:", 1, 5000)) << sup.log();
 }
 
 TEST_F(OwnApplianceTest, PredictIsUnavailableUntilTheModelServes) {

@@ -1,0 +1,109 @@
+// The sd-bus runner against a real systemd (booted in a container over the host's files): the
+// example model as a hardened transient unit, its properties read back over D-Bus, inference over
+// its socket, a killed main process observed through D-Bus signals, and clear errors.
+#include "supervisor/systemd_runner.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "appliance/v1/service.grpc.pb.h"
+#include "appliance_fixture.h"
+#include "nspawn_systemd.h"
+#include "supervisor/oci.h"
+#include "test_support.h"
+
+namespace appliance::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+using attest::testing::NspawnSystemd;
+using attest::testing::ScopedTempDir;
+
+TEST(SystemdRunnerTest, ModelRunsAsHardenedTransientUnit) {
+  ScopedTempDir dir;
+  auto systemd = NspawnSystemd::Boot(dir.path(), dir.path() / "nspawn.log");
+  if (!systemd.ok()) GTEST_SKIP() << "no real systemd here: " << systemd.status();
+
+  auto image = LoadOciImage(attest::testing::ModelDir() / "oci", dir.path());
+  ASSERT_TRUE(image.ok()) << image.status();
+  ContainerSpec spec;
+  spec.rootfs = dir.path() / "rootfs";
+  spec.socket_dir = dir.path() / "socket";
+  spec.argv = image->argv;
+  spec.env = image->env;
+  spec.working_dir = image->working_dir;
+  ASSERT_TRUE(UnpackLayers(*image, spec.rootfs).ok());
+  ASSERT_TRUE(PrepareContainerDirs(spec).ok());
+  chmod(spec.socket_dir.c_str(), 0733);  // the unit's dynamic user creates its socket there
+
+  SystemdRunnerOptions options;
+  options.bus_address = (*systemd)->bus_address();
+  options.memory_max_bytes = 256 << 20;
+  options.cpu_quota_percent = 50;
+  auto runner = SystemdRunner::Connect(options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  const std::string unit = "appliance-model-1.service";
+  ASSERT_TRUE((*runner)->Start(unit, spec).ok());
+
+  // Properties, read back over D-Bus.
+  const std::string exec = "org.freedesktop.systemd1.Service";
+  for (const auto& [name, type, want] : std::vector<std::tuple<std::string, char, std::string>>{
+           {"PrivateNetwork", 'b', "yes"},
+           {"DynamicUser", 'b', "yes"},
+           {"NoNewPrivileges", 'b', "yes"},
+           {"PrivateDevices", 'b', "yes"},
+           {"ProtectSystem", 's', "strict"},
+           {"ProtectHome", 's', "yes"},
+           {"CapabilityBoundingSet", 't', "0"},
+           {"RootDirectory", 's', spec.rootfs.string()},
+           {"MemoryMax", 't', std::to_string(256 << 20)},
+           {"CPUQuotaPerSecUSec", 't', "500000"}}) {
+    auto got = (*runner)->ReadProperty(unit, exec, name, type);
+    ASSERT_TRUE(got.ok()) << name << ": " << got.status();
+    EXPECT_EQ(*got, want) << name;
+  }
+
+  // The model serves over the bound socket directory.
+  const fs::path sock = spec.socket_dir / "model.sock";
+  for (int i = 0; i < 200 && !fs::exists(sock); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto channel = grpc::CreateChannel("unix:" + sock.string(), grpc::InsecureChannelCredentials());
+  auto stub = appliance::v1::Inference::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  appliance::v1::PredictRequest req;
+  req.set_input(R"({"instances": [[0.5, 0.1]]})");
+  appliance::v1::PredictResponse resp;
+  grpc::Status s = stub->Predict(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(resp.output().find("predictions"), std::string::npos);
+
+  // A unit name that exists already is a clear error, not a hang.
+  auto again = (*runner)->Start(unit, spec);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.message().find("StartTransientUnit"), std::string::npos) << again;
+
+  // Kill the main process: the exit is observed through PropertiesChanged.
+  ASSERT_TRUE((*runner)->Kill(unit, SIGKILL).ok());
+  auto exit = (*runner)->WaitForExit(unit, absl::Seconds(30));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(exit->result, "signal") << exit->Describe();
+  EXPECT_EQ(exit->main_status, SIGKILL) << exit->Describe();
+  EXPECT_TRUE((*runner)->Stop(unit).ok());
+}
+
+TEST(SystemdRunnerTest, MissingBusIsAClearError) {
+  SystemdRunnerOptions options;
+  options.bus_address = "unix:path=/nonexistent/bus";
+  options.call_timeout = absl::Seconds(2);
+  auto runner = SystemdRunner::Connect(options);
+  ASSERT_FALSE(runner.ok());
+  EXPECT_EQ(runner.status().code(), absl::StatusCode::kUnavailable) << runner.status();
+}
+
+}  // namespace
+}  // namespace appliance::supervisor
