@@ -1,5 +1,6 @@
 #include "supervisor/systemd_runner.h"
 
+#include <signal.h>
 #include <systemd/sd-bus.h>
 
 #include <map>
@@ -25,9 +26,17 @@ struct Msg {
 };
 
 absl::Status Fail(absl::string_view call, int r, const sd_bus_error* e = nullptr) {
-  std::string detail = e != nullptr && sd_bus_error_is_set(e)
-                           ? absl::StrCat(e->name, ": ", e->message ? e->message : "")
-                           : std::string(strerror(-r));
+  const bool named = e != nullptr && sd_bus_error_is_set(e);
+  std::string detail =
+      named ? absl::StrCat(e->name, ": ", e->message ? e->message : "") : std::string(strerror(-r));
+  if (named) {  // an answer from systemd: say what it said
+    if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit")) {
+      return absl::NotFoundError(absl::StrCat("sd-bus ", call, ": ", detail));
+    }
+    if (r == -EACCES || r == -EPERM)
+      return absl::PermissionDeniedError(absl::StrCat("sd-bus ", call, ": ", detail));
+    return absl::FailedPreconditionError(absl::StrCat("sd-bus ", call, ": ", detail));
+  }
   if (r == -ETIMEDOUT)
     return absl::DeadlineExceededError(absl::StrCat("sd-bus ", call, ": timed out"));
   if (r == -ECONNREFUSED || r == -ENOENT || r == -ECONNRESET || r == -ENOTCONN) {
@@ -223,7 +232,13 @@ absl::Status SystemdRunner::Start(const std::string& unit, const ContainerSpec& 
 
 absl::StatusOr<UnitExit> SystemdRunner::WaitForExit(const std::string& unit,
                                                     absl::Duration timeout) {
-  ASSIGN_OR_RETURN(std::string path, impl_->UnitPath(unit));
+  // systemd unloads a transient unit that ended successfully (CollectMode=inactive); a failed
+  // one stays loaded until reset. Not loaded therefore means: exited with status 0.
+  const UnitExit collected{"inactive", "success", CLD_EXITED, 0};
+  auto path_or = impl_->UnitPath(unit);
+  if (absl::IsNotFound(path_or.status())) return collected;
+  if (!path_or.ok()) return path_or.status();
+  const std::string path = *path_or;
   bool changed = true;
   sd_bus_slot* slot = nullptr;
   BUS_OK(sd_bus_match_signal(
@@ -240,19 +255,23 @@ absl::StatusOr<UnitExit> SystemdRunner::WaitForExit(const std::string& unit,
   for (;;) {
     if (changed) {  // re-read only when systemd said something changed
       changed = false;
-      ASSIGN_OR_RETURN(std::string state,
-                       ReadProperty(unit, "org.freedesktop.systemd1.Unit", "ActiveState", 's'));
+      auto state_or = ReadProperty(unit, "org.freedesktop.systemd1.Unit", "ActiveState", 's');
+      if (absl::IsNotFound(state_or.status())) return collected;
+      if (!state_or.ok()) return state_or.status();
+      const std::string state = *state_or;
       if (state == "inactive" || state == "failed") {
         UnitExit exit;
         exit.active_state = state;
-        ASSIGN_OR_RETURN(exit.result,
-                         ReadProperty(unit, "org.freedesktop.systemd1.Service", "Result", 's'));
-        ASSIGN_OR_RETURN(
-            auto code, ReadProperty(unit, "org.freedesktop.systemd1.Service", "ExecMainCode", 'i'));
-        ASSIGN_OR_RETURN(auto status, ReadProperty(unit, "org.freedesktop.systemd1.Service",
-                                                   "ExecMainStatus", 'i'));
-        exit.main_code = std::stoi(code);
-        exit.main_status = std::stoi(status);
+        auto result = ReadProperty(unit, "org.freedesktop.systemd1.Service", "Result", 's');
+        auto code = ReadProperty(unit, "org.freedesktop.systemd1.Service", "ExecMainCode", 'i');
+        auto status = ReadProperty(unit, "org.freedesktop.systemd1.Service", "ExecMainStatus", 'i');
+        for (const auto* r : {&result, &code, &status}) {
+          if (absl::IsNotFound(r->status())) return collected;
+          RETURN_IF_ERROR(r->status());
+        }
+        exit.result = *result;
+        exit.main_code = std::stoi(*code);
+        exit.main_status = std::stoi(*status);
         return exit;
       }
     }

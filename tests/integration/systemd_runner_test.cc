@@ -94,6 +94,23 @@ TEST(SystemdRunnerTest, ModelRunsAsHardenedTransientUnit) {
   EXPECT_EQ(exit->result, "signal") << exit->Describe();
   EXPECT_EQ(exit->main_status, SIGKILL) << exit->Describe();
   EXPECT_TRUE((*runner)->Stop(unit).ok());
+
+  // The isolation probe, from inside a unit with the same properties.
+  fs::copy_file(ISOLATION_PROBE_BIN, spec.rootfs / "isolation-probe");
+  chmod((spec.rootfs / "isolation-probe").c_str(), 0755);
+  ContainerSpec probe = spec;
+  probe.argv = {"/isolation-probe", "/run/model/probe.txt", dir.path().string()};
+  const std::string probe_unit = "appliance-probe-1.service";
+  ASSERT_TRUE((*runner)->Start(probe_unit, probe).ok());
+  auto probe_exit = (*runner)->WaitForExit(probe_unit, absl::Seconds(30));
+  ASSERT_TRUE(probe_exit.ok()) << probe_exit.status();
+  const auto report = attest::testing::ReadFileOrDie(spec.socket_dir / "probe.txt");
+  const std::string text(report.begin(), report.end());
+  std::printf("isolation probe (inside the unit):\n%s", text.c_str());
+  EXPECT_EQ(probe_exit->result, "success") << text;
+  EXPECT_EQ(text.find("FAIL"), std::string::npos) << text;
+  EXPECT_NE(text.find("ok net.interfaces lo,"), std::string::npos) << text;
+  EXPECT_TRUE((*runner)->Stop(probe_unit).ok());
 }
 
 TEST(SystemdRunnerTest, MissingBusIsAClearError) {

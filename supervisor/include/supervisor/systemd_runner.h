@@ -1,7 +1,9 @@
 // The model container as a hardened transient systemd service, started over sd-bus
 // (org.freedesktop.systemd1.Manager.StartTransientUnit) and watched through D-Bus signals
 // (JobRemoved, PropertiesChanged), never by polling (issue 6 item 1). Every D-Bus call has a
-// timeout; errors name the call and carry systemd's error name and message.
+// timeout; errors name the call and carry systemd's error name and message (NotFound for
+// NoSuchUnit, FailedPrecondition for other systemd answers such as UnitExists, Unavailable when the
+// bus is gone, DeadlineExceeded on a timeout).
 //
 // Properties set on the unit (docs/container-isolation.md explains each):
 //   RootDirectory= the unpacked image, BindPaths= only the socket directory (at /run/model),
@@ -54,7 +56,8 @@ class SystemdRunner {
   // Starts `unit` (a name ending in .service) for `spec`; returns when systemd's start job is done
   // (JobRemoved), failing with the job's result when it is not "done".
   absl::Status Start(const std::string& unit, const ContainerSpec& spec);
-  // Blocks until the unit is inactive or failed (PropertiesChanged signals), or `timeout`.
+  // Blocks until the unit is inactive or failed (PropertiesChanged signals), or `timeout`. A unit
+  // that systemd already unloaded ended successfully (transient units are collected only then).
   absl::StatusOr<UnitExit> WaitForExit(const std::string& unit, absl::Duration timeout);
   // Stops the unit (StopUnit, mode "replace") and waits for its job.
   absl::Status Stop(const std::string& unit);
