@@ -134,8 +134,23 @@ absl::StatusOr<LaunchConfig> ParseLaunchConfig(std::span<const uint8_t> bytes) {
   }
 
   const json& container = j["container"];
-  RETURN_IF_ERROR(Keys(container, "container", {"image", "expected_digest"}, {"image"}));
+  RETURN_IF_ERROR(Keys(
+      container, "container",
+      {"image", "expected_digest", "runner", "memory_max_mib", "cpu_quota_percent"}, {"image"}));
   ASSIGN_OR_RETURN(c.container_image, String(container["image"], "container.image"));
+  if (container.contains("runner")) {
+    ASSIGN_OR_RETURN(c.container_runner,
+                     OneOf(container["runner"], "container.runner", {"systemd", "namespaces"}));
+  }
+  if (container.contains("memory_max_mib")) {
+    ASSIGN_OR_RETURN(c.container_memory_max_mib, Unsigned(container["memory_max_mib"],
+                                                          "container.memory_max_mib", 16, 1 << 20));
+  }
+  if (container.contains("cpu_quota_percent")) {
+    ASSIGN_OR_RETURN(
+        c.container_cpu_quota_percent,
+        Unsigned(container["cpu_quota_percent"], "container.cpu_quota_percent", 1, 100000));
+  }
   if (container.contains("expected_digest")) {
     ASSIGN_OR_RETURN(c.container_digest,
                      Hex32(container["expected_digest"], "container.expected_digest", "sha256:"));

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -38,6 +39,7 @@
 #include "supervisor/platform.h"
 #include "supervisor/runner.h"
 #include "supervisor/runtime_log.h"
+#include "supervisor/systemd_runner.h"
 #include "supervisor/tpm.h"
 
 #ifndef APPLIANCE_VERSION
@@ -238,7 +240,13 @@ class Daemon {
   std::mutex evidence_mu_;
 
   // Container.
-  std::unique_ptr<ContainerRunner> runner_;
+  std::unique_ptr<ContainerRunner> runner_;  // namespaces backend
+  std::unique_ptr<SystemdRunner> systemd_;   // systemd backend (the image's default)
+  std::string unit_;                         // the running model unit (systemd backend)
+  bool UsesSystemd() const { return systemd_ != nullptr; }
+  // Blocks until the container ends (or, for systemd, a second passes: nullopt); describes how.
+  std::optional<std::string> WaitContainer();
+  void StopContainer();
   std::optional<OciImage> image_;
   fs::path socket_dir_;
   pid_t container_pid_ = -1;
@@ -614,7 +622,16 @@ absl::Status Daemon::Init() {
               {"RECORD", std::to_string(rec)}});
   }
 
-  runner_ = MakeNamespaceRunner();
+  if (cfg_.container_runner == "systemd") {
+    SystemdRunnerOptions so;
+    // Test hook: another systemd's bus (e.g. one booted in a container); default the system bus.
+    if (const char* bus = getenv("APPLIANCE_SYSTEMD_BUS"); bus != nullptr) so.bus_address = bus;
+    so.memory_max_bytes = cfg_.container_memory_max_mib << 20;
+    so.cpu_quota_percent = cfg_.container_cpu_quota_percent;
+    ASSIGN_OR_RETURN(systemd_, SystemdRunner::Connect(so));
+  } else {
+    runner_ = MakeNamespaceRunner();
+  }
   socket_dir_ = opts_.state_dir / "model-socket";
   listen_ = cfg_.listen;
   return absl::OkStatus();
@@ -652,7 +669,15 @@ absl::Status Daemon::StartContainer(bool restart) {
   spec.working_dir = image.working_dir.empty() ? "/" : image.working_dir;
   fs::remove(socket_dir_ / "model.sock", ec);
   RETURN_IF_ERROR(PrepareContainerDirs(spec));
-  ASSIGN_OR_RETURN(container_pid_, runner_->Start(spec));
+  if (UsesSystemd()) {
+    // The unit's dynamic user creates the socket: writable and searchable, not listable, by it;
+    // the directory's parent (the state directory) is 0700, the unit sees only the bind mount.
+    chmod(socket_dir_.c_str(), 0733);
+    unit_ = absl::StrCat("appliance-model-", generation_, ".service");
+    RETURN_IF_ERROR(systemd_->Start(unit_, spec));
+  } else {
+    ASSIGN_OR_RETURN(container_pid_, runner_->Start(spec));
+  }
   image_ = std::move(image);
 
   grpc::ChannelArguments args;
@@ -663,7 +688,7 @@ absl::Status Daemon::StartContainer(bool restart) {
   const auto deadline = std::chrono::system_clock::now() + kModelReadyTimeout;
   while (!channel->WaitForConnected(
       std::min(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(200)))) {
-    if (waitpid(container_pid_, nullptr, WNOHANG) == container_pid_) {
+    if (!UsesSystemd() && waitpid(container_pid_, nullptr, WNOHANG) == container_pid_) {
       container_pid_ = -1;
       return absl::UnavailableError("model container exited before it served");
     }
@@ -672,8 +697,7 @@ absl::Status Daemon::StartContainer(bool restart) {
     const bool stop_requested =
         sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
     if (stop_requested || std::chrono::system_clock::now() > deadline) {
-      runner_->Stop(container_pid_, std::chrono::milliseconds(1000));
-      container_pid_ = -1;
+      StopContainer();
       return stop_requested
                  ? absl::CancelledError("stop requested while waiting for the model")
                  : absl::DeadlineExceededError("model container did not open its socket in time");
@@ -681,8 +705,10 @@ absl::Status Daemon::StartContainer(bool restart) {
   }
   SetModelState(std::make_shared<appliance::v1::Inference::Stub>(channel), "serving");
   LogEvent(Level::kInfo, "container-started",
-           absl::StrCat("model container running (", runner_->name(), " runner, pid ",
-                        container_pid_, ")"));
+           UsesSystemd()
+               ? absl::StrCat("model container running (systemd runner, unit ", unit_, ")")
+               : absl::StrCat("model container running (", runner_->name(), " runner, pid ",
+                              container_pid_, ")"));
   return absl::OkStatus();
 }
 
@@ -738,25 +764,46 @@ absl::Status Daemon::StartServer() {
   return absl::OkStatus();
 }
 
+std::optional<std::string> Daemon::WaitContainer() {
+  if (UsesSystemd()) {
+    if (unit_.empty()) return "not running";
+    // Watched through PropertiesChanged; the one-second slices let the loop see a stop request.
+    auto exit = systemd_->WaitForExit(unit_, absl::Seconds(1));
+    if (absl::IsDeadlineExceeded(exit.status())) return std::nullopt;
+    std::string how = exit.ok() ? absl::StrCat("unit ", unit_, " ", exit->Describe())
+                                : absl::StrCat("unit ", unit_, " lost: ", exit.status().message());
+    (void)systemd_->Stop(unit_);  // resets a failed unit
+    unit_.clear();
+    return how;
+  }
+  const pid_t pid = container_pid_;
+  if (pid <= 0) return "not running";
+  int status = 0;
+  while (waitpid(pid, &status, 0) != pid) {
+    if (errno != EINTR) return "gone";
+  }
+  container_pid_ = -1;
+  return WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
+                             : absl::StrCat("exited with status ", WEXITSTATUS(status));
+}
+
+void Daemon::StopContainer() {
+  if (UsesSystemd()) {
+    if (!unit_.empty()) (void)systemd_->Stop(unit_);
+    unit_.clear();
+  } else if (container_pid_ > 0) {
+    runner_->Stop(container_pid_, std::chrono::milliseconds(2000));
+    container_pid_ = -1;
+  }
+}
+
 void Daemon::Monitor() {
   int failures = 0;
   while (!stopping_) {
-    int status = 0;
-    pid_t pid = container_pid_;
-    if (pid <= 0) {
-      // Not running: retry the start with back-off.
-    } else {
-      pid_t r = waitpid(pid, &status, 0);
-      if (r != pid) {
-        if (errno == EINTR) continue;
-      }
-    }
+    std::optional<std::string> ended = WaitContainer();
     if (stopping_) return;
-    const std::string how = pid <= 0 ? "not running"
-                            : WIFSIGNALED(status)
-                                ? absl::StrCat("killed by signal ", WTERMSIG(status))
-                                : absl::StrCat("exited with status ", WEXITSTATUS(status));
-    container_pid_ = -1;
+    if (!ended) continue;
+    const std::string how = *ended;
     SetModelState(nullptr, absl::StrCat("model container ", how, "; restarting"));
     LogEvent(Level::kWarning, "container-exit", absl::StrCat("model container ", how));
     sd_notify(0, "STATUS=model container restarting");
@@ -828,8 +875,13 @@ int Daemon::Run() {
     std::lock_guard<std::mutex> lock(server_mu_);
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
-  if (container_pid_ > 0) runner_->Stop(container_pid_, std::chrono::milliseconds(2000));
-  monitor.join();
+  if (UsesSystemd()) {
+    monitor.join();  // the D-Bus connection is used by one thread at a time
+    StopContainer();
+  } else {
+    StopContainer();  // ends the monitor's waitpid
+    monitor.join();
+  }
   if (watchdog.joinable()) watchdog.join();
   return 0;
 }

@@ -12,6 +12,8 @@
 
 #include "appliance/v1/service.grpc.pb.h"
 #include "appliance_fixture.h"
+#include "attest/client/attested_channel.h"
+#include "attest/evidence.h"
 #include "nspawn_systemd.h"
 #include "supervisor/oci.h"
 #include "test_support.h"
@@ -111,6 +113,75 @@ TEST(SystemdRunnerTest, ModelRunsAsHardenedTransientUnit) {
   EXPECT_EQ(text.find("FAIL"), std::string::npos) << text;
   EXPECT_NE(text.find("ok net.interfaces lo,"), std::string::npos) << text;
   EXPECT_TRUE((*runner)->Stop(probe_unit).ok());
+}
+
+// The supervisor with `container.runner = systemd`: the model as a unit of a real systemd, its
+// crash observed over D-Bus, re-measured and restarted, and the appliance re-attested.
+TEST(SystemdRunnerTest, SupervisorRestartsAKilledUnitAndReattests) {
+  ScopedTempDir dir;
+  auto systemd = NspawnSystemd::Boot(dir.path(), dir.path() / "nspawn.log");
+  if (!systemd.ok()) GTEST_SKIP() << "no real systemd here: " << systemd.status();
+  attest::testing::TestPki pki(dir.path() / "pki", "Coordinator CA");
+  auto client = pki.Issue("coordinator", "client");
+  attest::testing::Swtpm swtpm(dir.path() / "swtpm");
+  attest::testing::LaunchConfigSpec spec;
+  spec.ca_pem = pki.ca_pem();
+  spec.tcti = swtpm.tcti();
+  spec.runner = "systemd";
+  attest::testing::SupervisorProcess sup(
+      dir.path() / "appliance", attest::testing::MakeLaunchConfig(spec),
+      {"--software-rsa-bits", "2048"}, {{"APPLIANCE_SYSTEMD_BUS", (*systemd)->bus_address()}});
+  ASSERT_TRUE(sup.WaitReady()) << sup.log();
+  EXPECT_NE(sup.log().find("systemd runner, unit appliance-model-1.service"), std::string::npos)
+      << sup.log();
+
+  const fs::path ref = dir.path() / "reference.json";
+  attest::testing::WriteFileOrDie(
+      ref, attest::testing::MakeReferenceValues({attest::testing::ExampleModelDigest()}));
+  attest::client::ConnectOptions o;
+  o.target = sup.target();
+  o.client_cert_pem = client.cert_pem;
+  o.client_key_pem = client.key_pem;
+  o.launch_config = attest::testing::ReadFileOrDie(sup.config_path());
+  o.reference = *attest::ParseReferenceValues(attest::testing::ReadFileOrDie(ref));
+  o.extra_snp_roots_der = attest::client::LoadRootsDir(sup.state_dir().string())->snp;
+  attest::CheckLog log;
+  auto conn = attest::client::ConnectAttested(o, log);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto predict = [](const std::shared_ptr<grpc::Channel>& ch) {
+    auto stub = appliance::v1::Inference::NewStub(ch);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    appliance::v1::PredictRequest req;
+    req.set_input(R"({"instances": [[0.5, 0.1]]})");
+    appliance::v1::PredictResponse resp;
+    return stub->Predict(&ctx, req, &resp);
+  };
+  ASSERT_TRUE(predict(conn->channel).ok());
+
+  SystemdRunnerOptions options;
+  options.bus_address = (*systemd)->bus_address();
+  auto control = SystemdRunner::Connect(options);
+  ASSERT_TRUE(control.ok()) << control.status();
+  ASSERT_TRUE((*control)->Kill("appliance-model-1.service", SIGKILL).ok());
+  ASSERT_TRUE(sup.WaitForLog("container-started:", 2, 60000)) << sup.log();
+  EXPECT_NE(sup.log().find("unit appliance-model-1.service failed (result signal"),
+            std::string::npos)
+      << sup.log();
+  EXPECT_NE(sup.log().find("systemd runner, unit appliance-model-2.service"), std::string::npos)
+      << sup.log();
+  ASSERT_TRUE(sup.WaitForLog("listening:", 2, 10000)) << sup.log();
+
+  attest::CheckLog log2;
+  auto again = attest::client::ConnectAttested(o, log2);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->claims.events.back(), "container-restart");
+  EXPECT_TRUE(predict(again->channel).ok());
+
+  EXPECT_EQ(sup.Stop(), 0) << sup.log();
+  auto state = (*control)->ReadProperty("appliance-model-2.service",
+                                        "org.freedesktop.systemd1.Unit", "ActiveState", 's');
+  EXPECT_TRUE(!state.ok() || *state == "inactive" || *state == "failed") << *state;
 }
 
 TEST(SystemdRunnerTest, MissingBusIsAClearError) {

@@ -250,7 +250,8 @@ std::string MakeLaunchConfig(const LaunchConfigSpec& s) {
       {"allowed_clients", allowed},
       {"limits", {{"requests_per_second", s.rps}, {"burst", s.burst}, {"query_budget", s.budget}}},
       {"container",
-       {{"image", s.image.empty() ? (ModelDir() / "example-model.oci.tar").string() : s.image}}},
+       {{"image", s.image.empty() ? (ModelDir() / "example-model.oci.tar").string() : s.image},
+        {"runner", s.runner}}},
       {"platform", s.platform}};
   if (!s.tcti.empty()) j["tpm"] = {{"tcti", s.tcti}, {"trust", s.trust}};
   return j.dump(2) + "\n";

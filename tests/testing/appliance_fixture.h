@@ -82,7 +82,8 @@ struct LaunchConfigSpec {
   double rps = 100000;
   int burst = 100000;
   uint64_t budget = 0;
-  std::string image;  // default: the example model's oci-archive
+  std::string image;                  // default: the example model's oci-archive
+  std::string runner = "namespaces";  // "systemd" needs a systemd (NspawnSystemd in tests)
   std::string platform = "software-snp";
   std::string tcti;
   std::string trust = "host";

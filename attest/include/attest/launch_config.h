@@ -34,6 +34,9 @@ struct LaunchConfig {
   uint64_t query_budget = 0;                                // per client, total; 0 = unlimited
   std::string container_image;                              // OCI layout dir or oci-archive path
   std::optional<std::array<uint8_t, 32>> container_digest;  // expected manifest SHA-256
+  std::string container_runner = "systemd";                 // "systemd" or "namespaces"
+  uint64_t container_memory_max_mib = 0;                    // 0: no MemoryMax=
+  uint64_t container_cpu_quota_percent = 0;                 // 0: no CPUQuota=
   std::string platform;   // "snp", "tdx", "azure", "vtpm-only", "software-snp", "software-tdx"
   std::string tcti;       // e.g. "device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321"
   std::string tpm_trust;  // "in_tcb" or "host"
