@@ -178,7 +178,7 @@ TEST(SystemdRunnerTest, SupervisorRestartsAKilledUnitAndReattests) {
   EXPECT_EQ(again->claims.events.back(), "container-restart");
   EXPECT_TRUE(predict(again->channel).ok());
 
-  EXPECT_EQ(sup.Stop(), 0) << sup.log();
+  EXPECT_EQ(sup.Stop(30000), 0) << sup.log();  // it stops the model's unit first
   auto state = (*control)->ReadProperty("appliance-model-2.service",
                                         "org.freedesktop.systemd1.Unit", "ActiveState", 's');
   EXPECT_TRUE(!state.ok() || *state == "inactive" || *state == "failed") << *state;

@@ -106,7 +106,7 @@ class SupervisorProcess {
   std::string log() const;
   pid_t pid() const { return proc_->pid(); }
   bool Running() { return proc_->Running(); }
-  int Stop() { return proc_->Stop(); }
+  int Stop(int timeout_ms = 5000) { return proc_->Stop(timeout_ms); }
   const std::filesystem::path& config_path() const { return config_path_; }
   const std::filesystem::path& state_dir() const { return state_dir_; }
 
