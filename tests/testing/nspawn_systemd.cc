@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -33,8 +34,16 @@ void RemoveCgroupTree(const fs::path& dir) {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory()) dirs.push_back(it->path());
   }
-  for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) rmdir(d->c_str());
-  rmdir(dir.c_str());
+  dirs.insert(dirs.begin(), dir);
+  // The container's last processes may still be leaving their cgroups: retry for up to 5 s.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    bool all = true;
+    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
+      if (rmdir(d->c_str()) != 0 && errno != ENOENT) all = false;
+    }
+    if (all) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 pid_t FirstChild(pid_t pid) {
