@@ -58,7 +58,7 @@ int main() {
     std::fprintf(stderr, "%s\n", std::string(image.status().message()).c_str());
     return 1;
   }
-  auto spec_for = [&](const std::string& name) {
+  auto spec_for = [&](const std::string& name, appliance::supervisor::SocketDirAccess access) {
     ContainerSpec spec;
     spec.rootfs = dir.path() / ("rootfs-" + name);
     spec.socket_dir = dir.path() / ("socket-" + name);
@@ -66,7 +66,7 @@ int main() {
     spec.env = image->env;
     spec.working_dir = image->working_dir;
     if (!appliance::supervisor::UnpackLayers(*image, spec.rootfs).ok() ||
-        !appliance::supervisor::PrepareContainerDirs(spec).ok()) {
+        !appliance::supervisor::PrepareContainerDirs(spec, access).ok()) {
       std::exit(1);
     }
     return spec;
@@ -74,7 +74,7 @@ int main() {
 
   std::vector<double> ns_ms, sd_ms;
   {
-    auto spec = spec_for("ns");
+    auto spec = spec_for("ns", appliance::supervisor::SocketDirAccess::kHostId);
     auto runner = appliance::supervisor::MakeNamespaceRunner();
     for (int i = 0; i < 5; ++i) {
       fs::remove(spec.socket_dir / "model.sock");
@@ -92,8 +92,7 @@ int main() {
                 std::string(systemd.status().message()).c_str());
     return 0;
   }
-  auto spec = spec_for("sd");
-  chmod(spec.socket_dir.c_str(), 0733);
+  auto spec = spec_for("sd", appliance::supervisor::SocketDirAccess::kDynamicUser);
   appliance::supervisor::SystemdRunnerOptions options;
   options.bus_address = (*systemd)->bus_address();
   auto runner = appliance::supervisor::SystemdRunner::Connect(options);

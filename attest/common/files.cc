@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -33,16 +34,44 @@ absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": cannot open"));
-  // Read at most max_size + 1 bytes: the file may have grown since it was measured.
-  std::vector<uint8_t> data(max_size + 1);
-  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  size_t n = static_cast<size_t>(in.gcount());
+  // Read at most max_size + 1 bytes: the file may have grown since it was measured. The buffer
+  // starts at the measured size (plus one byte to notice growth), not at the limit.
+  std::vector<uint8_t> data;
+  size_t n = 0;
+  size_t want = static_cast<size_t>(std::min<uintmax_t>(size, max_size)) + 1;
+  for (;;) {
+    data.resize(want);
+    in.read(reinterpret_cast<char*>(data.data() + n), static_cast<std::streamsize>(want - n));
+    n += static_cast<size_t>(in.gcount());
+    if (n < want || want > max_size) break;
+    want = std::min(max_size + 1, want * 2);
+  }
   if (n > max_size) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: larger than the %u-byte limit", path.string(), max_size));
   }
   data.resize(n);
   return data;
+}
+
+absl::Status WriteFileAtomically(const std::filesystem::path& path,
+                                 std::span<const uint8_t> bytes) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+    if (!f.flush()) return absl::UnavailableError(absl::StrCat("write ", tmp.string()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view text) {
+  return WriteFileAtomically(
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 bool LooksLikePem(std::span<const uint8_t> bytes) {

@@ -30,19 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f.flush()) return absl::UnavailableError("write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("rename ", tmp.string(), ": ", ec.message()));
-  return absl::OkStatus();
-}
-
 constexpr size_t kMaxBlob = 64 * 1024;
 constexpr size_t kSnpReportSize = 1184;
 
@@ -344,7 +331,7 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
   ASSIGN_OR_RETURN(auto vek, signer->IssueVek(vek_options));
   if (!options.roots_out_dir.empty()) {
     ASSIGN_OR_RETURN(std::string pem, attest::CertificatesToPem({signer->ark_der()}));
-    RETURN_IF_ERROR(WriteFileAtomically(options.roots_out_dir / "snp_ark.pem", pem));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(options.roots_out_dir / "snp_ark.pem", pem));
   }
   return std::make_unique<SoftwareSnpProducer>(std::move(signer), std::move(vek), options);
 }
@@ -372,10 +359,10 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
     const fs::path dir = options.roots_out_dir / "tdx-collateral";
     std::error_code ec;
     fs::create_directories(dir, ec);
-    RETURN_IF_ERROR(WriteFileAtomically(dir / "tcb_info.json", tcb_info));
-    RETURN_IF_ERROR(WriteFileAtomically(dir / "qe_identity.json", qe_identity));
-    RETURN_IF_ERROR(WriteFileAtomically(dir / "tcb_info_issuer_chain.pem", chain));
-    RETURN_IF_ERROR(WriteFileAtomically(options.roots_out_dir / "tdx_root.pem", root));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "tcb_info.json", tcb_info));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "qe_identity.json", qe_identity));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "tcb_info_issuer_chain.pem", chain));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(options.roots_out_dir / "tdx_root.pem", root));
   }
   return std::make_unique<SoftwareTdxProducer>(std::move(signer), options);
 }

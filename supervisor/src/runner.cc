@@ -266,7 +266,7 @@ std::unique_ptr<ContainerRunner> MakeNamespaceRunner() {
   return std::make_unique<NamespaceRunner>();
 }
 
-absl::Status PrepareContainerDirs(const ContainerSpec& spec) {
+absl::Status PrepareContainerDirs(const ContainerSpec& spec, SocketDirAccess access) {
   std::error_code ec;
   for (const char* d : {"proc", "dev", "tmp", "run", "run/model"}) {
     fs::path p = spec.rootfs / d;
@@ -288,8 +288,10 @@ absl::Status PrepareContainerDirs(const ContainerSpec& spec) {
     close(fd);
   }
   fs::create_directories(spec.socket_dir, ec);
-  if (chown(spec.socket_dir.c_str(), spec.host_id, spec.host_id) != 0 ||
-      chmod(spec.socket_dir.c_str(), 0700) != 0) {
+  const bool dynamic = access == SocketDirAccess::kDynamicUser;
+  const uid_t owner = dynamic ? 0 : spec.host_id;
+  if (chown(spec.socket_dir.c_str(), owner, owner) != 0 ||
+      chmod(spec.socket_dir.c_str(), dynamic ? 0733 : 0700) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("socket directory ", spec.socket_dir.string(), ": ", std::strerror(errno)));
   }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "attest/check.h"
 #include "attest/encoding.h"
+#include "attest/files.h"
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
 
@@ -60,13 +61,7 @@ absl::StatusOr<uint64_t> RuntimeLog::Append(absl::string_view event,
 
 void RuntimeLog::PersistLocked() const {
   if (persist_path_.empty()) return;
-  const std::string tmp = persist_path_ + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << attest::tpm::SerializeCelJson(records_);
-    if (!f.flush()) return;
-  }
-  std::rename(tmp.c_str(), persist_path_.c_str());
+  (void)attest::WriteFileAtomically(persist_path_, attest::tpm::SerializeCelJson(records_));
 }
 
 absl::Status RuntimeLog::Restore(const std::string& cel_json,

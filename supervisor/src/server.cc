@@ -489,6 +489,16 @@ void Daemon::SetModelState(std::shared_ptr<appliance::v1::Inference::Stub> stub,
   model_state_ = std::move(state);
 }
 
+// The launch digest (SNP MEASUREMENT, TDX MRTD) of the software platforms: SHA-384 of this
+// supervisor's executable (docs/reference-values.md).
+absl::StatusOr<std::array<uint8_t, 48>> SoftwareLaunchDigest() {
+  ASSIGN_OR_RETURN(auto exe, attest::ReadFileBounded("/proc/self/exe", 512u << 20));
+  ASSIGN_OR_RETURN(auto digest, attest::tpm::Hash(attest::tpm::kAlgSha384, exe));
+  std::array<uint8_t, 48> out{};
+  std::copy(digest.begin(), digest.end(), out.begin());
+  return out;
+}
+
 absl::Status Daemon::Init() {
   // 0. Private state directory.
   std::error_code ec;
@@ -518,11 +528,7 @@ absl::Status Daemon::Init() {
   }
   if (cfg_.platform == "software-snp") {
     SoftwareSnpOptions so;
-    // The "launch digest" of a software platform: SHA-384 of this supervisor's executable.
-    ASSIGN_OR_RETURN(auto exe, attest::ReadFileBounded("/proc/self/exe", 512u << 20));
-    auto m = attest::tpm::Hash(attest::tpm::kAlgSha384, exe);
-    if (!m.ok()) return m.status();
-    std::copy(m->begin(), m->end(), so.measurement.begin());
+    ASSIGN_OR_RETURN(so.measurement, SoftwareLaunchDigest());
     so.host_data = cfg_.sha256;
     if (opts_.software_debug) so.policy |= 1ull << 19;
     so.roots_out_dir = opts_.software_roots_dir;
@@ -530,10 +536,7 @@ absl::Status Daemon::Init() {
     ASSIGN_OR_RETURN(producer_, MakeSoftwareSnpProducer(so));
   } else if (cfg_.platform == "software-tdx") {
     SoftwareTdxOptions to;
-    ASSIGN_OR_RETURN(auto exe, attest::ReadFileBounded("/proc/self/exe", 512u << 20));
-    auto m = attest::tpm::Hash(attest::tpm::kAlgSha384, exe);
-    if (!m.ok()) return m.status();
-    std::copy(m->begin(), m->end(), to.mrtd.begin());
+    ASSIGN_OR_RETURN(to.mrtd, SoftwareLaunchDigest());
     auto config384 = attest::tpm::Hash(attest::tpm::kAlgSha384, config_bytes_);
     if (!config384.ok()) return config384.status();
     std::copy(config384->begin(), config384->end(), to.mrconfigid.begin());
@@ -668,11 +671,9 @@ absl::Status Daemon::StartContainer(bool restart) {
   spec.env = image.env;
   spec.working_dir = image.working_dir.empty() ? "/" : image.working_dir;
   fs::remove(socket_dir_ / "model.sock", ec);
-  RETURN_IF_ERROR(PrepareContainerDirs(spec));
+  RETURN_IF_ERROR(PrepareContainerDirs(
+      spec, UsesSystemd() ? SocketDirAccess::kDynamicUser : SocketDirAccess::kHostId));
   if (UsesSystemd()) {
-    // The unit's dynamic user creates the socket: writable and searchable, not listable, by it;
-    // the directory's parent (the state directory) is 0700, the unit sees only the bind mount.
-    chmod(socket_dir_.c_str(), 0733);
     unit_ = absl::StrCat("appliance-model-", generation_, ".service");
     RETURN_IF_ERROR(systemd_->Start(unit_, spec));
   } else {
@@ -753,9 +754,9 @@ absl::Status Daemon::StartServer() {
     port_ = selected;
   }
   if (old) old->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  std::ofstream(opts_.state_dir / "listen.tmp")
-      << listen_.substr(0, listen_.rfind(':')) << ":" << port_ << "\n";
-  fs::rename(opts_.state_dir / "listen.tmp", opts_.state_dir / "listen");
+  (void)attest::WriteFileAtomically(
+      opts_.state_dir / "listen",
+      absl::StrCat(listen_.substr(0, listen_.rfind(':')), ":", port_, "\n"));
   LogEvent(
       Level::kInfo, "listening",
       absl::StrCat("serving on ", listen_.substr(0, listen_.rfind(':')), ":", port_,

@@ -39,8 +39,7 @@ TEST(SystemdRunnerTest, ModelRunsAsHardenedTransientUnit) {
   spec.env = image->env;
   spec.working_dir = image->working_dir;
   ASSERT_TRUE(UnpackLayers(*image, spec.rootfs).ok());
-  ASSERT_TRUE(PrepareContainerDirs(spec).ok());
-  chmod(spec.socket_dir.c_str(), 0733);  // the unit's dynamic user creates its socket there
+  ASSERT_TRUE(PrepareContainerDirs(spec, SocketDirAccess::kDynamicUser).ok());
 
   SystemdRunnerOptions options;
   options.bus_address = (*systemd)->bus_address();

@@ -22,6 +22,11 @@ inline constexpr size_t kMaxCertificateFileSize = 64 * 1024;
 absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path,
                                                      size_t max_size);
 
+// Writes `bytes` to PATH.tmp, then renames it over `path`: readers see the old or the new file,
+// never a part.
+absl::Status WriteFileAtomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
+absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view text);
+
 // True if the bytes look like PEM text ("-----BEGIN ").
 bool LooksLikePem(std::span<const uint8_t> bytes);
 

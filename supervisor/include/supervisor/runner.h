@@ -44,9 +44,18 @@ class ContainerRunner {
 
 std::unique_ptr<ContainerRunner> MakeNamespaceRunner();
 
-// Prepares `rootfs` for the namespace backend (mount points /proc, /dev/*, /tmp, /run/model) and
-// `socket_dir` (mode 0700, owned by host_id). Run before Start, as the supervisor.
-absl::Status PrepareContainerDirs(const ContainerSpec& spec);
+// Who creates the model's socket in `socket_dir`.
+enum class SocketDirAccess {
+  kHostId,       // the namespace backend's mapped uid: owned by host_id, mode 0700
+  kDynamicUser,  // a systemd DynamicUser= unknown in advance: root-owned, mode 0733 (write and
+                 // search, no listing); its 0700 parent keeps everyone else out, and the unit
+                 // sees only the bind mount
+};
+
+// Prepares `rootfs` (mount points /proc, /dev/*, /tmp, /run/model) and `socket_dir`. Run before
+// Start, as the supervisor.
+absl::Status PrepareContainerDirs(const ContainerSpec& spec,
+                                  SocketDirAccess access = SocketDirAccess::kHostId);
 
 }  // namespace appliance::supervisor
 
