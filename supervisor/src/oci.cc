@@ -172,6 +172,7 @@ absl::StatusOr<int> OpenDirNoFollow(int root, const std::vector<std::string>& pa
         return absl::InvalidArgumentError(
             absl::StrCat("mkdir ", parts[i], ": ", std::strerror(errno)));
       }
+      fchmodat(cur, parts[i].c_str(), 0755, 0);  // whatever the caller's umask
       next = openat(cur, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (next < 0) {
@@ -588,6 +589,9 @@ absl::Status UnpackLayers(const OciImage& image, const fs::path& rootfs, const O
   if (mkdir(rootfs.c_str(), 0755) != 0) return Errno("mkdir", rootfs);
   Fd root(open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.fd < 0) return Errno("open", rootfs);
+  // The supervisor's unit runs with UMask=0077; the model's (dynamic) user must still read its
+  // root.
+  if (fchmod(root.fd, 0755) != 0) return Errno("chmod", rootfs);
   uint64_t budget = limits.max_unpacked_bytes;
   size_t entries = 0;
   for (const auto& layer : image.layers) {

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -260,10 +261,72 @@ class NamespaceRunner : public ContainerRunner {
   }
 };
 
+// ModelRunner over NamespaceRunner: the container is our child; its end is seen through a pidfd
+// (poll), then reaped.
+class NamespaceModelRunner : public ModelRunner {
+ public:
+  ~NamespaceModelRunner() override { Stop(); }
+  std::string name() const override { return runner_.name(); }
+  SocketDirAccess socket_access() const override { return SocketDirAccess::kHostId; }
+
+  absl::Status Start(const ContainerSpec& spec, uint32_t) override {
+    Stop();
+    ASSIGN_OR_RETURN(pid_, runner_.Start(spec));
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    if (pidfd_ < 0) {
+      const int e = errno;
+      Stop();
+      return absl::InternalError(absl::StrCat("container: pidfd_open: ", std::strerror(e)));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Describe() const override { return absl::StrCat("pid ", pid_); }
+
+  absl::StatusOr<std::string> WaitForExit(absl::Duration timeout) override {
+    if (pid_ <= 0) return absl::NotFoundError("no model container was started");
+    pollfd p{pidfd_, POLLIN, 0};
+    const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+    int r;
+    do {
+      r = poll(&p, 1, ms);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) return absl::DeadlineExceededError("model container still running");
+    int status = 0;
+    pid_t got;
+    do {
+      got = waitpid(pid_, &status, 0);
+    } while (got < 0 && errno == EINTR);
+    Forget();
+    if (got < 0) return std::string("gone");
+    return WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
+                               : absl::StrCat("exited with status ", WEXITSTATUS(status));
+  }
+
+  void Stop() override {
+    if (pid_ > 0) runner_.Stop(pid_, std::chrono::milliseconds(2000));
+    Forget();
+  }
+
+ private:
+  void Forget() {
+    if (pidfd_ >= 0) close(pidfd_);
+    pidfd_ = -1;
+    pid_ = -1;
+  }
+  NamespaceRunner runner_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+};
+
 }  // namespace
 
 std::unique_ptr<ContainerRunner> MakeNamespaceRunner() {
   return std::make_unique<NamespaceRunner>();
+}
+
+std::unique_ptr<ModelRunner> MakeNamespaceModelRunner() {
+  return std::make_unique<NamespaceModelRunner>();
 }
 
 absl::Status PrepareContainerDirs(const ContainerSpec& spec, SocketDirAccess access) {
@@ -271,11 +334,12 @@ absl::Status PrepareContainerDirs(const ContainerSpec& spec, SocketDirAccess acc
   for (const char* d : {"proc", "dev", "tmp", "run", "run/model"}) {
     fs::path p = spec.rootfs / d;
     if (fs::is_symlink(p, ec)) fs::remove(p, ec);  // the image's own links must not redirect mounts
-    fs::create_directories(p, ec);
+    const bool created = fs::create_directories(p, ec);
     if (ec || !fs::is_directory(fs::symlink_status(p))) {
       return absl::FailedPreconditionError(
           absl::StrCat("container root: ", p.string(), " is not a directory"));
     }
+    if (created) chmod(p.c_str(), 0755);  // not the supervisor's UMask=0077
   }
   for (const char* n : {"dev/null", "dev/zero", "dev/random", "dev/urandom"}) {
     fs::path p = spec.rootfs / n;

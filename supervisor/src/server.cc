@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/v1/service.grpc.pb.h"
 #include "attest/binding.h"
@@ -240,16 +242,9 @@ class Daemon {
   std::mutex evidence_mu_;
 
   // Container.
-  std::unique_ptr<ContainerRunner> runner_;  // namespaces backend
-  std::unique_ptr<SystemdRunner> systemd_;   // systemd backend (the image's default)
-  std::string unit_;                         // the running model unit (systemd backend)
-  bool UsesSystemd() const { return systemd_ != nullptr; }
-  // Blocks until the container ends (or, for systemd, a second passes: nullopt); describes how.
-  std::optional<std::string> WaitContainer();
-  void StopContainer();
+  std::unique_ptr<ModelRunner> runner_;
   std::optional<OciImage> image_;
   fs::path socket_dir_;
-  pid_t container_pid_ = -1;
   uint32_t generation_ = 0;
   mutable std::mutex model_mu_;
   std::shared_ptr<appliance::v1::Inference::Stub> model_stub_;
@@ -264,6 +259,7 @@ class Daemon {
   int port_ = 0;
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> watchdog_paused_{false};  // the watchdog test hook (Run)
 };
 
 class AttestationService final : public appliance::v1::Attestation::CallbackService {
@@ -628,12 +624,26 @@ absl::Status Daemon::Init() {
   if (cfg_.container_runner == "systemd") {
     SystemdRunnerOptions so;
     // Test hook: another systemd's bus (e.g. one booted in a container); default the system bus.
-    if (const char* bus = getenv("APPLIANCE_SYSTEMD_BUS"); bus != nullptr) so.bus_address = bus;
+    if (const char* bus = getenv("APPLIANCE_SYSTEMD_BUS"); bus != nullptr) {
+      so.bus_address = bus;
+    } else if (char* unit = nullptr; sd_pid_get_unit(0, &unit) >= 0) {
+      so.bound_to = unit;  // our own unit: systemd stops the model whenever we go
+      free(unit);
+    }
     so.memory_max_bytes = cfg_.container_memory_max_mib << 20;
     so.cpu_quota_percent = cfg_.container_cpu_quota_percent;
-    ASSIGN_OR_RETURN(systemd_, SystemdRunner::Connect(so));
+    std::vector<std::string> stale;
+    ASSIGN_OR_RETURN(runner_, MakeSystemdModelRunner(so, &stale));
+    for (const auto& unit : stale) {
+      LogEvent(Level::kWarning, "stale-container-stopped",
+               absl::StrCat("stopped ", unit, ", left by an earlier supervisor process"));
+    }
   } else {
-    runner_ = MakeNamespaceRunner();
+    runner_ = MakeNamespaceModelRunner();
+  }
+  // Unpacked roots an earlier process of this boot left behind (their units were stopped above).
+  for (const auto& e : fs::directory_iterator(opts_.state_dir, ec)) {
+    if (absl::StartsWith(e.path().filename().string(), "rootfs-")) fs::remove_all(e.path(), ec);
   }
   socket_dir_ = opts_.state_dir / "model-socket";
   listen_ = cfg_.listen;
@@ -671,14 +681,8 @@ absl::Status Daemon::StartContainer(bool restart) {
   spec.env = image.env;
   spec.working_dir = image.working_dir.empty() ? "/" : image.working_dir;
   fs::remove(socket_dir_ / "model.sock", ec);
-  RETURN_IF_ERROR(PrepareContainerDirs(
-      spec, UsesSystemd() ? SocketDirAccess::kDynamicUser : SocketDirAccess::kHostId));
-  if (UsesSystemd()) {
-    unit_ = absl::StrCat("appliance-model-", generation_, ".service");
-    RETURN_IF_ERROR(systemd_->Start(unit_, spec));
-  } else {
-    ASSIGN_OR_RETURN(container_pid_, runner_->Start(spec));
-  }
+  RETURN_IF_ERROR(PrepareContainerDirs(spec, runner_->socket_access()));
+  RETURN_IF_ERROR(runner_->Start(spec, generation_));
   image_ = std::move(image);
 
   grpc::ChannelArguments args;
@@ -689,16 +693,15 @@ absl::Status Daemon::StartContainer(bool restart) {
   const auto deadline = std::chrono::system_clock::now() + kModelReadyTimeout;
   while (!channel->WaitForConnected(
       std::min(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(200)))) {
-    if (!UsesSystemd() && waitpid(container_pid_, nullptr, WNOHANG) == container_pid_) {
-      container_pid_ = -1;
-      return absl::UnavailableError("model container exited before it served");
+    if (auto ended = runner_->WaitForExit(absl::ZeroDuration()); ended.ok()) {
+      return absl::UnavailableError(absl::StrCat("model container ", *ended, " before it served"));
     }
     sigset_t pending;
     sigpending(&pending);
     const bool stop_requested =
         sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
     if (stop_requested || std::chrono::system_clock::now() > deadline) {
-      StopContainer();
+      runner_->Stop();
       return stop_requested
                  ? absl::CancelledError("stop requested while waiting for the model")
                  : absl::DeadlineExceededError("model container did not open its socket in time");
@@ -706,10 +709,8 @@ absl::Status Daemon::StartContainer(bool restart) {
   }
   SetModelState(std::make_shared<appliance::v1::Inference::Stub>(channel), "serving");
   LogEvent(Level::kInfo, "container-started",
-           UsesSystemd()
-               ? absl::StrCat("model container running (systemd runner, unit ", unit_, ")")
-               : absl::StrCat("model container running (", runner_->name(), " runner, pid ",
-                              container_pid_, ")"));
+           absl::StrCat("model container running (", runner_->name(), " runner, ",
+                        runner_->Describe(), ")"));
   return absl::OkStatus();
 }
 
@@ -765,46 +766,17 @@ absl::Status Daemon::StartServer() {
   return absl::OkStatus();
 }
 
-std::optional<std::string> Daemon::WaitContainer() {
-  if (UsesSystemd()) {
-    if (unit_.empty()) return "not running";
-    // Watched through PropertiesChanged; the one-second slices let the loop see a stop request.
-    auto exit = systemd_->WaitForExit(unit_, absl::Seconds(1));
-    if (absl::IsDeadlineExceeded(exit.status())) return std::nullopt;
-    std::string how = exit.ok() ? absl::StrCat("unit ", unit_, " ", exit->Describe())
-                                : absl::StrCat("unit ", unit_, " lost: ", exit.status().message());
-    (void)systemd_->Stop(unit_);  // resets a failed unit
-    unit_.clear();
-    return how;
-  }
-  const pid_t pid = container_pid_;
-  if (pid <= 0) return "not running";
-  int status = 0;
-  while (waitpid(pid, &status, 0) != pid) {
-    if (errno != EINTR) return "gone";
-  }
-  container_pid_ = -1;
-  return WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
-                             : absl::StrCat("exited with status ", WEXITSTATUS(status));
-}
-
-void Daemon::StopContainer() {
-  if (UsesSystemd()) {
-    if (!unit_.empty()) (void)systemd_->Stop(unit_);
-    unit_.clear();
-  } else if (container_pid_ > 0) {
-    runner_->Stop(container_pid_, std::chrono::milliseconds(2000));
-    container_pid_ = -1;
-  }
-}
-
 void Daemon::Monitor() {
   int failures = 0;
   while (!stopping_) {
-    std::optional<std::string> ended = WaitContainer();
+    // Watched by the runner (D-Bus signals, a pidfd); one-second slices let the loop see a stop.
+    absl::StatusOr<std::string> ended = runner_->WaitForExit(absl::Seconds(1));
     if (stopping_) return;
-    if (!ended) continue;
-    const std::string how = *ended;
+    if (absl::IsDeadlineExceeded(ended.status())) continue;
+    const std::string how = ended.ok() ? *ended
+                            : absl::IsNotFound(ended.status())
+                                ? std::string("not running")
+                                : std::string(ended.status().message());
     SetModelState(nullptr, absl::StrCat("model container ", how, "; restarting"));
     LogEvent(Level::kWarning, "container-exit", absl::StrCat("model container ", how));
     sd_notify(0, "STATUS=model container restarting");
@@ -836,6 +808,11 @@ int Daemon::Run() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  // Test hook (the watchdog test, tests/integration/supervisor_unit_test.cc): with
+  // APPLIANCE_TEST_WATCHDOG_HOOK=1 in its environment, SIGUSR1 stops this process's watchdog
+  // pings, as a hung serving loop would; systemd's watchdog must then restart it.
+  const bool watchdog_hook = getenv("APPLIANCE_TEST_WATCHDOG_HOOK") != nullptr;
+  if (watchdog_hook) sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   if (absl::Status s = Init(); !s.ok()) {
@@ -862,13 +839,16 @@ int Daemon::Run() {
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
     watchdog = std::thread([this, watchdog_usec] {
       while (!stopping_) {
-        sd_notify(0, "WATCHDOG=1");
+        if (!watchdog_paused_) sd_notify(0, "WATCHDOG=1");
         for (uint64_t t = 0; t < watchdog_usec / 2 && !stopping_; t += 50000) usleep(50000);
       }
     });
   }
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+    watchdog_paused_ = true;
+    LogEvent(Level::kWarning, "watchdog-paused", "test hook: watchdog pings stopped (SIGUSR1)");
+  }
   LogEvent(Level::kInfo, "stopping", absl::StrCat("signal ", sig));
   sd_notify(0, "STOPPING=1");
   stopping_ = true;
@@ -876,13 +856,8 @@ int Daemon::Run() {
     std::lock_guard<std::mutex> lock(server_mu_);
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
-  if (UsesSystemd()) {
-    monitor.join();  // the D-Bus connection is used by one thread at a time
-    StopContainer();
-  } else {
-    StopContainer();  // ends the monitor's waitpid
-    monitor.join();
-  }
+  monitor.join();  // the runner is used by one thread at a time
+  runner_->Stop();
   if (watchdog.joinable()) watchdog.join();
   return 0;
 }

@@ -29,12 +29,24 @@ absl::Status Fail(absl::string_view call, int r, const sd_bus_error* e = nullptr
   const bool named = e != nullptr && sd_bus_error_is_set(e);
   std::string detail =
       named ? absl::StrCat(e->name, ": ", e->message ? e->message : "") : std::string(strerror(-r));
+  if (named && (sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED) ||
+                sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY))) {  // synthesized by sd-bus
+    return sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY)
+               ? absl::DeadlineExceededError(absl::StrCat("sd-bus ", call, ": no reply: ", detail))
+               : absl::UnavailableError(absl::StrCat("sd-bus ", call, ": bus gone: ", detail));
+  }
   if (named) {  // an answer from systemd: say what it said
     if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit")) {
       return absl::NotFoundError(absl::StrCat("sd-bus ", call, ": ", detail));
     }
-    if (r == -EACCES || r == -EPERM)
-      return absl::PermissionDeniedError(absl::StrCat("sd-bus ", call, ": ", detail));
+    // Without polkit, systemd answers an unprivileged caller with AccessDenied or
+    // InteractiveAuthorizationRequired.
+    if (r == -EACCES || r == -EPERM ||
+        sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired")) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("sd-bus ", call, ": permission denied (", detail,
+                       "); starting units needs root with CAP_SYS_ADMIN or a polkit rule"));
+    }
     return absl::FailedPreconditionError(absl::StrCat("sd-bus ", call, ": ", detail));
   }
   if (r == -ETIMEDOUT)
@@ -174,6 +186,9 @@ absl::Status SystemdRunner::Start(const std::string& unit, const ContainerSpec& 
   BUS_OK(str("WorkingDirectory", spec.working_dir.empty() ? "/" : spec.working_dir),
          "WorkingDirectory");
   BUS_OK(boolean("DynamicUser", true), "DynamicUser");
+  // The supervisor (root without CAP_DAC_OVERRIDE) must be able to connect to the socket the
+  // dynamic user creates: no umask. Only the two of them can reach /run/model (0700 parent).
+  BUS_OK(sd_bus_message_append(m.m, "(sv)", "UMask", "u", 0u), "UMask");
   BUS_OK(boolean("NoNewPrivileges", true), "NoNewPrivileges");
   BUS_OK(str("ProtectSystem", "strict"), "ProtectSystem");
   BUS_OK(str("ProtectHome", "yes"), "ProtectHome");
@@ -191,6 +206,10 @@ absl::Status SystemdRunner::Start(const std::string& unit, const ContainerSpec& 
   BUS_OK(sd_bus_message_append(m.m, "(sv)", "BindPaths", "a(ssbt)", 1, spec.socket_dir.c_str(),
                                "/run/model", 0, static_cast<uint64_t>(0)),
          "BindPaths");
+  if (!impl_->options.bound_to.empty()) {
+    BUS_OK(sd_bus_message_append(m.m, "(sv)", "BindsTo", "as", 1, impl_->options.bound_to.c_str()),
+           "BindsTo");
+  }
   if (impl_->options.memory_max_bytes)
     BUS_OK(u64("MemoryMax", impl_->options.memory_max_bytes), "MemoryMax");
   if (impl_->options.cpu_quota_percent) {
@@ -227,7 +246,20 @@ absl::Status SystemdRunner::Start(const std::string& unit, const ContainerSpec& 
   if (r < 0) return Fail(absl::StrCat("StartTransientUnit(", unit, ")"), r, &err.e);
   const char* job = nullptr;
   BUS_OK(sd_bus_message_read(reply.m, "o", &job), "StartTransientUnit reply");
-  return impl_->WaitJob(job, absl::StrCat("starting ", unit));
+  absl::Status started = impl_->WaitJob(job, absl::StrCat("starting ", unit));
+  if (absl::IsFailedPrecondition(started)) {
+    // The start job failed (e.g. status 200/CHDIR): say how, and unload the failed unit so that
+    // its name is free again.
+    std::string how;
+    auto result = ReadProperty(unit, "org.freedesktop.systemd1.Service", "Result", 's');
+    auto status = ReadProperty(unit, "org.freedesktop.systemd1.Service", "ExecMainStatus", 'i');
+    if (result.ok() && status.ok())
+      how = absl::StrCat(" (result ", *result, ", status ", *status, ")");
+    sd_bus_call_method(bus, kDest, kPath, kManager, "ResetFailedUnit", nullptr, nullptr, "s",
+                       unit.c_str());
+    return absl::FailedPreconditionError(absl::StrCat(started.message(), how));
+  }
+  return started;
 }
 
 absl::StatusOr<UnitExit> SystemdRunner::WaitForExit(const std::string& unit,
@@ -298,6 +330,30 @@ absl::Status SystemdRunner::Stop(const std::string& unit) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> SystemdRunner::ListUnits(const std::string& pattern) {
+  BusError err;
+  Msg reply;
+  Msg call;
+  BUS_OK(sd_bus_message_new_method_call(impl_->bus, &call.m, kDest, kPath, kManager,
+                                        "ListUnitsByPatterns"),
+         "new call");
+  BUS_OK(sd_bus_message_append(call.m, "as", 0), "states");
+  BUS_OK(sd_bus_message_append(call.m, "as", 1, pattern.c_str()), "patterns");
+  int r = sd_bus_call(impl_->bus, call.m, impl_->TimeoutUsec(), &err.e, &reply.m);
+  if (r < 0) return Fail(absl::StrCat("ListUnitsByPatterns(", pattern, ")"), r, &err.e);
+  std::vector<std::string> names;
+  BUS_OK(sd_bus_message_enter_container(reply.m, 'a', "(ssssssouso)"), "ListUnits reply");
+  for (;;) {
+    const char* name = nullptr;
+    r = sd_bus_message_read(reply.m, "(ssssssouso)", &name, nullptr, nullptr, nullptr, nullptr,
+                            nullptr, nullptr, nullptr, nullptr, nullptr);
+    if (r < 0) return Fail("ListUnits reply", r);
+    if (r == 0) break;
+    names.emplace_back(name);
+  }
+  return names;
+}
+
 absl::Status SystemdRunner::Kill(const std::string& unit, int signal) {
   BusError err;
   int r = sd_bus_call_method(impl_->bus, kDest, kPath, kManager, "KillUnit", &err.e, nullptr, "ssi",
@@ -332,6 +388,11 @@ absl::StatusOr<std::string> SystemdRunner::ReadProperty(const std::string& unit,
       BUS_OK(sd_bus_message_read(reply.m, "t", &v), name);
       return std::to_string(v);
     }
+    case 'u': {
+      uint32_t v = 0;
+      BUS_OK(sd_bus_message_read(reply.m, "u", &v), name);
+      return std::to_string(v);
+    }
     case 'i': {
       int32_t v = 0;
       BUS_OK(sd_bus_message_read(reply.m, "i", &v), name);
@@ -340,6 +401,62 @@ absl::StatusOr<std::string> SystemdRunner::ReadProperty(const std::string& unit,
     default:
       return absl::InvalidArgumentError(absl::StrCat("property type ", sig));
   }
+}
+
+namespace {
+
+class SystemdModelRunner : public ModelRunner {
+ public:
+  SystemdModelRunner(std::unique_ptr<SystemdRunner> runner, std::string prefix)
+      : runner_(std::move(runner)), prefix_(std::move(prefix)) {}
+  ~SystemdModelRunner() override { Stop(); }
+  std::string name() const override { return "systemd"; }
+  SocketDirAccess socket_access() const override { return SocketDirAccess::kDynamicUser; }
+
+  absl::Status Start(const ContainerSpec& spec, uint32_t generation) override {
+    Stop();
+    const std::string unit = absl::StrCat(prefix_, generation, ".service");
+    RETURN_IF_ERROR(runner_->Start(unit, spec));
+    unit_ = unit;
+    return absl::OkStatus();
+  }
+
+  std::string Describe() const override { return absl::StrCat("unit ", unit_); }
+
+  absl::StatusOr<std::string> WaitForExit(absl::Duration timeout) override {
+    if (unit_.empty()) return absl::NotFoundError("no model unit was started");
+    auto exit = runner_->WaitForExit(unit_, timeout);
+    if (absl::IsDeadlineExceeded(exit.status())) return exit.status();
+    std::string how = exit.ok() ? absl::StrCat("unit ", unit_, " ", exit->Describe())
+                                : absl::StrCat("unit ", unit_, " lost: ", exit.status().message());
+    (void)runner_->Stop(unit_);  // unloads a failed unit
+    unit_.clear();
+    return how;
+  }
+
+  void Stop() override {
+    if (!unit_.empty()) (void)runner_->Stop(unit_);
+    unit_.clear();
+  }
+
+ private:
+  std::unique_ptr<SystemdRunner> runner_;
+  std::string prefix_;
+  std::string unit_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> MakeSystemdModelRunner(
+    const SystemdRunnerOptions& options, std::vector<std::string>* stale,
+    const std::string& prefix) {
+  ASSIGN_OR_RETURN(auto runner, SystemdRunner::Connect(options));
+  ASSIGN_OR_RETURN(auto leftovers, runner->ListUnits(prefix + "*.service"));
+  for (const auto& unit : leftovers) {
+    RETURN_IF_ERROR(runner->Stop(unit));
+    if (stale != nullptr) stale->push_back(unit);
+  }
+  return std::unique_ptr<ModelRunner>(new SystemdModelRunner(std::move(runner), prefix));
 }
 
 }  // namespace appliance::supervisor

@@ -1,7 +1,11 @@
 #include "nspawn_systemd.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,8 +59,8 @@ pid_t FirstChild(pid_t pid) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<NspawnSystemd>> NspawnSystemd::Boot(const fs::path& bind_dir,
-                                                                   const fs::path& log) {
+absl::StatusOr<std::unique_ptr<NspawnSystemd>> NspawnSystemd::Boot(
+    const fs::path& bind_dir, const fs::path& log, const std::vector<fs::path>& bind_ro) {
   if (geteuid() != 0) return absl::FailedPreconditionError("needs root");
   if (access("/usr/bin/systemd-nspawn", X_OK) != 0) {
     return absl::FailedPreconditionError("systemd-nspawn is not installed (systemd-container)");
@@ -81,10 +85,22 @@ absl::StatusOr<std::unique_ptr<NspawnSystemd>> NspawnSystemd::Boot(const fs::pat
     dup2(in, 0);
     dup2(fd, 1);
     dup2(fd, 2);
-    const std::string bind = "--bind=" + bind_dir.string();
-    execl("/usr/bin/systemd-nspawn", "systemd-nspawn", "-D", "/", "--volatile=yes", "-b",
-          "--register=no", "--keep-unit", "--private-network", bind.c_str(), "--console=pipe",
-          "systemd.firstboot=off", static_cast<char*>(nullptr));
+    std::vector<std::string> args = {"systemd-nspawn",
+                                     "-D",
+                                     "/",
+                                     "--volatile=yes",
+                                     "-b",
+                                     "--register=no",
+                                     "--keep-unit",
+                                     "--private-network",
+                                     "--bind=" + bind_dir.string(),
+                                     "--console=pipe"};
+    for (const auto& p : bind_ro) args.push_back("--bind-ro=" + p.string());
+    args.push_back("systemd.firstboot=off");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv("/usr/bin/systemd-nspawn", argv.data());
     _exit(127);
   }
   // Wait for its systemd and its D-Bus socket.
@@ -110,6 +126,35 @@ absl::StatusOr<std::unique_ptr<NspawnSystemd>> NspawnSystemd::Boot(const fs::pat
 
 std::string NspawnSystemd::bus_address() const {
   return absl::StrCat("unix:path=/proc/", init_pid_, "/root/run/dbus/system_bus_socket");
+}
+
+fs::path NspawnSystemd::root() const { return absl::StrCat("/proc/", init_pid_, "/root"); }
+
+std::vector<std::string> NspawnSystemd::Inside(const std::vector<std::string>& argv,
+                                               bool all) const {
+  std::vector<std::string> out = {"/usr/bin/nsenter", "-t", std::to_string(init_pid_)};
+  out.push_back(all ? "-a" : "-n");
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+bool NspawnSystemd::CanConnectInside(int port) const {
+  const int ns = open(absl::StrCat("/proc/", init_pid_, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return false;
+  const pid_t child = fork();  // setns affects the calling thread only: do it in a child
+  if (child == 0) {
+    if (setns(ns, CLONE_NEWNET) != 0) _exit(2);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    _exit(fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : 1);
+  }
+  close(ns);
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 NspawnSystemd::~NspawnSystemd() {

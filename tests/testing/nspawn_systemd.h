@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -19,11 +20,20 @@ namespace attest::testing {
 class NspawnSystemd {
  public:
   // Fails with the reason (for a GTEST_SKIP) when this host cannot boot one.
-  static absl::StatusOr<std::unique_ptr<NspawnSystemd>> Boot(const std::filesystem::path& bind_dir,
-                                                             const std::filesystem::path& log);
+  // `bind_dir` is shared read-write, `bind_ro` read-only, each at the same path inside.
+  static absl::StatusOr<std::unique_ptr<NspawnSystemd>> Boot(
+      const std::filesystem::path& bind_dir, const std::filesystem::path& log,
+      const std::vector<std::filesystem::path>& bind_ro = {});
   ~NspawnSystemd();
   pid_t init_pid() const { return init_pid_; }
   std::string bus_address() const;
+  // The container's root as the host sees it (/proc/<its systemd>/root).
+  std::filesystem::path root() const;
+  // `argv` prefixed to run in the container's namespaces (`all`: mount, PID, … as well; else only
+  // its network, keeping the host's files): nsenter -t <init> ….
+  std::vector<std::string> Inside(const std::vector<std::string>& argv, bool all = true) const;
+  // Whether a TCP connection to 127.0.0.1:port succeeds inside the container's network.
+  bool CanConnectInside(int port) const;
 
  private:
   NspawnSystemd() = default;

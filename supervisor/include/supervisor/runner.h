@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace appliance::supervisor {
 
@@ -32,6 +33,8 @@ struct ContainerSpec {
   uid_t host_id = 100000;  // host uid and gid the container's uid/gid 1000 map to
 };
 
+// The namespace backend's process-level interface (benchmarks use it directly); the supervisor
+// uses ModelRunner below.
 class ContainerRunner {
  public:
   virtual ~ContainerRunner() = default;
@@ -51,6 +54,29 @@ enum class SocketDirAccess {
                  // search, no listing); its 0700 parent keeps everyone else out, and the unit
                  // sees only the bind mount
 };
+
+// What the supervisor runs the model through, whatever the backend (the launch configuration's
+// `container.runner`): one container at a time, started, watched and stopped. Implementations:
+// MakeNamespaceModelRunner() below, MakeSystemdModelRunner() in systemd_runner.h. Used from one
+// thread at a time.
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  virtual std::string name() const = 0;  // "namespaces", "systemd"
+  // How the socket directory must be prepared for this backend's container user.
+  virtual SocketDirAccess socket_access() const = 0;
+  // Starts the container for `spec`; `generation` (1, 2, …) numbers the supervisor's starts.
+  virtual absl::Status Start(const ContainerSpec& spec, uint32_t generation) = 0;
+  // The running container, for logs: "pid 1234", "unit appliance-model-2.service".
+  virtual std::string Describe() const = 0;
+  // Blocks until the running container ends and says how, or fails with DeadlineExceeded after
+  // `timeout` (zero: just look), NotFound when none was started; event-driven, not polling.
+  virtual absl::StatusOr<std::string> WaitForExit(absl::Duration timeout) = 0;
+  // Stops the running container, if any, and waits for it to end.
+  virtual void Stop() = 0;
+};
+
+std::unique_ptr<ModelRunner> MakeNamespaceModelRunner();
 
 // Prepares `rootfs` (mount points /proc, /dev/*, /tmp, /run/model) and `socket_dir`. Run before
 // Start, as the supervisor.

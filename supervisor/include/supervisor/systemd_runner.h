@@ -7,7 +7,8 @@
 //
 // Properties set on the unit (docs/container-isolation.md explains each):
 //   RootDirectory= the unpacked image, BindPaths= only the socket directory (at /run/model),
-//   DynamicUser=yes, NoNewPrivileges=yes, ProtectSystem=strict, ProtectHome=yes,
+//   DynamicUser=yes, UMask=0000 (so that the supervisor can connect to the model's socket),
+//   NoNewPrivileges=yes, ProtectSystem=strict, ProtectHome=yes,
 //   PrivateDevices=yes, PrivateNetwork=yes, PrivateTmp=yes, CapabilityBoundingSet= (empty),
 //   AmbientCapabilities= (empty), SystemCallFilter=@system-service,
 //   RestrictAddressFamilies=AF_UNIX, RestrictNamespaces=yes, LockPersonality=yes,
@@ -34,6 +35,9 @@ struct SystemdRunnerOptions {
   absl::Duration call_timeout = absl::Seconds(10);
   uint64_t memory_max_bytes = 0;   // 0: no MemoryMax=
   uint64_t cpu_quota_percent = 0;  // 0: no CPUQuota=
+  // BindsTo= on every model unit: systemd stops the model when this unit (the supervisor's own)
+  // stops, fails or is restarted by its watchdog. Empty: none.
+  std::string bound_to;
 };
 
 // How a unit ended, from its ActiveState/Result/ExecMainCode/ExecMainStatus.
@@ -61,10 +65,12 @@ class SystemdRunner {
   absl::StatusOr<UnitExit> WaitForExit(const std::string& unit, absl::Duration timeout);
   // Stops the unit (StopUnit, mode "replace") and waits for its job.
   absl::Status Stop(const std::string& unit);
+  // Manager.ListUnitsByPatterns([], [pattern]): names of the loaded units matching `pattern`.
+  absl::StatusOr<std::vector<std::string>> ListUnits(const std::string& pattern);
   // Manager.KillUnit(unit, "main", signal).
   absl::Status Kill(const std::string& unit, int signal);
-  // Reads string, boolean or unsigned properties of the unit's Service/Unit interfaces as text
-  // (for tests and status output): e.g. "PrivateNetwork" → "yes".
+  // Reads string (s), boolean (b), integer (t, u, i) properties of the unit's Service/Unit
+  // interfaces as text (for tests and status output): e.g. "PrivateNetwork" → "yes".
   absl::StatusOr<std::string> ReadProperty(const std::string& unit, const std::string& interface,
                                            const std::string& name, char type);
 
@@ -73,6 +79,14 @@ class SystemdRunner {
   explicit SystemdRunner(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The ModelRunner over a SystemdRunner: units "<prefix><generation>.service". On creation it
+// stops and resets every loaded "<prefix>*.service" left by an earlier supervisor process of this
+// boot (their names are listed in `stale`), so that a restarted supervisor starts from a clean
+// slate and never serves an unmeasured container.
+absl::StatusOr<std::unique_ptr<ModelRunner>> MakeSystemdModelRunner(
+    const SystemdRunnerOptions& options, std::vector<std::string>* stale = nullptr,
+    const std::string& prefix = "appliance-model-");
 
 }  // namespace appliance::supervisor
 
