@@ -5,6 +5,8 @@
 // watchdog (pings stopped by a test hook → systemd restarts the supervisor, which re-measures and
 // serves), the model unit bound to the supervisor's, and clear sd-bus permission and bus-gone
 // errors.
+#include "supervisor_unit.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -23,7 +25,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "appliance_fixture.h"
-#include "nspawn_systemd.h"
 #include "supervisor/systemd_runner.h"
 #include "test_support.h"
 
@@ -31,16 +32,13 @@ namespace appliance::supervisor {
 namespace {
 
 namespace fs = std::filesystem;
-using attest::testing::NspawnSystemd;
 using attest::testing::ProcessResult;
 using attest::testing::RunProcess;
 using attest::testing::ScopedTempDir;
 
-constexpr char kUnit[] = "appliance-supervisor.service";
+constexpr const char* kUnit = attest::testing::SupervisorUnit::kUnit;
 constexpr char kService[] = "org.freedesktop.systemd1.Service";
 constexpr char kUnitIface[] = "org.freedesktop.systemd1.Unit";
-constexpr int kSwtpmPort = 2321;  // inside the container's own network namespace: always free
-constexpr int kListenPort = 8443;
 
 std::string Text(const ProcessResult& r) { return absl::StrCat(r.out, r.err); }
 
@@ -84,104 +82,29 @@ std::vector<std::map<std::string, std::string>> JournalEvents(const fs::path& jo
   return out;
 }
 
-// A real systemd with the supervisor's unit file from guest/, its swtpm, a coordinator PKI and
-// the launch configuration as a system credential.
 class SupervisorUnitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path build = attest::testing::BinDir().parent_path();
-    for (const char* hidden : {"/home/", "/root/", "/tmp/", "/run/user/"}) {
-      if (absl::StartsWith(build.string(), hidden)) {
-        GTEST_SKIP() << "the build tree " << build << " is under " << hidden
-                     << ", which the supervisor's unit hides (ProtectHome=, PrivateTmp=)";
-      }
-    }
-    auto booted = NspawnSystemd::Boot(dir_.path(), dir_.path() / "nspawn.log", {build});
-    if (!booted.ok()) GTEST_SKIP() << "no real systemd here: " << booted.status();
-    systemd_ = std::move(*booted);
-    SystemdRunnerOptions o;
-    o.bus_address = systemd_->bus_address();
-    auto bus = SystemdRunner::Connect(o);
+    attest::testing::SupervisorUnit::Options o;
+    o.watchdog_hook = true;
+    auto unit = attest::testing::SupervisorUnit::Create(dir_.path(), o);
+    if (absl::IsFailedPrecondition(unit.status())) GTEST_SKIP() << unit.status();
+    ASSERT_TRUE(unit.ok()) << unit.status();
+    unit_ = std::move(*unit);
+    SystemdRunnerOptions bo;
+    bo.bus_address = unit_->bus_address();
+    auto bus = SystemdRunner::Connect(bo);
     ASSERT_TRUE(bus.ok()) << bus.status();
     bus_ = std::move(*bus);
-
-    // The swtpm, as a unit of the container's systemd (its network is the container's).
-    fs::create_directories(dir_.path() / "tpm");
-    const auto swtpm = RunProcess(systemd_->Inside(
-        {"systemd-run", "--unit=appliance-test-swtpm", "--property=Type=simple", "swtpm", "socket",
-         "--tpm2", "--server", absl::StrCat("type=tcp,port=", kSwtpmPort, ",bindaddr=127.0.0.1"),
-         "--ctrl", absl::StrCat("type=tcp,port=", kSwtpmPort + 1, ",bindaddr=127.0.0.1"), "--flags",
-         "not-need-init,startup-clear", "--tpmstate", "dir=" + (dir_.path() / "tpm").string()}));
-    ASSERT_EQ(swtpm.exit_code, 0) << Text(swtpm);
-    bool up = false;
-    for (int i = 0; i < 200 && !(up = systemd_->CanConnectInside(kSwtpmPort + 1)); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    ASSERT_TRUE(up) << "swtpm did not listen inside the container";
-
-    pki_ = std::make_unique<attest::testing::TestPki>(dir_.path() / "pki", "Coordinator CA");
-    client_ = pki_->Issue("coordinator", "client");
-    attest::testing::LaunchConfigSpec spec;
-    spec.listen = absl::StrCat("127.0.0.1:", kListenPort);
-    spec.ca_pem = pki_->ca_pem();
-    spec.tcti = absl::StrCat("swtpm:host=127.0.0.1,port=", kSwtpmPort);
-    spec.runner = "systemd";
-    config_ = dir_.path() / "launch-config.json";
-    attest::testing::WriteFileOrDie(config_, attest::testing::MakeLaunchConfig(spec));
-    // The launch configuration as the image gets it: a system credential (here from a credstore).
-    fs::create_directories(systemd_->root() / "run/credstore");
-    fs::copy_file(config_, systemd_->root() / "run/credstore/appliance.launch-config");
-    reference_ = dir_.path() / "reference.json";
-    attest::testing::WriteFileOrDie(
-        reference_, attest::testing::MakeReferenceValues({attest::testing::ExampleModelDigest()}));
-    InstallUnit();
   }
 
-  // guest/systemd/appliance-supervisor.service as shipped, but for the binary's path and two
-  // test settings in a drop-in: a 5 s watchdog and the SIGUSR1 watchdog hook.
-  void InstallUnit() {
-    const auto shipped =
-        attest::testing::ReadFileOrDie(fs::path(APPLIANCE_SOURCE_DIR) / "guest/systemd" / kUnit);
-    std::string unit(shipped.begin(), shipped.end());
-    const std::string installed = "/usr/lib/appliance/appliance-supervisor";
-    ASSERT_NE(unit.find("ExecStart=" + installed + " "), std::string::npos);
-    unit = absl::StrReplaceAll(
-        unit, {{installed, (attest::testing::BinDir() / "appliance-supervisor").string()}});
-    // The software signer's test ARK/ASK: RSA-2048 instead of AMD's 4096, to start faster.
-    const auto line_end = unit.find('\n', unit.find("ExecStart="));
-    unit.insert(line_end, " --software-rsa-bits 2048");
-    const fs::path units = systemd_->root() / "run/systemd/system";
-    attest::testing::WriteFileOrDie(units / kUnit, unit);
-    fs::create_directories(units / (std::string(kUnit) + ".d"));
-    attest::testing::WriteFileOrDie(
-        units / (std::string(kUnit) + ".d") / "test.conf",
-        "[Service]\nWatchdogSec=5s\nEnvironment=APPLIANCE_TEST_WATCHDOG_HOOK=1\n");
-    const auto reload = RunProcess(systemd_->Inside({"systemctl", "daemon-reload"}));
-    ASSERT_EQ(reload.exit_code, 0) << Text(reload);
-    // The tmpfiles snippet, as the image's boot applies it.
-    const fs::path tmpfiles = systemd_->root() / "run/tmpfiles.d";
-    fs::create_directories(tmpfiles);
-    fs::copy_file(fs::path(APPLIANCE_SOURCE_DIR) / "guest/systemd/appliance-tmpfiles.conf",
-                  tmpfiles / "appliance.conf");
-    const auto created =
-        RunProcess(systemd_->Inside({"systemd-tmpfiles", "--create", "appliance.conf"}));
-    ASSERT_EQ(created.exit_code, 0) << Text(created);
-  }
-
-  // appliance-verify connect from the container's network (the host's files), with --predict.
+  // appliance-verify connect --predict from the container's network (with the host's files).
   nlohmann::json Connect() {
-    const fs::path roots = dir_.path() / "roots";
-    fs::create_directories(roots);
-    fs::copy_file(systemd_->root() / "var/lib/appliance/snp_ark.pem", roots / "snp_ark.pem",
-                  fs::copy_options::overwrite_existing);
-    const auto r =
-        RunProcess(systemd_->Inside({(attest::testing::BinDir() / "appliance-verify").string(),
-                                     "connect", absl::StrCat("127.0.0.1:", kListenPort), "--cert",
-                                     client_.cert_path.string(), "--key", client_.key_path.string(),
-                                     "--launch-config", config_.string(), "--reference",
-                                     reference_.string(), "--roots", roots.string(), "--predict",
-                                     R"({"instances": [[0.5, 0.1]]})", "--json"},
-                                    /*all=*/false),
-                   120);
+    const auto r = RunProcess(
+        unit_->systemd().Inside(
+            unit_->ConnectArgv({"--predict", R"({"instances": [[0.5, 0.1]]})", "--json"}),
+            /*all=*/false),
+        120);
     EXPECT_EQ(r.exit_code, 0) << Text(r);
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     EXPECT_FALSE(j.is_discarded()) << Text(r);
@@ -193,26 +116,25 @@ class SupervisorUnitTest : public ::testing::Test {
     return v.ok() ? *v : absl::StrCat("<", v.status().message(), ">");
   }
 
-  fs::path JournalRoot() const { return systemd_->root() / "var/log/journal"; }
+  ProcessResult Systemctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"systemctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(unit_->systemd().Inside(argv));
+  }
 
   ScopedTempDir dir_;
-  std::unique_ptr<NspawnSystemd> systemd_;
+  std::unique_ptr<attest::testing::SupervisorUnit> unit_;
   std::unique_ptr<SystemdRunner> bus_;
-  std::unique_ptr<attest::testing::TestPki> pki_;
-  attest::testing::IssuedCert client_;
-  fs::path config_, reference_;
 };
 
 TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
   Steps step;
   struct stat st {};
-  ASSERT_EQ(stat((systemd_->root() / "var/lib/appliance/model-socket").c_str(), &st), 0);
+  ASSERT_EQ(stat((unit_->systemd().root() / "var/lib/appliance/model-socket").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0733u);
   // Type=notify: `systemctl start` returns only after READY=1, i.e. measured and serving.
-  const auto start = RunProcess(systemd_->Inside({"systemctl", "start", kUnit}), 180);
-  ASSERT_EQ(start.exit_code, 0) << Text(start)
-                                << Text(RunProcess(systemd_->Inside(
-                                       {"journalctl", "-u", kUnit, "--no-pager", "-n", "30"})));
+  const auto start = unit_->Start();
+  ASSERT_EQ(start.exit_code, 0) << Text(start) << unit_->JournalText();
   step("systemctl start (to READY=1)");
   EXPECT_EQ(Property(kUnit, kUnitIface, "ActiveState", 's'), "active");
   for (const auto& [name, type, want] : std::vector<std::tuple<const char*, char, std::string>>{
@@ -233,8 +155,7 @@ TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
   const std::string first_pid = Property(kUnit, kService, "MainPID", 'u');
 
   // The model runs as its own unit, bound to the supervisor's.
-  const auto show = RunProcess(
-      systemd_->Inside({"systemctl", "show", "-p", "BindsTo", "appliance-model-1.service"}));
+  const auto show = Systemctl({"show", "-p", "BindsTo", "appliance-model-1.service"});
   EXPECT_EQ(show.out, absl::StrCat("BindsTo=", kUnit, "\n")) << Text(show);
 
   nlohmann::json first = Connect();
@@ -245,12 +166,12 @@ TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
             nlohmann::json::array({"launch-config", "container-manifest"}));
 
   // Every measurement is in the journal with its fields.
-  auto manifests = JournalEvents(JournalRoot(), "container-manifest");
+  auto manifests = JournalEvents(unit_->journal_root(), "container-manifest");
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0]["CONTAINER_DIGEST"], attest::testing::ExampleModelDigest());
   EXPECT_EQ(manifests[0]["PCR"], "15");
   EXPECT_EQ(manifests[0]["_SYSTEMD_UNIT"], kUnit);
-  auto configs = JournalEvents(JournalRoot(), "launch-config");
+  auto configs = JournalEvents(unit_->journal_root(), "launch-config");
   ASSERT_EQ(configs.size(), 1u);
   EXPECT_EQ(configs[0]["PCR"], "15");
   EXPECT_EQ(configs[0]["LAUNCH_CONFIG_SHA256"].size(), 64u);
@@ -264,17 +185,16 @@ TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
                 Property(kUnit, kUnitIface, "ActiveState", 's') == "active";
     if (!restarted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_TRUE(restarted) << Text(
-      RunProcess(systemd_->Inside({"journalctl", "-u", kUnit, "--no-pager", "-n", "40"})));
+  ASSERT_TRUE(restarted) << unit_->JournalText();
   step("watchdog fired, supervisor restarted");
   EXPECT_NE(Property(kUnit, kService, "MainPID", 'u'), first_pid);
-  EXPECT_EQ(JournalEvents(JournalRoot(), "watchdog-paused").size(), 1u);
-  const auto log = RunProcess(systemd_->Inside({"journalctl", "-u", kUnit, "--no-pager"}));
-  EXPECT_TRUE(absl::StrContains(log.out, "Watchdog timeout")) << log.out;
+  EXPECT_EQ(JournalEvents(unit_->journal_root(), "watchdog-paused").size(), 1u);
+  const std::string journal = unit_->JournalText();
+  EXPECT_TRUE(absl::StrContains(journal, "Watchdog timeout")) << journal;
 
   // The new process continued this boot's runtime log, re-measured the model and serves it.
-  EXPECT_EQ(JournalEvents(JournalRoot(), "supervisor-restart").size(), 1u);
-  EXPECT_EQ(JournalEvents(JournalRoot(), "container-manifest").size(), 2u);
+  EXPECT_EQ(JournalEvents(unit_->journal_root(), "supervisor-restart").size(), 1u);
+  EXPECT_EQ(JournalEvents(unit_->journal_root(), "container-manifest").size(), 2u);
   nlohmann::json second = Connect();
   step("appliance-verify connect --predict");
   EXPECT_TRUE(second.value("verified", false)) << second.dump(2);
@@ -285,7 +205,7 @@ TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
   EXPECT_NE(second["claims"]["server_spki_sha256"], first["claims"]["server_spki_sha256"]);
 
   // Stopping the supervisor stops its model (the unit it started, and BindsTo=).
-  const auto stop = RunProcess(systemd_->Inside({"systemctl", "stop", kUnit}), 90);
+  const auto stop = unit_->Stop();
   EXPECT_EQ(stop.exit_code, 0) << Text(stop);
   step("systemctl stop");
   auto left = bus_->ListUnits("appliance-model-*");
@@ -297,7 +217,7 @@ TEST_F(SupervisorUnitTest, NotifyServiceServesAndSurvivesItsWatchdog) {
 TEST_F(SupervisorUnitTest, PermissionAndBusErrorsAreClear) {
   // A child as nobody reaches the container's bus socket through an O_PATH descriptor opened
   // while still root (nobody may not resolve /proc/<its init>/root); the bus sees uid 65534.
-  const fs::path socket = systemd_->root() / "run/dbus/system_bus_socket";
+  const fs::path socket = unit_->systemd().root() / "run/dbus/system_bus_socket";
   int report[2];
   ASSERT_EQ(pipe(report), 0);
   const pid_t child = fork();
@@ -337,7 +257,7 @@ TEST_F(SupervisorUnitTest, PermissionAndBusErrorsAreClear) {
   EXPECT_TRUE(absl::StrContains(got, "CAP_SYS_ADMIN")) << got;
 
   // The bus goes away under a connected runner: every call fails quickly, none hangs.
-  systemd_.reset();
+  unit_.reset();
   const auto t0 = std::chrono::steady_clock::now();
   auto units = bus_->ListUnits("appliance-model-*");
   ASSERT_FALSE(units.ok());

@@ -138,6 +138,19 @@ std::vector<std::string> NspawnSystemd::Inside(const std::vector<std::string>& a
   return out;
 }
 
+std::optional<fs::path> NspawnSystemd::FindCgroupFile(const std::string& suffix) const {
+  for (auto cg = cgroups_.rbegin(); cg != cgroups_.rend(); ++cg) {  // unified is last
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(*cg, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_directory()) continue;
+      const fs::path candidate = it->path() / suffix;
+      if (fs::exists(candidate, ec)) return candidate;
+    }
+  }
+  return std::nullopt;
+}
+
 bool NspawnSystemd::CanConnectInside(int port) const {
   const int ns = open(absl::StrCat("/proc/", init_pid_, "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
   if (ns < 0) return false;

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class NspawnSystemd {
   // `argv` prefixed to run in the container's namespaces (`all`: mount, PID, … as well; else only
   // its network, keeping the host's files): nsenter -t <init> ….
   std::vector<std::string> Inside(const std::vector<std::string>& argv, bool all = true) const;
+  // A file in the container's cgroup tree (e.g. "foo.service/cgroup.procs"), as the host sees it;
+  // the unified hierarchy first.
+  std::optional<std::filesystem::path> FindCgroupFile(const std::string& suffix) const;
   // Whether a TCP connection to 127.0.0.1:port succeeds inside the container's network.
   bool CanConnectInside(int port) const;
 
