@@ -1,5 +1,6 @@
 // Writes synthetic seed inputs for the fuzz corpora (software-signed; no real evidence is copied
 // into the project). Usage: make_fuzz_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/...)
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -196,6 +197,60 @@ bool WriteSignedTdxSeeds(const std::filesystem::path& root) {
   return true;
 }
 
+// A synthetic one-page firmware with every footer GUID table entry the launch-digest precompute
+// reads (SEV-ES reset block, SEV hashes table, SEV metadata with all five section types, SVSM
+// info); deterministic.
+void WriteOvmfSeed(const std::filesystem::path& root) {
+  std::vector<uint8_t> fw(4096, 0);
+  auto guid = [](const char* text) {
+    std::vector<uint8_t> g;
+    for (const char* p = text; *p; ++p) {
+      if (*p == '-') continue;
+      g.push_back(static_cast<uint8_t>(std::stoi(std::string(p, 2), nullptr, 16)));
+      ++p;
+    }
+    std::reverse(g.begin(), g.begin() + 4);
+    std::reverse(g.begin() + 4, g.begin() + 6);
+    std::reverse(g.begin() + 6, g.begin() + 8);
+    return g;
+  };
+  auto put = [&](size_t off, uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) fw[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  // SEV metadata at 0x800: "ASEV", size, version 1, 5 sections.
+  const uint32_t sections[][3] = {{0x800000, 0x2000, 1},
+                                  {0x80D000, 0x1000, 2},
+                                  {0x80E000, 0x1000, 3},
+                                  {0x80F000, 0x1000, 4},
+                                  {0x810000, 0x1000, 0x10}};
+  std::memcpy(fw.data() + 0x800, "ASEV", 4);
+  put(0x804, 16 + 12 * 5, 4);
+  put(0x808, 1, 4);
+  put(0x80C, 5, 4);
+  for (size_t i = 0; i < 5; ++i)
+    for (size_t k = 0; k < 3; ++k) put(0x810 + 12 * i + 4 * k, sections[i][k], 4);
+  // Footer GUID table, entries written backwards from the footer at size - 50.
+  size_t end = fw.size() - 50;
+  auto entry = [&](const char* g, std::vector<uint32_t> words) {
+    const size_t len = 4 * words.size() + 18;
+    const size_t start = end - len;
+    for (size_t i = 0; i < words.size(); ++i) put(start + 4 * i, words[i], 4);
+    put(end - 18, len, 2);
+    auto bytes = guid(g);
+    std::copy(bytes.begin(), bytes.end(), fw.begin() + static_cast<long>(end - 16));
+    end = start;
+  };
+  entry("00f771de-1a7e-4fcb-890e-68c77e2fb44e", {0x80B004});
+  entry("7255371f-3a3b-4b04-927b-1da6efa8d454", {0x810C00, 0x400});
+  entry("dc886566-984a-4798-a75e-5585a7bf67cc", {static_cast<uint32_t>(fw.size() - 0x800)});
+  entry("a789a612-0597-4c4b-a49f-cbb1fe9d1ddd", {0});
+  const size_t footer = fw.size() - 50;
+  put(footer, footer + 18 - end, 2);
+  auto f = guid("96b582de-1fb2-45f7-baea-a366c55a082d");
+  std::copy(f.begin(), f.end(), fw.begin() + static_cast<long>(footer + 2));
+  t::WriteFileOrDie(root / "snp_ovmf" / "synthetic_ovmf.bin", fw);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,6 +289,7 @@ int main(int argc, char** argv) {
     if (!crl.ok()) return 1;
     t::WriteFileOrDie(root / "certificates" / (name + "_crl.der"), *crl);
   }
+  WriteOvmfSeed(root);
   if (!WriteTpmSeeds(root)) return 1;
   if (!WriteSignedTdxSeeds(root)) return 1;
   t::WriteFileOrDie(root / "certificates" / "hex.txt", std::string("00ff10ab"));
