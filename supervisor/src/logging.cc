@@ -29,6 +29,12 @@ void LogEvent(Level level, const std::string& event, const std::string& message,
     std::vector<iovec> iov;
     for (auto& p : parts) iov.push_back({p.data(), p.size()});
     sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    // Errors and readiness also as one stderr line: the unit sends stderr to the console too
+    // (StandardError=journal+console), which is what the host of an appliance can read.
+    if (level == Level::kError || event == "ready") {
+      std::string line = "appliance-supervisor: " + event + ": " + message + "\n";
+      fputs(line.c_str(), stderr);
+    }
     return;
   }
   static std::mutex mu;

@@ -88,6 +88,13 @@ absl::StatusOr<std::unique_ptr<SupervisorUnit>> SupervisorUnit::Create(const fs:
   WriteFileOrDie(units / (std::string(kUnit) + ".d") / "test.conf", dropin);
   s = Check(RunProcess(sd.Inside({"systemctl", "daemon-reload"})), "systemctl daemon-reload");
   if (!s.ok()) return s;
+  // The sysusers snippet (the tss group of SupplementaryGroups=), as the image's boot applies it.
+  fs::create_directories(sd.root() / "run/sysusers.d");
+  fs::copy_file(fs::path(APPLIANCE_SOURCE_DIR) / "guest/systemd/appliance-sysusers.conf",
+                sd.root() / "run/sysusers.d/appliance.conf");
+  s = Check(RunProcess(sd.Inside({"systemd-sysusers", "appliance.conf"})),
+            "systemd-sysusers appliance.conf");
+  if (!s.ok()) return s;
   // The tmpfiles snippet, as the image's boot applies it.
   fs::create_directories(sd.root() / "run/tmpfiles.d");
   fs::copy_file(fs::path(APPLIANCE_SOURCE_DIR) / "guest/systemd/appliance-tmpfiles.conf",
