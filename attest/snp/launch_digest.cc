@@ -11,6 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "attest/byte_reader.h"
 #include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+#include "tpm/md_internal.h"
 
 namespace attest::snp {
 namespace {
@@ -82,11 +84,9 @@ uint32_t U32At(std::span<const uint8_t> d, size_t off) {
   return v;  // little-endian host (x86-64), as the formats
 }
 
-// SHA-384, fetched once: OpenSSL 3 would otherwise look the implementation up for every page.
-const EVP_MD* Sha384Md() {
-  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA384", nullptr);
-  return md;
-}
+// SHA-384 fetched once (libattest's TpmAlgMd): OpenSSL 3 would otherwise look the
+// implementation up again for every page.
+const EVP_MD* Sha384Md() { return tpm::TpmAlgMd(tpm::kAlgSha384); }
 
 // SHA-384 running digest of SNP_LAUNCH_UPDATE page infos.
 class SnpDigest {
@@ -273,7 +273,7 @@ absl::Status MeasureSections(SnpDigest& d, const FirmwareInfo& fw, Vmm vmm,
 
 std::vector<uint8_t> Sha256Of(std::initializer_list<std::span<const uint8_t>> parts) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx.get(), tpm::TpmAlgMd(tpm::kAlgSha256), nullptr);
   for (auto p : parts) EVP_DigestUpdate(ctx.get(), p.data(), p.size());
   std::vector<uint8_t> out(32);
   unsigned int n = 32;

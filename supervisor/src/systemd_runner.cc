@@ -120,6 +120,12 @@ struct SystemdRunner::Impl {
     return absl::OkStatus();
   }
 
+  // Unloads a failed unit so that its name is free again (best effort: nothing to do otherwise).
+  void ResetFailed(const std::string& unit) {
+    sd_bus_call_method(bus, kDest, kPath, kManager, "ResetFailedUnit", nullptr, nullptr, "s",
+                       unit.c_str());
+  }
+
   absl::StatusOr<std::string> UnitPath(const std::string& unit) {
     BusError err;
     Msg reply;
@@ -255,8 +261,7 @@ absl::Status SystemdRunner::Start(const std::string& unit, const ContainerSpec& 
     auto status = ReadProperty(unit, "org.freedesktop.systemd1.Service", "ExecMainStatus", 'i');
     if (result.ok() && status.ok())
       how = absl::StrCat(" (result ", *result, ", status ", *status, ")");
-    sd_bus_call_method(bus, kDest, kPath, kManager, "ResetFailedUnit", nullptr, nullptr, "s",
-                       unit.c_str());
+    impl_->ResetFailed(unit);
     return absl::FailedPreconditionError(absl::StrCat(started.message(), how));
   }
   return started;
@@ -325,8 +330,7 @@ absl::Status SystemdRunner::Stop(const std::string& unit) {
   BUS_OK(sd_bus_message_read(reply.m, "o", &job), "StopUnit reply");
   RETURN_IF_ERROR(impl_->WaitJob(job, absl::StrCat("stopping ", unit)));
   // A failed unit stays loaded until reset; reset it so that its name can be reused.
-  sd_bus_call_method(impl_->bus, kDest, kPath, kManager, "ResetFailedUnit", nullptr, nullptr, "s",
-                     unit.c_str());
+  impl_->ResetFailed(unit);
   return absl::OkStatus();
 }
 
