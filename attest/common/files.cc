@@ -12,7 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
 #include "common/openssl_util.h"
+#include "tpm/md_internal.h"
 
 namespace attest {
 
@@ -67,6 +69,29 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path,
   std::filesystem::rename(tmp, path, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("rename ", tmp.string(), ": ", ec.message()));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
+  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), tpm::TpmAlgMd(tpm::kAlgSha256), nullptr) != 1) {
+    return absl::InternalError("SHA-256 init failed");
+  }
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0 &&
+        EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount())) != 1) {
+      return absl::InternalError("SHA-256 update failed");
+    }
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path.string(), ": read error"));
+  std::vector<uint8_t> out(32);
+  if (EVP_DigestFinal_ex(ctx.get(), out.data(), nullptr) != 1) {
+    return absl::InternalError("SHA-256 final failed");
+  }
+  return out;
 }
 
 absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view text) {

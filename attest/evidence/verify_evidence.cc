@@ -4,6 +4,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "appliance/v1/evidence.pb.h"
 #include "attest/binding.h"
 #include "attest/encoding.h"
@@ -13,6 +15,7 @@
 #include "attest/status.h"
 #include "attest/tpm/ak.h"
 #include "attest/tpm/cel.h"
+#include "attest/tpm/eventlog.h"
 #include "attest/tpm/quote.h"
 #include "common/openssl_util.h"
 
@@ -108,6 +111,60 @@ absl::Status CheckRuntimeLog(const tpm::Cel& cel, const EvidenceExpectations& e,
     return log.Fail("runtime.container", "no model container has been measured yet");
   }
   log.Pass("runtime.container", absl::StrCat("sha256:", HexEncode(out.container_digest)));
+  return absl::OkStatus();
+}
+
+// The firmware event log of the boot: parsed, replayed with the reference's PCR 11 boot phases
+// (systemd-pcrphase extends them after systemd-stub's logged events, and logs them nowhere), and
+// compared with the quote: every PCR the log touches must equal the replay ("tpm.eventlog.replay").
+absl::StatusOr<tpm::EventLog> CheckFirmwareLog(const std::string& bytes, const ReferenceValues& ref,
+                                               const tpm::PcrBanks& quoted, CheckLog& log) {
+  auto parsed =
+      tpm::ParseEventLog(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("firmware_event_log: ", parsed.status().message()));
+  }
+  ASSIGN_OR_RETURN(auto replay, tpm::ReplayEventLog(*parsed));
+  for (auto& [alg, pcrs] : replay.pcrs) {
+    auto pcr11 = pcrs.find(11);
+    if (pcr11 == pcrs.end()) continue;
+    for (const auto& phase : ref.tpm_pcr11_phases) {
+      ASSIGN_OR_RETURN(
+          auto d,
+          tpm::Hash(alg, std::span(reinterpret_cast<const uint8_t*>(phase.data()), phase.size())));
+      ASSIGN_OR_RETURN(pcr11->second, tpm::Extend(alg, pcr11->second, d));
+    }
+  }
+  RETURN_IF_ERROR(tpm::CheckLogAgainstQuote(*parsed, replay, quoted, log).status());
+  return *std::move(parsed);
+}
+
+// The boot PCRs the reference pins ("tpm.pcr.reference"): every differing PCR is named, with the
+// first event of the firmware log that differs from the reference's expected events.
+absl::Status CheckBootPcrs(const ReferenceValues& ref, const tpm::PcrBanks& quoted,
+                           const tpm::EventLog* fw_log, CheckLog& log) {
+  std::vector<std::string> diffs;
+  size_t n = 0;
+  for (const auto& [alg, pcrs] : ref.tpm_pcrs) {
+    auto bank = quoted.find(alg);
+    for (const auto& [pcr, accepted] : pcrs) {
+      if (bank == quoted.end() || !bank->second.count(pcr)) {
+        return log.Fail("tpm.pcr.reference",
+                        absl::StrFormat("%s PCR %u is not quoted", tpm::HashAlgName(alg), pcr));
+      }
+      const auto& have = bank->second.at(pcr);
+      ++n;
+      if (std::find(accepted.begin(), accepted.end(), have) != accepted.end()) continue;
+      diffs.push_back(
+          absl::StrFormat("PCR %u (%s) is %s, the reference expects %s: %s", pcr,
+                          tpm::HashAlgName(alg), HexEncode(have), HexEncode(accepted.front()),
+                          boot::ExplainPcrMismatch(fw_log, pcr, alg, ref.tpm_boot_events)));
+    }
+  }
+  if (!diffs.empty()) return log.Fail("tpm.pcr.reference", absl::StrJoin(diffs, "; "));
+  log.Pass("tpm.pcr.reference",
+           absl::StrFormat("%u quoted boot PCR values equal the reference", n));
   return absl::OkStatus();
 }
 
@@ -289,6 +346,16 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
             std::span(reinterpret_cast<const uint8_t*>(t.attest().data()), t.attest().size()),
             std::span(reinterpret_cast<const uint8_t*>(t.signature().data()), t.signature().size()),
             tpm::SignatureFormat::kTpmt, qopts, &log));
+    // The boot: the firmware event log replays to the quote, and the boot PCRs are the reference's.
+    std::optional<tpm::EventLog> fw_log;
+    if (!ev.firmware_event_log().empty()) {
+      ASSIGN_OR_RETURN(
+          fw_log, CheckFirmwareLog(ev.firmware_event_log(), *e.reference, quoted.quoted_pcrs, log));
+    }
+    if (!e.reference->tpm_pcrs.empty()) {
+      RETURN_IF_ERROR(
+          CheckBootPcrs(*e.reference, quoted.quoted_pcrs, fw_log ? &*fw_log : nullptr, log));
+    }
     // PCR 15 must be explained by the runtime log in every bank the log covers.
     ASSIGN_OR_RETURN(auto replay, tpm::ReplayCel(cel));
     for (const auto& [alg, pcrs] : replay) {
@@ -312,6 +379,9 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     }
   } else if (ev.platform_case() == appliance::v1::Evidence::kVtpmOnly) {
     return log.Fail("tpm", "vtpm-only evidence without a vTPM quote");
+  } else if (!e.reference->tpm_pcrs.empty()) {
+    return log.Fail("tpm.pcr.reference",
+                    "the reference pins boot PCRs but the evidence has no vTPM quote");
   }
 
   if (runtime_log_signed) {

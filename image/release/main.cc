@@ -1,6 +1,9 @@
 // appliance-release: the operator's release tool. Subcommands so far:
 //   snp-digest  the SEV-SNP (and SEV / SEV-ES) launch digest of a firmware, kernel, initrd and
 //               command line, for the reference values (issue 7 item 4; stable contract below).
+//   reference   the reference values of a built image (reference-values.json, issue 7 item 3):
+//               appliance-release reference IMAGE_DIR [--snp-ovmf F [--snp-vcpus N]
+//               [--snp-vcpu-type T]] [--launch-config F] [--bank sha256 ...] [-o FILE]
 // Exit codes: 0 success, 1 a check failed, 2 usage error or bad input (stderr names it).
 //
 // appliance-release snp-digest --ovmf F [--kernel F --initrd F --append S] [--vcpus N]
@@ -18,6 +21,8 @@
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/snp/launch_digest.h"
+#include "attest/tpm/hash_alg.h"
+#include "reference.h"
 
 namespace {
 
@@ -152,6 +157,44 @@ int RunSnpDigest(const SnpDigestArgs& a, const CLI::App& cmd) {
   return 0;
 }
 
+struct ReferenceCliArgs {
+  std::string image_dir, snp_ovmf, snp_vcpu_type = "EPYC-v4", launch_config, output;
+  uint32_t snp_vcpus = 2;
+  std::vector<std::string> banks;
+};
+
+int RunReference(const ReferenceCliArgs& c) {
+  auto fail = [](int code, absl::string_view what) {
+    std::fprintf(stderr, "appliance-release reference: %s: %s\n",
+                 code == 1 ? "check failed" : "error", std::string(what).c_str());
+    return code;
+  };
+  appliance::release::ReferenceArgs a;
+  a.image_dir = c.image_dir;
+  for (const auto& name : c.banks) {
+    auto alg = attest::tpm::HashAlgFromName(name);
+    if (!alg.ok() || attest::tpm::HashAlgSize(*alg) == 0) {
+      return fail(2, absl::StrCat("--bank: unknown hash algorithm '", name, "'"));
+    }
+    a.banks.push_back(*alg);
+  }
+  if (!c.snp_ovmf.empty()) a.snp_ovmf = c.snp_ovmf;
+  if (!c.launch_config.empty()) a.launch_config = c.launch_config;
+  a.snp_vcpus = c.snp_vcpus;
+  a.snp_vcpu_type = c.snp_vcpu_type;
+  auto text = appliance::release::BuildReference(a);
+  if (!text.ok()) {
+    return fail(absl::IsFailedPrecondition(text.status()) ? 1 : 2, text.status().message());
+  }
+  if (c.output.empty() || c.output == "-") {
+    std::fwrite(text->data(), 1, text->size(), stdout);
+    return 0;
+  }
+  auto st = attest::WriteFileAtomically(c.output, *text);
+  if (!st.ok()) return fail(2, st.message());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +221,20 @@ int main(int argc, char** argv) {
   cmd->add_flag("--json", a.json, "machine-readable output");
   int exit_code = 2;
   cmd->callback([&] { exit_code = RunSnpDigest(a, *cmd); });
+
+  ReferenceCliArgs r;
+  auto* ref = app.add_subcommand(
+      "reference", "reference-values.json of a built image (boot PCRs, image hashes, SNP digest)");
+  ref->add_option("IMAGE_DIR", r.image_dir, "scripts/build-image's output folder")->required();
+  ref->add_option("--snp-ovmf", r.snp_ovmf,
+                  "an SEV-SNP capable OVMF: adds the launch digest of the measured direct boot");
+  ref->add_option("--snp-vcpus", r.snp_vcpus, "vCPUs of that launch (default 2)")
+      ->check(CLI::Range(1, 1024));
+  ref->add_option("--snp-vcpu-type", r.snp_vcpu_type, "QEMU CPU model (default EPYC-v4)");
+  ref->add_option("--launch-config", r.launch_config, "pin this launch configuration");
+  ref->add_option("--bank", r.banks, "TPM PCR bank(s) to precompute (default sha256)");
+  ref->add_option("-o,--output", r.output, "write here (atomically) instead of stdout");
+  ref->callback([&] { exit_code = RunReference(r); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

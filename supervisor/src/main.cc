@@ -6,7 +6,7 @@
 
 int main(int argc, char** argv) {
   appliance::supervisor::DaemonOptions o;
-  std::string state_dir = o.state_dir.string(), roots_dir;
+  std::string state_dir = o.state_dir.string(), roots_dir, event_log;
   CLI::App app{"appliance-supervisor: measures and serves the model container over attested mTLS"};
   app.add_option("--config", o.config_path, "launch configuration (JSON, docs/launch-config.md)")
       ->required();
@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   app.add_option("--software-rsa-bits", o.software_rsa_bits,
                  "software-snp only: RSA size of the test ARK/ASK (AMD's: 4096)")
       ->check(CLI::IsMember({2048, 3072, 4096}));
+  app.add_option("--firmware-event-log", event_log,
+                 "TCG firmware event log sent with the evidence (default: the kernel's "
+                 "binary_bios_measurements when tpm.tcti is a device)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -25,6 +28,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   o.state_dir = state_dir;
+  o.firmware_event_log = event_log;
   o.software_roots_dir = roots_dir.empty() ? o.state_dir : std::filesystem::path(roots_dir);
   return appliance::supervisor::RunDaemon(o);
 }

@@ -33,6 +33,7 @@
 #include "attest/files.h"
 #include "attest/launch_config.h"
 #include "attest/status.h"
+#include "attest/tpm/eventlog.h"
 #include "attest/tpm/hash_alg.h"
 #include "logging.h"
 #include "nlohmann/json.hpp"
@@ -223,6 +224,7 @@ class Daemon {
 
  private:
   absl::Status Init();
+  absl::Status LoadFirmwareEventLog();
   absl::Status StartContainer(bool restart);
   absl::Status StartServer();
   void Monitor();
@@ -230,6 +232,7 @@ class Daemon {
 
   DaemonOptions opts_;
   std::vector<uint8_t> config_bytes_;
+  std::vector<uint8_t> firmware_log_;  // the boot's TCG event log, or empty
   attest::LaunchConfig cfg_;
   std::string ca_pem_;
   std::unique_ptr<Allowlist> allowlist_;
@@ -472,6 +475,8 @@ absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
       e->set_sha256(digest.data(), digest.size());
     }
     ev.set_runtime_event_log(cel);
+    if (!firmware_log_.empty())
+      ev.set_firmware_event_log(firmware_log_.data(), firmware_log_.size());
     ev.set_supervisor_version(APPLIANCE_VERSION);
     return absl::OkStatus();
   }));
@@ -521,6 +526,7 @@ absl::Status Daemon::Init() {
     LogEvent(Level::kInfo, "vtpm",
              absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust),
              {{"TPM_BANKS", std::to_string(tpm_->banks().size())}});
+    RETURN_IF_ERROR(LoadFirmwareEventLog());
   }
   if (cfg_.platform == "software-snp") {
     SoftwareSnpOptions so;
@@ -652,6 +658,27 @@ absl::Status Daemon::Init() {
 
 // Measures (or re-measures) the container image, logs and extends its digest, unpacks it fresh
 // and starts it; returns when the model answers on its socket.
+// Read once: the firmware's log is complete when the kernel starts. It is not part of the
+// binding; a verifier trusts it only as far as its replay equals PCRs of the quote.
+absl::Status Daemon::LoadFirmwareEventLog() {
+  fs::path path = opts_.firmware_event_log;
+  if (path.empty()) {
+    if (!absl::StartsWith(cfg_.tcti, "device:")) return absl::OkStatus();
+    path = "/sys/kernel/security/tpm0/binary_bios_measurements";
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      LogEvent(Level::kWarning, "vtpm",
+               absl::StrCat(path.string(), " is missing: evidence carries no firmware event log"));
+      return absl::OkStatus();
+    }
+  }
+  ASSIGN_OR_RETURN(firmware_log_, attest::ReadFileBounded(path, attest::tpm::kMaxEventLogSize));
+  LogEvent(
+      Level::kInfo, "vtpm",
+      absl::StrCat("firmware event log ", path.string(), ": ", firmware_log_.size(), " bytes"));
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::StartContainer(bool restart) {
   ASSIGN_OR_RETURN(OciImage image, LoadOciImage(cfg_.container_image, opts_.state_dir));
   if (cfg_.container_digest && *cfg_.container_digest != image.manifest.sha256) {

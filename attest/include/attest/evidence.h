@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "attest/boot/boot_pcrs.h"
 #include "attest/check.h"
 #include "attest/snp/report.h"
 #include "attest/tdx/verify.h"
@@ -46,6 +47,14 @@ struct ReferenceValues {
   std::vector<std::array<uint8_t, 32>> container_digests;     // accepted model manifests
   std::vector<std::array<uint8_t, 32>> launch_config_sha256;  // optional: accepted configs
   std::set<std::string> runtime_events;  // allowed event names (default: the four above)
+  // The image (informational: what the release names; a coordinator checks the PCRs below).
+  std::optional<std::array<uint8_t, 32>> image_disk_sha256, image_uki_sha256, image_verity_root;
+  // Boot PCRs of the vTPM quote: bank → PCR → accepted values ("tpm.pcr.reference"), the events
+  // expected on them (to name the one that differs) and the PCR 11 phases systemd-pcrphase
+  // extends after the firmware-logged events (replayed with the firmware log).
+  std::map<uint16_t, std::map<uint32_t, std::vector<std::vector<uint8_t>>>> tpm_pcrs;
+  std::vector<boot::ExpectedEvent> tpm_boot_events;
+  std::vector<std::string> tpm_pcr11_phases = boot::DefaultPcr11Phases();
 };
 
 absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> bytes);

@@ -22,6 +22,9 @@ inline constexpr size_t kMaxCertificateFileSize = 64 * 1024;
 absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path,
                                                      size_t max_size);
 
+// SHA-256 of a file of any size, read in chunks (disk images).
+absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& path);
+
 // Writes `bytes` to PATH.tmp, then renames it over `path`: readers see the old or the new file,
 // never a part.
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
