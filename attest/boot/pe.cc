@@ -111,6 +111,11 @@ absl::StatusOr<std::optional<std::vector<uint8_t>>> PeSectionData(std::span<cons
                                                                   const std::string& name) {
   for (const auto& s : pe.sections) {
     if (s.name != name) continue;
+    // A measured section is data the file carries: zero fill beyond it is bounded by the file.
+    if (s.virtual_size > file.size()) {
+      return Malformed(absl::StrCat("section ", name, " VirtualSize ", s.virtual_size,
+                                    " exceeds the ", file.size(), "-byte file"));
+    }
     std::vector<uint8_t> out(s.virtual_size, 0);
     const size_t n = std::min<size_t>(s.virtual_size, s.raw_size);
     if (static_cast<uint64_t>(s.raw_offset) + n > file.size()) return Malformed("section bounds");

@@ -1,8 +1,12 @@
 // The appliance image end to end (issue 7, label `e2e`): the image that scripts/build-image made
 // from this commit (the CTest fixture `appliance_image`, label `image`) boots in QEMU with a swtpm
 // vTPM and the launch configuration as an SMBIOS credential; a coordinator attests it with
-// `appliance-verify connect --allow-vtpm-only` and runs a prediction; coordinator-side policy
-// failures are named. One boot for the whole suite; the VM and its swtpm are always stopped.
+// `appliance-verify connect --allow-vtpm-only` against the build's reference-values.json (boot
+// PCRs 4/7/9/11/12 precomputed from the artifacts, the firmware event log replayed against the
+// quote, PCR 15's runtime log) and runs a prediction; coordinator-side policy failures are named.
+// Then three negative boots, each rejected naming the PCRs and events that differ: a host-chosen
+// kernel command line, a modified UKI, an image with another model container. One boot per
+// case; every VM and swtpm is stopped, also when a test fails.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -10,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "appliance_fixture.h"
 #include "test_support.h"
 
@@ -22,93 +27,107 @@ using attest::testing::RunProcess;
 const fs::path kRoot = APPLIANCE_SOURCE_DIR;
 const fs::path kImage = fs::path(APPLIANCE_BUILD_DIR) / "image";
 
-class ImageE2eTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!fs::exists(kImage / "image.raw")) return;  // each test skips with the reason
-    dir_ = new attest::testing::ScopedTempDir();
-    pki_ = new attest::testing::TestPki(dir_->path() / "pki", "Coordinator CA");
-    client_ = new attest::testing::IssuedCert(pki_->Issue("coordinator", "client"));
+// The coordinator's side: its PKI, the launch configuration it expects, and a connect command.
+struct Coordinator {
+  attest::testing::ScopedTempDir dir;
+  attest::testing::TestPki pki{dir.path() / "pki", "Coordinator CA"};
+  attest::testing::IssuedCert client = pki.Issue("coordinator", "client");
+
+  Coordinator() {
     attest::testing::LaunchConfigSpec spec;
     spec.listen = "0.0.0.0:8443";
-    spec.ca_pem = pki_->ca_pem();
+    spec.ca_pem = pki.ca_pem();
     spec.image = "/usr/share/appliance/example-model.oci.tar";
     spec.runner = "systemd";
     spec.platform = "vtpm-only";
     spec.tcti = "device:/dev/tpmrm0";
     attest::testing::WriteFileOrDie(config(), attest::testing::MakeLaunchConfig(spec));
-    attest::testing::WriteFileOrDie(reference(),
-                                    absl::StrCat(R"({"version": 1, "container_digests": [")",
-                                                 attest::testing::ExampleModelDigest(), "\"]}\n"));
-    boot_ = new ProcessResult(RunProcess({(kRoot / "scripts/boot-image").string(), "start",
-                                          kImage.string(), config().string(), vm().string()},
-                                         420));
-    if (boot_->exit_code == 0) {
-      target_ = boot_->out.substr(0, boot_->out.find('\n'));
-      auto b = attest::testing::ReadFileOrDie(vm() / "boot.txt");
-      std::printf("boot to READY: %s", std::string(b.begin(), b.end()).c_str());
-    }
   }
-  static void TearDownTestSuite() {
-    if (dir_ == nullptr) return;
-    RunProcess({(kRoot / "scripts/boot-image").string(), "stop", vm().string()});
-    delete boot_;
-    delete client_;
-    delete pki_;
-    delete dir_;
-  }
-  void SetUp() override {
-    if (dir_ == nullptr) GTEST_SKIP() << "no image at " << kImage << " (scripts/build-image)";
-    ASSERT_EQ(boot_->exit_code, 0) << boot_->out << boot_->err;
-  }
+  fs::path config() const { return dir.path() / "launch-config.json"; }
 
-  static fs::path config() { return dir_->path() / "launch-config.json"; }
-  static fs::path reference() { return dir_->path() / "reference.json"; }
-  static fs::path vm() { return dir_->path() / "vm"; }
-
-  ProcessResult Connect(const std::vector<std::string>& extra) {
+  ProcessResult Connect(const std::string& target, const std::vector<std::string>& extra) const {
     std::vector<std::string> argv = {fs::path(APPLIANCE_BUILD_DIR) / "bin/appliance-verify",
                                      "connect",
-                                     target_,
+                                     target,
                                      "--cert",
-                                     client_->cert_path.string(),
+                                     client.cert_path.string(),
                                      "--key",
-                                     client_->key_path.string(),
+                                     client.key_path.string(),
                                      "--timeout",
                                      "60"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunProcess(argv, 120);
   }
-
-  static attest::testing::ScopedTempDir* dir_;
-  static attest::testing::TestPki* pki_;
-  static attest::testing::IssuedCert* client_;
-  static ProcessResult* boot_;
-  static std::string target_;
 };
 
-attest::testing::ScopedTempDir* ImageE2eTest::dir_ = nullptr;
-attest::testing::TestPki* ImageE2eTest::pki_ = nullptr;
-attest::testing::IssuedCert* ImageE2eTest::client_ = nullptr;
-ProcessResult* ImageE2eTest::boot_ = nullptr;
-std::string ImageE2eTest::target_;
+// A booted VM, stopped (with its swtpm) when it goes out of scope.
+class BootedVm {
+ public:
+  BootedVm(const fs::path& image_dir, const fs::path& config, fs::path work)
+      : work_(std::move(work)) {
+    boot_ = RunProcess({(kRoot / "scripts/boot-image").string(), "start", image_dir.string(),
+                        config.string(), work_.string()},
+                       420);
+    if (boot_.exit_code == 0) {
+      target_ = boot_.out.substr(0, boot_.out.find('\n'));
+      auto b = attest::testing::ReadFileOrDie(work_ / "boot.txt");
+      std::printf("%s: boot to READY: %s", image_dir.filename().c_str(),
+                  std::string(b.begin(), b.end()).c_str());
+    }
+  }
+  ~BootedVm() { RunProcess({(kRoot / "scripts/boot-image").string(), "stop", work_.string()}); }
+  BootedVm(const BootedVm&) = delete;
+  BootedVm& operator=(const BootedVm&) = delete;
 
-TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
-  auto r = Connect({"--launch-config", config().string(), "--reference", reference().string(),
-                    "--allow-vtpm-only", "--predict", R"({"instances": [[0.5, 0.1]]})", "--json"});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["claims"]["platform"], "vtpm-only");
-  EXPECT_EQ(j["claims"]["container_digest"], attest::testing::ExampleModelDigest());
-  EXPECT_EQ(j["claims"]["runtime_events"],
-            nlohmann::json::array({"launch-config", "container-manifest"}));
-  EXPECT_EQ(j["claims"]["tpm_trust"], "host");
-  EXPECT_TRUE(j["prediction"].contains("predictions")) << j.dump(2);
-  // The console shows boot progress and no failed unit but one known gap (docs/image.md):
-  // systemd-pcrphase-initrd.service (PCR 11's "enter-initrd" phase) fails in the initrd; the
-  // later phases (sysinit, ready) are measured.
-  auto serial = attest::testing::ReadFileOrDie(vm() / "serial.log");
-  std::string text;  // without the console's colour escapes (ESC [ … letter)
+  bool ok() const { return boot_.exit_code == 0; }
+  std::string failure() const { return boot_.out + boot_.err; }
+  const std::string& target() const { return target_; }
+  fs::path serial_log() const { return work_ / "serial.log"; }
+
+ private:
+  fs::path work_;
+  ProcessResult boot_;
+  std::string target_;
+};
+
+fs::path BuildReference() { return kImage / "reference-values.json"; }
+
+class ImageE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(kImage / "image.raw")) return;  // each test skips with the reason
+    coordinator_ = new Coordinator();
+    vm_ = new BootedVm(kImage, coordinator_->config(), coordinator_->dir.path() / "vm");
+  }
+  static void TearDownTestSuite() {
+    delete vm_;
+    delete coordinator_;
+    vm_ = nullptr;
+    coordinator_ = nullptr;
+  }
+  void SetUp() override {
+    if (coordinator_ == nullptr)
+      GTEST_SKIP() << "no image at " << kImage << " (scripts/build-image)";
+    ASSERT_TRUE(vm_->ok()) << vm_->failure();
+  }
+
+  static fs::path config() { return coordinator_->config(); }
+  static fs::path reference() { return BuildReference(); }
+  ProcessResult Connect(const std::vector<std::string>& extra) {
+    return coordinator_->Connect(vm_->target(), extra);
+  }
+
+  static Coordinator* coordinator_;
+  static BootedVm* vm_;
+};
+
+Coordinator* ImageE2eTest::coordinator_ = nullptr;
+BootedVm* ImageE2eTest::vm_ = nullptr;
+
+// The console's text without colour escapes (ESC [ … letter), and the units it reports failed.
+std::vector<std::string> FailedUnits(const fs::path& serial_log, std::string* text_out) {
+  auto serial = attest::testing::ReadFileOrDie(serial_log);
+  std::string text;
   for (size_t i = 0; i < serial.size(); ++i) {
     if (serial[i] == 0x1b && i + 1 < serial.size() && serial[i + 1] == '[') {
       for (i += 2; i < serial.size() && !std::isalpha(serial[i]); ++i) {
@@ -122,9 +141,41 @@ TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
        at = text.find("Failed to start ", at + 1)) {
     failed.push_back(text.substr(at + 16, text.find_first_of(" .\r\n\x1b", at + 16) - at - 16));
   }
-  for (const auto& unit : failed) {
-    EXPECT_TRUE(absl::StartsWith(unit, "systemd-pc")) << "failed unit on the console: " << unit;
+  if (text_out) *text_out = std::move(text);
+  return failed;
+}
+
+bool CheckPassed(const nlohmann::json& result, const std::string& name) {
+  bool seen = false;
+  for (const auto& c : result["checks"]) {
+    if (c["name"] == name) {
+      if (!c["ok"].get<bool>()) return false;
+      seen = true;
+    }
   }
+  return seen;
+}
+
+TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
+  auto r = Connect({"--launch-config", config().string(), "--reference", reference().string(),
+                    "--allow-vtpm-only", "--predict", R"({"instances": [[0.5, 0.1]]})", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["claims"]["platform"], "vtpm-only");
+  EXPECT_EQ(j["claims"]["container_digest"], attest::testing::ExampleModelDigest());
+  EXPECT_EQ(j["claims"]["runtime_events"],
+            nlohmann::json::array({"launch-config", "container-manifest"}));
+  EXPECT_EQ(j["claims"]["tpm_trust"], "host");
+  EXPECT_TRUE(j["prediction"].contains("predictions")) << j.dump(2);
+  // The boot: the firmware log (with the PCR 11 phases) replays to the quote, and PCRs 4, 7, 9,
+  // 11 and 12 equal the values precomputed from the build's artifacts.
+  EXPECT_TRUE(CheckPassed(j, "tpm.eventlog.replay")) << j["checks"].dump(2);
+  EXPECT_TRUE(CheckPassed(j, "tpm.pcr.reference")) << j["checks"].dump(2);
+  EXPECT_TRUE(CheckPassed(j, "tpm.pcr15.replay")) << j["checks"].dump(2);
+  // The console shows boot progress and no failed unit, and no login prompt.
+  std::string text;
+  auto failed = FailedUnits(vm_->serial_log(), &text);
+  EXPECT_TRUE(failed.empty()) << "failed units on the console: " << absl::StrJoin(failed, ", ");
   EXPECT_FALSE(absl::StrContains(text, "login:"));
 }
 
@@ -136,21 +187,132 @@ TEST_F(ImageE2eTest, CoordinatorPolicyFailuresAreNamed) {
   // A coordinator expecting another launch configuration.
   auto other = nlohmann::json::parse(attest::testing::ReadFileOrDie(config()));
   other["limits"]["query_budget"] = 7;
-  const fs::path other_path = dir_->path() / "other-config.json";
+  const fs::path other_path = coordinator_->dir.path() / "other-config.json";
   attest::testing::WriteFileOrDie(other_path, other.dump(2) + "\n");
   r = Connect({"--launch-config", other_path.string(), "--reference", reference().string(),
                "--allow-vtpm-only"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "launch")) << r.err;
   // Reference values for another model container.
-  const fs::path ref2 = dir_->path() / "other-reference.json";
-  attest::testing::WriteFileOrDie(
-      ref2, std::string(R"({"version": 1, "container_digests": ["sha256:)") + std::string(64, '0') +
-                "\"]}\n");
-  r = Connect(
-      {"--launch-config", config().string(), "--reference", ref2.string(), "--allow-vtpm-only"});
+  auto ref2 = nlohmann::json::parse(attest::testing::ReadFileOrDie(reference()));
+  ref2["container_digests"] = {"sha256:" + std::string(64, '0')};
+  const fs::path ref2_path = coordinator_->dir.path() / "other-reference.json";
+  attest::testing::WriteFileOrDie(ref2_path, ref2.dump(2) + "\n");
+  r = Connect({"--launch-config", config().string(), "--reference", ref2_path.string(),
+               "--allow-vtpm-only"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "container")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "runtime.container")) << r.err;
+}
+
+// Negative boots: each boots a tampered image and expects the coordinator, holding the build's
+// reference values, to refuse it naming the PCRs and events that differ.
+class ImageNegativeBootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kImage / "image.raw")) {
+      GTEST_SKIP() << "no image at " << kImage << " (scripts/build-image)";
+    }
+  }
+  // Boots IMAGE_DIR and connects with the build's reference; returns the connect result.
+  ProcessResult BootAndConnect(const fs::path& image_dir, const fs::path& reference) {
+    BootedVm vm(image_dir, coordinator_.config(), coordinator_.dir.path() / "vm");
+    if (!vm.ok()) {
+      ADD_FAILURE() << vm.failure();
+      return {};
+    }
+    auto r =
+        coordinator_.Connect(vm.target(), {"--launch-config", coordinator_.config().string(),
+                                           "--reference", reference.string(), "--allow-vtpm-only"});
+    std::printf("coordinator: exit %d: %s", r.exit_code, r.err.c_str());
+    return r;
+  }
+  fs::path Variant(const std::string& name, const std::string& mode, const std::string& value) {
+    const fs::path out = coordinator_.dir.path() / name;
+    auto r = RunProcess(
+        {(kRoot / "scripts/image-variant").string(), kImage.string(), out.string(), mode, value},
+        300);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return out;
+  }
+  static std::string Cmdline() {
+    auto c = attest::testing::ReadFileOrDie(kImage / "image.cmdline");
+    return std::string(c.begin(), c.end());
+  }
+
+  Coordinator coordinator_;
+};
+
+TEST_F(ImageNegativeBootTest, HostChosenCommandLineIsRejected) {
+  // Same binaries; systemd-boot starts the UKI with a command line of the host's choosing (a
+  // loader entry's options; possible without Secure Boot): the stub and the kernel measure it
+  // into PCR 12 and PCR 9. PCR 4 and PCR 11 (the binaries, the UKI's sections) are unchanged.
+  auto image = Variant("cmdline", "--entry-options", Cmdline() + " appliance.tampered=1");
+  auto r = BootAndConnect(image, BuildReference());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "tpm.pcr.reference")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "PCR 9 (sha256)")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "PCR 12 (sha256)")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "'LOADED_IMAGE::LoadOptions")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "'load options (systemd-boot)'")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "PCR 4 (")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "PCR 11 (")) << r.err;
+}
+
+TEST_F(ImageNegativeBootTest, ModifiedUkiIsRejected) {
+  // The UKI's own .cmdline section edited: firmware measures another UKI (PCR 4), the stub
+  // another .cmdline section (PCR 11).
+  auto image = Variant("uki", "--uki-cmdline-append", "appliance.tampered=1");
+  auto r = BootAndConnect(image, BuildReference());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "PCR 4 (sha256)")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "'the UKI (Authenticode)'")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "PCR 11 (sha256)")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "'.cmdline (contents)'")) << r.err;
+}
+
+TEST_F(ImageNegativeBootTest, SwappedContainerIsRejected) {
+  // An image built the same way around another model container (the example model with one more
+  // environment variable): the root file system, so its verity root hash, so the UKI's command
+  // line differ (PCR 4, PCR 11); and the runtime log names the other container (PCR 15).
+  const fs::path model = coordinator_.dir.path() / "swapped-model";
+  const fs::path build = fs::path(APPLIANCE_BUILD_DIR);
+  auto r = RunProcess({(kRoot / "guest/example-model/pack-oci").string(),
+                       (build / "bin/example-model-server").string(),
+                       (build / "example-model/weights.json").string(), model.string(),
+                       "APPLIANCE_MODEL_VARIANT=swapped"},
+                      120);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto swapped_digest = attest::testing::ReadFileOrDie(model / "digest");
+  const std::string digest(swapped_digest.begin(), swapped_digest.end());
+  ASSERT_NE(digest.substr(0, 71), attest::testing::ExampleModelDigest());
+  r = RunProcess({"/usr/bin/env", "APPLIANCE_IMAGE_MODEL_DIR=" + model.string(),
+                  (kRoot / "scripts/build-image").string(), (build / "image-swapped").string()},
+                 1200);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // A coordinator that pins only the runtime (no boot PCRs) still refuses the container.
+  nlohmann::json runtime_only = {{"version", 1},
+                                 {"container_digests", {attest::testing::ExampleModelDigest()}}};
+  const fs::path runtime_ref = coordinator_.dir.path() / "runtime-only.json";
+  attest::testing::WriteFileOrDie(runtime_ref, runtime_only.dump() + "\n");
+
+  BootedVm vm(build / "image-swapped", coordinator_.config(), coordinator_.dir.path() / "vm");
+  ASSERT_TRUE(vm.ok()) << vm.failure();
+  auto full = coordinator_.Connect(
+      vm.target(), {"--launch-config", coordinator_.config().string(), "--reference",
+                    BuildReference().string(), "--allow-vtpm-only"});
+  std::printf("coordinator: exit %d: %s", full.exit_code, full.err.c_str());
+  EXPECT_EQ(full.exit_code, 1) << full.out << full.err;
+  EXPECT_TRUE(absl::StrContains(full.err, "PCR 4 (sha256)")) << full.err;
+  EXPECT_TRUE(absl::StrContains(full.err, "PCR 11 (sha256)")) << full.err;
+  EXPECT_TRUE(absl::StrContains(full.err, "'.cmdline (contents)'")) << full.err;
+  auto runtime =
+      coordinator_.Connect(vm.target(), {"--launch-config", coordinator_.config().string(),
+                                         "--reference", runtime_ref.string(), "--allow-vtpm-only"});
+  std::printf("coordinator (runtime-only reference): exit %d: %s", runtime.exit_code,
+              runtime.err.c_str());
+  EXPECT_EQ(runtime.exit_code, 1) << runtime.out << runtime.err;
+  EXPECT_TRUE(absl::StrContains(runtime.err, "runtime.container")) << runtime.err;
+  EXPECT_TRUE(absl::StrContains(runtime.err, digest.substr(7, 64))) << runtime.err;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "attest/snp/report.h"
 #include "attest/tdx/quote.h"
 #include "attest/tpm/cel.h"
+#include "pe_builder.h"
 #include "snp_signer.h"
 #include "tdx_signer.h"
 #include "test_support.h"
@@ -251,6 +252,19 @@ void WriteOvmfSeed(const std::filesystem::path& root) {
   t::WriteFileOrDie(root / "snp_ovmf" / "synthetic_ovmf.bin", fw);
 }
 
+// PE seeds: a test UKI (sections .osrel, .cmdline, .linux with a PE kernel, .initrd) and a
+// signed-style image with trailing data and a certificate table.
+void WritePeSeeds(const std::filesystem::path& root) {
+  std::filesystem::create_directories(root / "pe");
+  t::WriteFileOrDie(root / "pe" / "test_uki.efi",
+                    t::BuildTestUki("console=ttyS0 roothash=00", std::vector<uint8_t>(600, 0x5a)));
+  t::PeSpec spec;
+  spec.sections = {{".text", std::vector<uint8_t>(700, 0xcc)}};
+  spec.trailing_data = std::vector<uint8_t>(24, 1);
+  spec.certificate = std::vector<uint8_t>(40, 2);
+  t::WriteFileOrDie(root / "pe" / "with_certificate.efi", t::BuildPe(spec));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,6 +273,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::filesystem::path root = argv[1];
+  WritePeSeeds(root);
   int n = 0;
   for (Product product : {Product::kMilan, Product::kGenoa, Product::kTurin}) {
     auto signer = t::SoftwareSnpSigner::Create(product, 2048);
