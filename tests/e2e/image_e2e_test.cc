@@ -177,6 +177,9 @@ TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
   auto failed = FailedUnits(vm_->serial_log(), &text);
   EXPECT_TRUE(failed.empty()) << "failed units on the console: " << absl::StrJoin(failed, ", ");
   EXPECT_FALSE(absl::StrContains(text, "login:"));
+  // Boot counting: systemd-boot started the UKI with its try counter, and the boot was blessed
+  // (the counter dropped) once the supervisor was READY.
+  EXPECT_TRUE(absl::StrContains(text, "Finished systemd-bless-boo")) << "no blessed boot";
 }
 
 TEST_F(ImageE2eTest, CoordinatorPolicyFailuresAreNamed) {
