@@ -36,3 +36,26 @@ build_asan() {
 vectors_dir() {
   if [ -n "${APPLIANCE_VECTORS:-}" ]; then echo "$APPLIANCE_VECTORS"; else echo "$ROOT/../shared/vectors"; fi
 }
+
+# A coordinator's test PKI in DIR: ca.pem/ca.key and client.pem/client.key (CN=coordinator,
+# O=Competition), P-256, valid two days.
+coordinator_pki() {
+  local pki=$1
+  mkdir -p "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/ca.key" \
+    -out "$pki/ca.pem" -subj "/CN=Coordinator CA" -days 2 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/client.key" \
+    -out "$pki/client.csr" -subj "/O=Competition/CN=coordinator" 2>/dev/null
+  openssl x509 -req -in "$pki/client.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
+    -out "$pki/client.pem" -days 2 2>/dev/null
+}
+
+# The image's launch configuration for a vtpm-only VM (scripts/boot-image) whose clients are
+# issued by CA_PEM: prints the JSON.
+image_launch_config() {
+  jq -n --arg ca "$(cat "$1")" '{version: 1, listen: "0.0.0.0:8443", client_ca_pem: $ca,
+      allowed_clients: [{subject: "CN=coordinator,O=Competition"}],
+      limits: {requests_per_second: 100, burst: 20, query_budget: 0},
+      container: {image: "/usr/share/appliance/example-model.oci.tar", runner: "systemd"},
+      platform: "vtpm-only", tpm: {tcti: "device:/dev/tpmrm0", trust: "host"}}'
+}
