@@ -16,6 +16,7 @@
 #include "tdx_signer.h"
 #include "test_support.h"
 #include "tpm_signer.h"
+#include "tuf_repo.h"
 
 using attest::snp::Product;
 using attest::snp::SigningKey;
@@ -265,6 +266,20 @@ void WritePeSeeds(const std::filesystem::path& root) {
   t::WriteFileOrDie(root / "pe" / "with_certificate.efi", t::BuildPe(spec));
 }
 
+// TUF seeds: the four roles of a repository signed by software keys.
+void WriteTufSeeds(const std::filesystem::path& root) {
+  t::ScopedTempDir tmp;
+  t::TufRepo repo(tmp.path() / "repo");
+  repo.target_files["release.raw"] = "payload";
+  repo.PublishRoot();
+  repo.PublishAll();
+  std::filesystem::create_directories(root / "tuf_metadata");
+  for (const char* f : {"1.root.json", "timestamp.json", "snapshot.json", "targets.json"}) {
+    std::filesystem::copy_file(repo.dir() / f, root / "tuf_metadata" / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,6 +289,7 @@ int main(int argc, char** argv) {
   }
   std::filesystem::path root = argv[1];
   WritePeSeeds(root);
+  WriteTufSeeds(root);
   int n = 0;
   for (Product product : {Product::kMilan, Product::kGenoa, Product::kTurin}) {
     auto signer = t::SoftwareSnpSigner::Create(product, 2048);

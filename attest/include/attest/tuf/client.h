@@ -1,0 +1,92 @@
+// The TUF client workflow (TUF 1.0.x, "Detailed client workflow"): from a trusted root, update the
+// root chain, then timestamp, snapshot and targets, each checked for signatures (thresholds),
+// versions (no rollback, snapshot/targets versions as the role above says), expiry and, where the
+// role above lists them, lengths and hashes; then download a target of known length and hashes.
+// Trusted metadata is kept in a directory under unversioned names (root.json, timestamp.json,
+// snapshot.json, targets.json); nothing is written unless the whole refresh passed (each file
+// replaced atomically).
+#ifndef ATTEST_TUF_CLIENT_H_
+#define ATTEST_TUF_CLIENT_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "attest/tuf/metadata.h"
+
+namespace attest::tuf {
+
+// Fetches a URL with a size bound: more bytes than `max_bytes` is an error (endless data), a
+// missing file is NotFound.
+class Fetcher {
+ public:
+  virtual ~Fetcher() = default;
+  virtual absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) = 0;
+};
+// A repository directory: plain paths and file:// URLs.
+std::unique_ptr<Fetcher> MakeFileFetcher();
+
+struct Limits {
+  size_t root = 512 * 1024;
+  size_t timestamp = 16 * 1024;
+  size_t snapshot = 4 * 1024 * 1024;
+  size_t targets = 16 * 1024 * 1024;
+  uint32_t max_root_rotations = 32;
+};
+
+class Client {
+ public:
+  Client(std::filesystem::path metadata_dir, std::string metadata_url, Fetcher* fetcher,
+         absl::Time now = absl::Now(), Limits limits = {});
+
+  // Stores TRUSTED_ROOT as root.json after parsing it and checking its own signatures.
+  static absl::Status Init(const std::filesystem::path& metadata_dir,
+                           std::span<const uint8_t> trusted_root);
+
+  // The whole update: root chain, timestamp, snapshot, targets. FailedPrecondition names the
+  // check ("tuf.timestamp.rollback: ..."); InvalidArgument a malformed file.
+  absl::Status Refresh();
+
+  // After Refresh: the target's metadata, downloaded from TARGET_BASE_URL, checked, written to
+  // TARGET_DIR/<name>.
+  absl::StatusOr<TargetFile> Download(const std::string& target_name,
+                                      const std::string& target_base_url,
+                                      const std::filesystem::path& target_dir);
+
+  const Root& root() const { return root_; }
+  const Targets& targets() const { return targets_; }
+
+ private:
+  absl::Status LoadTrusted();
+  absl::Status UpdateRoot();
+  absl::Status UpdateTimestamp();
+  absl::Status UpdateSnapshot();
+  absl::Status UpdateTargets();
+  absl::Status Expired(const Envelope& e) const;
+  std::string Url(const std::string& base, const std::string& name) const;
+  void Store(const std::string& name, std::span<const uint8_t> bytes);
+  absl::Status Commit();
+
+  std::filesystem::path dir_;
+  std::string url_;
+  Fetcher* fetcher_;
+  absl::Time now_;
+  Limits limits_;
+  Root root_;
+  std::optional<Timestamp> timestamp_;
+  std::optional<Snapshot> snapshot_;
+  Targets targets_;
+  bool have_targets_ = false;
+  std::map<std::string, std::vector<uint8_t>> pending_;  // written by Commit()
+  std::set<std::string> pending_removals_;
+};
+
+}  // namespace attest::tuf
+
+#endif  // ATTEST_TUF_CLIENT_H_

@@ -1,0 +1,278 @@
+#include "attest/tuf/client.h"
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "attest/encoding.h"
+#include "attest/files.h"
+#include "attest/status.h"
+
+namespace attest::tuf {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status Check(absl::string_view name, absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat("tuf.", name, ": ", what));
+}
+
+class FileFetcher : public Fetcher {
+ public:
+  absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
+    std::string path = url;
+    if (absl::StartsWith(path, "file://")) path = path.substr(7);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(url, ": not found"));
+    std::vector<uint8_t> out;
+    std::vector<char> buf(64 * 1024);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      out.insert(out.end(), buf.data(), buf.data() + in.gcount());
+      if (out.size() > max_bytes) {
+        return Check("download.size", absl::StrCat(url, " is larger than the limit of ", max_bytes,
+                                                   " bytes (endless data)"));
+      }
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Fetcher> MakeFileFetcher() { return std::make_unique<FileFetcher>(); }
+
+Client::Client(fs::path metadata_dir, std::string metadata_url, Fetcher* fetcher, absl::Time now,
+               Limits limits)
+    : dir_(std::move(metadata_dir)),
+      url_(std::move(metadata_url)),
+      fetcher_(fetcher),
+      now_(now),
+      limits_(limits) {}
+
+absl::Status Client::Init(const fs::path& metadata_dir, std::span<const uint8_t> trusted_root) {
+  ASSIGN_OR_RETURN(Root root, ParseRoot(trusted_root));
+  RETURN_IF_ERROR(VerifyRoleSignatures(root.envelope, "root", root.roles.at("root"), root.keys));
+  std::error_code ec;
+  fs::create_directories(metadata_dir, ec);
+  return WriteFileAtomically(metadata_dir / "root.json", trusted_root);
+}
+
+std::string Client::Url(const std::string& base, const std::string& name) const {
+  if (base.empty()) return name;
+  return absl::EndsWith(base, "/") ? base + name : base + "/" + name;
+}
+
+void Client::Store(const std::string& name, std::span<const uint8_t> bytes) {
+  pending_[name].assign(bytes.begin(), bytes.end());
+  pending_removals_.erase(name);
+}
+
+absl::Status Client::Commit() {
+  for (const auto& [name, bytes] : pending_)
+    RETURN_IF_ERROR(WriteFileAtomically(dir_ / name, bytes));
+  for (const auto& name : pending_removals_) {
+    std::error_code ec;
+    fs::remove(dir_ / name, ec);
+  }
+  pending_.clear();
+  pending_removals_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Client::Expired(const Envelope& e) const {
+  if (e.expires <= now_) {
+    return Check(
+        absl::StrCat(e.type, ".expired"),
+        absl::StrCat(e.type, " version ", e.version, " expired at ",
+                     absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.expires, absl::UTCTimeZone()),
+                     " (a frozen or replayed repository)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::LoadTrusted() {
+  ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(dir_ / "root.json", limits_.root));
+  ASSIGN_OR_RETURN(root_, ParseRoot(bytes));
+  if (auto t = ReadFileBounded(dir_ / "timestamp.json", limits_.timestamp); t.ok()) {
+    auto parsed = ParseTimestamp(*t);
+    if (parsed.ok() &&
+        VerifyRoleSignatures(parsed->envelope, "timestamp", root_.roles.at("timestamp"), root_.keys)
+            .ok()) {
+      timestamp_ = *std::move(parsed);
+    }
+  }
+  if (auto s = ReadFileBounded(dir_ / "snapshot.json", limits_.snapshot); s.ok()) {
+    auto parsed = ParseSnapshot(*s);
+    if (parsed.ok() &&
+        VerifyRoleSignatures(parsed->envelope, "snapshot", root_.roles.at("snapshot"), root_.keys)
+            .ok()) {
+      snapshot_ = *std::move(parsed);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::UpdateRoot() {
+  for (uint32_t i = 0; i < limits_.max_root_rotations; ++i) {
+    const uint64_t next = root_.envelope.version + 1;
+    auto bytes = fetcher_->Fetch(Url(url_, absl::StrCat(next, ".root.json")), limits_.root);
+    if (absl::IsNotFound(bytes.status())) break;
+    if (!bytes.ok()) return bytes.status();
+    ASSIGN_OR_RETURN(Root candidate, ParseRoot(*bytes));
+    // Signed by a threshold of the trusted root's root keys, and of its own.
+    RETURN_IF_ERROR(
+        VerifyRoleSignatures(candidate.envelope, "root", root_.roles.at("root"), root_.keys));
+    RETURN_IF_ERROR(VerifyRoleSignatures(candidate.envelope, "root", candidate.roles.at("root"),
+                                         candidate.keys));
+    if (candidate.envelope.version != next) {
+      return Check("root.version",
+                   absl::StrCat(next, ".root.json has version ", candidate.envelope.version));
+    }
+    // Keys of timestamp or snapshot rotated: the trusted copies may be from a compromised key
+    // and carry inflated versions (fast-forward attack recovery): drop them.
+    auto keyset = [](const Root& r, const char* role) {
+      std::vector<std::string> ids = r.roles.at(role).keyids;
+      std::sort(ids.begin(), ids.end());
+      return ids;
+    };
+    const bool rotated = keyset(candidate, "timestamp") != keyset(root_, "timestamp") ||
+                         keyset(candidate, "snapshot") != keyset(root_, "snapshot");
+    Store("root.json", *bytes);
+    root_ = std::move(candidate);
+    if (rotated) {
+      for (const char* name : {"timestamp.json", "snapshot.json"}) {
+        pending_.erase(name);
+        pending_removals_.insert(name);
+      }
+      timestamp_.reset();
+      snapshot_.reset();
+    }
+  }
+  return Expired(root_.envelope);
+}
+
+absl::Status Client::UpdateTimestamp() {
+  ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(url_, "timestamp.json"), limits_.timestamp));
+  ASSIGN_OR_RETURN(Timestamp t, ParseTimestamp(bytes));
+  RETURN_IF_ERROR(
+      VerifyRoleSignatures(t.envelope, "timestamp", root_.roles.at("timestamp"), root_.keys));
+  if (timestamp_) {
+    if (t.envelope.version < timestamp_->envelope.version) {
+      return Check("timestamp.rollback", absl::StrCat("version ", t.envelope.version,
+                                                      " is older than the trusted version ",
+                                                      timestamp_->envelope.version));
+    }
+    if (t.snapshot.version < timestamp_->snapshot.version) {
+      return Check("timestamp.snapshot-rollback",
+                   absl::StrCat("it names snapshot version ", t.snapshot.version,
+                                ", older than the trusted ", timestamp_->snapshot.version));
+    }
+    if (t.envelope.version == timestamp_->envelope.version) {
+      return Expired(timestamp_->envelope);  // nothing new: keep the trusted one
+    }
+  }
+  RETURN_IF_ERROR(Expired(t.envelope));
+  Store("timestamp.json", bytes);
+  timestamp_ = std::move(t);
+  return absl::OkStatus();
+}
+
+absl::Status Client::UpdateSnapshot() {
+  const MetaFile& want = timestamp_->snapshot;
+  const std::string name =
+      root_.consistent_snapshot ? absl::StrCat(want.version, ".snapshot.json") : "snapshot.json";
+  ASSIGN_OR_RETURN(auto bytes,
+                   fetcher_->Fetch(Url(url_, name), want.length.value_or(limits_.snapshot)));
+  RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, "snapshot"));
+  ASSIGN_OR_RETURN(Snapshot s, ParseSnapshot(bytes));
+  RETURN_IF_ERROR(
+      VerifyRoleSignatures(s.envelope, "snapshot", root_.roles.at("snapshot"), root_.keys));
+  if (s.envelope.version != want.version) {
+    return Check("snapshot.version",
+                 absl::StrCat("version ", s.envelope.version, ", the timestamp names ",
+                              want.version, " (mix-and-match)"));
+  }
+  if (snapshot_) {
+    for (const auto& [file, old] : snapshot_->meta) {
+      auto now = s.meta.find(file);
+      if (now == s.meta.end()) {
+        return Check("snapshot.rollback", absl::StrCat(file, " is no longer listed"));
+      }
+      if (now->second.version < old.version) {
+        return Check("snapshot.rollback", absl::StrCat(file, " version ", now->second.version,
+                                                       " is older than the trusted ", old.version));
+      }
+    }
+  }
+  RETURN_IF_ERROR(Expired(s.envelope));
+  Store("snapshot.json", bytes);
+  snapshot_ = std::move(s);
+  return absl::OkStatus();
+}
+
+absl::Status Client::UpdateTargets() {
+  const MetaFile& want = snapshot_->meta.at("targets.json");
+  const std::string name =
+      root_.consistent_snapshot ? absl::StrCat(want.version, ".targets.json") : "targets.json";
+  ASSIGN_OR_RETURN(auto bytes,
+                   fetcher_->Fetch(Url(url_, name), want.length.value_or(limits_.targets)));
+  RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, "targets"));
+  ASSIGN_OR_RETURN(Targets t, ParseTargets(bytes));
+  RETURN_IF_ERROR(
+      VerifyRoleSignatures(t.envelope, "targets", root_.roles.at("targets"), root_.keys));
+  if (t.envelope.version != want.version) {
+    return Check("targets.version",
+                 absl::StrCat("version ", t.envelope.version, ", the snapshot names ", want.version,
+                              " (mix-and-match)"));
+  }
+  RETURN_IF_ERROR(Expired(t.envelope));
+  Store("targets.json", bytes);
+  targets_ = std::move(t);
+  have_targets_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Client::Refresh() {
+  pending_.clear();
+  pending_removals_.clear();
+  RETURN_IF_ERROR(LoadTrusted());
+  RETURN_IF_ERROR(UpdateRoot());
+  RETURN_IF_ERROR(UpdateTimestamp());
+  RETURN_IF_ERROR(UpdateSnapshot());
+  RETURN_IF_ERROR(UpdateTargets());
+  return Commit();
+}
+
+absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
+                                            const std::string& target_base_url,
+                                            const fs::path& target_dir) {
+  if (!have_targets_) RETURN_IF_ERROR(Refresh());
+  auto it = targets_.targets.find(target_name);
+  if (it == targets_.targets.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("tuf.target: '", target_name, "' is not in the trusted targets metadata"));
+  }
+  const TargetFile& tf = it->second;
+  const fs::path rel(target_name);
+  if (rel.is_absolute() || target_name.empty() ||
+      std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; })) {
+    return Check("target.name", absl::StrCat("'", target_name, "' is not a relative path"));
+  }
+  std::string remote = target_name;
+  if (root_.consistent_snapshot) {
+    auto h = tf.hashes.count("sha256") ? tf.hashes.find("sha256") : tf.hashes.begin();
+    const auto slash = target_name.rfind('/');
+    remote = absl::StrCat(slash == std::string::npos ? "" : target_name.substr(0, slash + 1),
+                          HexEncode(h->second), ".",
+                          slash == std::string::npos ? target_name : target_name.substr(slash + 1));
+  }
+  ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(target_base_url, remote), tf.length));
+  RETURN_IF_ERROR(CheckHashes(bytes, tf.hashes, tf.length, "target"));
+  std::error_code ec;
+  fs::create_directories((target_dir / rel).parent_path(), ec);
+  RETURN_IF_ERROR(WriteFileAtomically(target_dir / rel, bytes));
+  return tf;
+}
+
+}  // namespace attest::tuf

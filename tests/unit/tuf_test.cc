@@ -1,0 +1,346 @@
+// The release channel's TUF client (issue 8, attest/tuf): one named test per attack class of the
+// TUF specification that the metadata workflow must stop, with a repository made by software keys
+// (tests/testing/tuf_repo.h). After every refused refresh the trusted metadata directory is
+// unchanged byte for byte.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "attest/encoding.h"
+#include "attest/files.h"
+#include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+#include "attest/tuf/client.h"
+#include "attest/tuf/metadata.h"
+#include "test_support.h"
+#include "tuf_repo.h"
+
+namespace attest::tuf {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TufKey;
+using testing::TufRepo;
+
+// File name → SHA-256 of the trusted metadata directory's files.
+std::map<std::string, std::string> Snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    out[e.path().filename()] =
+        HexEncode(*tpm::Hash(tpm::kAlgSha256, testing::ReadFileOrDie(e.path())));
+  }
+  return out;
+}
+
+std::string ReadText(const fs::path& p) {
+  auto b = testing::ReadFileOrDie(p);
+  return std::string(b.begin(), b.end());
+}
+
+class TufClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = std::make_unique<TufRepo>(tmp_.path() / "repo");
+    repo_->target_files["release-1.raw"] = "release one";
+    const std::string root = repo_->PublishRoot();
+    repo_->PublishAll();
+    ASSERT_TRUE(
+        Client::Init(meta(), std::span(reinterpret_cast<const uint8_t*>(root.data()), root.size()))
+            .ok());
+  }
+  fs::path meta() const { return tmp_.path() / "meta"; }
+  fs::path out() const { return tmp_.path() / "out"; }
+  absl::Status Refresh(absl::Time now = absl::Now(), Limits limits = {}) {
+    Client c(meta(), repo_->dir().string(), fetcher_.get(), now, limits);
+    return c.Refresh();
+  }
+  absl::StatusOr<TargetFile> Download(const std::string& name) {
+    Client c(meta(), repo_->dir().string(), fetcher_.get());
+    RETURN_IF_ERROR(c.Refresh());
+    return c.Download(name, repo_->targets_dir().string(), out());
+  }
+  // The refresh fails naming `check`, and writes nothing into the trusted metadata.
+  void ExpectRefused(const std::string& check, absl::Time now = absl::Now(), Limits limits = {}) {
+    const auto before = Snapshot(meta());
+    const absl::Status st = Refresh(now, limits);
+    EXPECT_FALSE(st.ok()) << "expected a refusal naming " << check;
+    EXPECT_TRUE(absl::StrContains(st.message(), check)) << st;
+    EXPECT_EQ(Snapshot(meta()), before) << "trusted metadata changed on a failed refresh: " << st;
+  }
+
+  testing::ScopedTempDir tmp_;
+  std::unique_ptr<TufRepo> repo_;
+  std::unique_ptr<Fetcher> fetcher_ = MakeFileFetcher();
+};
+
+TEST_F(TufClientTest, UpdatesAndDownloadsAVerifiedTarget) {
+  auto tf = Download("release-1.raw");
+  ASSERT_TRUE(tf.ok()) << tf.status();
+  EXPECT_EQ(tf->length, 11u);
+  auto got = testing::ReadFileOrDie(out() / "release-1.raw");
+  EXPECT_EQ(std::string(got.begin(), got.end()), "release one");
+  for (const char* f : {"root.json", "timestamp.json", "snapshot.json", "targets.json"}) {
+    EXPECT_TRUE(fs::exists(meta() / f)) << f;
+  }
+  // Consistent snapshots: versioned metadata names and hash-prefixed target names.
+  repo_->consistent_snapshot = true;
+  ++repo_->root_version;
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->target_files["release-2.raw"] = "release two";
+  repo_->PublishRoot();
+  repo_->PublishAll();
+  std::filesystem::remove(repo_->dir() / "targets/release-2.raw");  // only the hashed name exists
+  tf = Download("release-2.raw");
+  ASSERT_TRUE(tf.ok()) << tf.status();
+}
+
+TEST_F(TufClientTest, ArbitrarySoftwareIsRefused) {
+  // A target swapped on the mirror: hash mismatch.
+  ASSERT_TRUE(Refresh().ok());
+  repo_->Write("targets/release-1.raw", "evil bytes!");
+  auto tf = Download("release-1.raw");
+  ASSERT_FALSE(tf.ok());
+  EXPECT_TRUE(absl::StrContains(tf.status().message(), "tuf.target.hash")) << tf.status();
+  EXPECT_FALSE(fs::exists(out() / "release-1.raw"));
+  // Targets metadata signed by a key the root does not list.
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->target_files["release-1.raw"] = "evil bytes!";
+  repo_->keys["targets"] = {TufKey::Ed25519()};  // not in root
+  repo_->PublishAll();
+  ExpectRefused("tuf.targets.threshold");
+}
+
+TEST_F(TufClientTest, RollbackAttacksAreRefused) {
+  ASSERT_TRUE(Refresh().ok());
+  const std::string old_timestamp = ReadText(repo_->dir() / "timestamp.json");
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->PublishAll();
+  ASSERT_TRUE(Refresh().ok());
+  // An older timestamp replayed.
+  repo_->Write("timestamp.json", old_timestamp);
+  ExpectRefused("tuf.timestamp.rollback");
+  // A newer timestamp naming an older snapshot.
+  ++repo_->timestamp_version;
+  --repo_->snapshot_version;
+  repo_->PublishAll();
+  ExpectRefused("tuf.timestamp.snapshot-rollback");
+  // A new snapshot listing an older targets version.
+  repo_->snapshot_version += 2;
+  ++repo_->timestamp_version;
+  --repo_->targets_version;
+  repo_->PublishAll();
+  ExpectRefused("tuf.snapshot.rollback");
+}
+
+TEST_F(TufClientTest, IndefiniteFreezeIsRefused) {
+  // A timestamp that expires in an hour (the root keeps its 30 days), read two hours later.
+  repo_->expires = absl::Now() + absl::Hours(1);
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  ExpectRefused("tuf.timestamp.expired", absl::Now() + absl::Hours(2));
+  // The root itself expired (a repository that stopped being maintained).
+  ExpectRefused("tuf.root.expired", absl::Now() + absl::Hours(24 * 365));
+}
+
+TEST_F(TufClientTest, EndlessDataIsRefused) {
+  Limits small;
+  small.timestamp = 100;
+  ExpectRefused("tuf.download.size", absl::Now(), small);
+  // A target longer than its metadata says: the fetch stops at the listed length.
+  ASSERT_TRUE(Refresh().ok());
+  repo_->Write("targets/release-1.raw", std::string(1 << 20, 'x'));
+  auto tf = Download("release-1.raw");
+  ASSERT_FALSE(tf.ok());
+  EXPECT_TRUE(absl::StrContains(tf.status().message(), "endless data")) << tf.status();
+}
+
+TEST_F(TufClientTest, MixAndMatchIsRefused) {
+  ASSERT_TRUE(Refresh().ok());
+  // A valid snapshot of another version than the timestamp names.
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->PublishAll();
+  const std::string timestamp = ReadText(repo_->dir() / "timestamp.json");
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->PublishAll();
+  repo_->Write("timestamp.json", timestamp);  // names the previous snapshot's length and hash
+  ExpectRefused("snapshot");  // its length bound or hash, as the timestamp lists them
+  // Targets that do not match the snapshot's hash.
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  repo_->target_files["release-9.raw"] = "nine";
+  repo_->Write("targets.json", TufRepo::Envelope(repo_->TargetsSigned(), repo_->keys["targets"]));
+  ExpectRefused("targets");  // the length bound or the hash the snapshot lists
+}
+
+TEST_F(TufClientTest, ThresholdNotMetWithOneOfTwoKeys) {
+  // Root role: two keys, threshold 2; an attacker with one of them signs a new root.
+  repo_->keys["root"].push_back(TufKey::EcdsaP256());
+  repo_->thresholds["root"] = 2;
+  ++repo_->root_version;
+  const auto old_key = repo_->keys["root"][0];
+  repo_->PublishRoot();  // v2 signed by both new keys and (below) the old one
+  repo_->PublishRoot({old_key});
+  ASSERT_TRUE(Refresh().ok());
+  ++repo_->root_version;
+  repo_->keys["targets"] = {TufKey::Ed25519()};
+  const auto stolen = repo_->keys["root"][1];
+  repo_->Write("3.root.json", TufRepo::Envelope(repo_->RootSigned(), {stolen}));
+  ExpectRefused("tuf.root.threshold");
+}
+
+TEST_F(TufClientTest, RootRotationChainCannotSkipAVersion) {
+  // v2 and v3 published as v2 (a skipped version inside): refused.
+  repo_->root_version = 3;
+  const std::string v3 = TufRepo::Envelope(repo_->RootSigned(), repo_->keys["root"]);
+  repo_->Write("2.root.json", v3);
+  ExpectRefused("tuf.root.version");
+  // Only v3 published: the chain stops at v1, and metadata signed with v3's new keys fails.
+  std::filesystem::remove(repo_->dir() / "2.root.json");
+  repo_->keys["timestamp"] = {TufKey::Ed25519()};
+  repo_->PublishRoot();
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  ExpectRefused("tuf.timestamp.threshold");
+}
+
+TEST_F(TufClientTest, FastForwardRecoveryAfterKeyRotation) {
+  ASSERT_TRUE(Refresh().ok());
+  // The timestamp key is stolen and a timestamp of version 1000 is trusted.
+  repo_->timestamp_version = 1000;
+  repo_->PublishAll();
+  ASSERT_TRUE(Refresh().ok());
+  // The operators rotate the timestamp key (root v2) and restart its versions.
+  repo_->keys["timestamp"] = {TufKey::Ed25519()};
+  ++repo_->root_version;
+  repo_->timestamp_version = 2;
+  repo_->PublishRoot();
+  repo_->PublishAll();
+  ASSERT_TRUE(Refresh().ok()) << "the rotated root must drop the fast-forwarded timestamp";
+  auto ts = ParseTimestamp(testing::ReadFileOrDie(meta() / "timestamp.json"));
+  ASSERT_TRUE(ts.ok());
+  EXPECT_EQ(ts->envelope.version, 2u);
+}
+
+TEST_F(TufClientTest, MaliciousMirrorSwappingFilesIsRefused) {
+  ASSERT_TRUE(Refresh().ok());
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->PublishAll();
+  // The mirror serves the targets metadata where the snapshot is expected.
+  std::filesystem::copy_file(repo_->dir() / "targets.json", repo_->dir() / "snapshot.json",
+                             fs::copy_options::overwrite_existing);
+  ExpectRefused("snapshot");  // its length bound or hash, as the timestamp lists them
+}
+
+TEST(TufClientCliTest, InitRefreshDownloadContract) {
+  testing::ScopedTempDir tmp;
+  TufRepo repo(tmp.path() / "repo");
+  repo.target_files["a/release.raw"] = "payload";
+  const std::string root = repo.PublishRoot();
+  repo.PublishAll();
+  testing::WriteFileOrDie(tmp.path() / "root.json", root);
+  const std::string bin = APPLIANCE_TUF_CLIENT_BIN;
+  const std::string meta = (tmp.path() / "meta").string();
+  auto r = testing::RunProcess(
+      {bin, "--metadata-dir", meta, "init", (tmp.path() / "root.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = testing::RunProcess(
+      {bin, "--metadata-dir", meta, "--metadata-url", repo.dir().string(), "refresh"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = testing::RunProcess({bin, "--metadata-dir", meta, "--metadata-url",
+                           "file://" + repo.dir().string(), "--target-name", "a/release.raw",
+                           "--target-base-url", repo.targets_dir().string(), "--target-dir",
+                           (tmp.path() / "out").string(), "download"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadText(tmp.path() / "out/a/release.raw"), "payload");
+  // Failures are exit 1 (the suite's protocol), usage errors too.
+  r = testing::RunProcess({bin, "--metadata-dir", meta, "--metadata-url", repo.dir().string(),
+                           "--target-name", "missing", "--target-base-url",
+                           repo.targets_dir().string(), "--target-dir",
+                           (tmp.path() / "out").string(), "download"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "not in the trusted targets")) << r.err;
+  r = testing::RunProcess({bin, "refresh"});
+  EXPECT_EQ(r.exit_code, 1);
+  r = testing::RunProcess({bin, "--metadata-dir", meta, "init", "/nonexistent/root.json"});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(TufMetadataTest, TruncationsFailCleanlyAndEverySignedByteMatters) {
+  testing::ScopedTempDir tmp;
+  TufRepo repo(tmp.path() / "repo");
+  repo.PublishRoot();
+  repo.PublishAll();
+  const auto root_bytes = testing::ReadFileOrDie(repo.dir() / "1.root.json");
+  auto root = ParseRoot(root_bytes);
+  ASSERT_TRUE(root.ok());
+  const auto ts = testing::ReadFileOrDie(repo.dir() / "timestamp.json");
+  for (size_t n = 0; n < ts.size(); ++n) {
+    auto p = ParseTimestamp(std::span(ts).first(n));
+    ASSERT_FALSE(p.ok()) << n;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  // Flip each byte of the "signed" part: the file no longer parses, or the signature fails.
+  const std::string text(ts.begin(), ts.end());
+  const size_t from = text.find("\"signed\"");
+  const size_t to = text.rfind('}');
+  size_t refused = 0;
+  for (size_t i = from + 9; i < to; ++i) {
+    if (std::isspace(static_cast<unsigned char>(ts[i]))) continue;  // whitespace is not signed
+    auto t = ts;
+    t[i] ^= 0x01;
+    auto p = ParseTimestamp(t);
+    if (!p.ok()) {
+      ++refused;
+      continue;
+    }
+    auto st =
+        VerifyRoleSignatures(p->envelope, "timestamp", root->roles.at("timestamp"), root->keys);
+    EXPECT_FALSE(st.ok()) << "byte " << i << " flipped and still verified";
+    if (!st.ok()) {
+      EXPECT_TRUE(absl::StrContains(st.message(), "tuf.timestamp.threshold")) << st;
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100u);
+}
+
+TEST(TufMetadataTest, CanonicalJsonAndKeys) {
+  auto c =
+      CanonicalJson(nlohmann::json::parse(R"({"b": [1, "x\"y\\z"], "a": {"d": true, "c": null}})"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, R"({"a":{"c":null,"d":true},"b":[1,"x\"y\\z"]})");
+  EXPECT_FALSE(CanonicalJson(nlohmann::json::parse("[1.5]")).ok());
+  auto ed = TufKey::Ed25519();
+  auto key = ParseKey(ed.public_json());
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(key->KeyId(), ed.id());
+  const std::string msg = "message";
+  auto sig = HexDecode(ed.SignHex(msg));
+  EXPECT_TRUE(VerifySignature(
+                  *key, std::span(reinterpret_cast<const uint8_t*>(msg.data()), msg.size()), *sig)
+                  .ok());
+  (*sig)[0] ^= 1;
+  EXPECT_FALSE(VerifySignature(
+                   *key, std::span(reinterpret_cast<const uint8_t*>(msg.data()), msg.size()), *sig)
+                   .ok());
+  EXPECT_FALSE(ParseKey(nlohmann::json{{"keytype", "rsa"},
+                                       {"scheme", "rsassa-pss-sha256"},
+                                       {"keyval", {{"public", "x"}}}})
+                   .ok());
+}
+
+}  // namespace
+}  // namespace attest::tuf
