@@ -5,7 +5,7 @@
 //   appliance-tuf-client --metadata-dir D --metadata-url U --target-name T --target-base-url B
 //                        --target-dir O download
 // Trusted metadata lives in D under unversioned names (root.json, timestamp.json, ...).
-// Repositories: a directory or file:// URL (HTTP(S) fetching is not built yet).
+// Repositories: http://, a directory or a file:// URL (HTTPS is not built yet).
 #include <cstdio>
 #include <string>
 
@@ -49,10 +49,11 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : Fail(std::string(st.message()));
   }
   if (metadata_url.empty()) return Fail("--metadata-url is required");
-  if (absl::StartsWith(metadata_url, "http://") || absl::StartsWith(metadata_url, "https://")) {
-    return Fail("HTTP(S) repositories are not supported by this build yet (directory or file://)");
+  if (absl::StartsWith(metadata_url, "https://") || absl::StartsWith(target_base_url, "https://")) {
+    return Fail(
+        "HTTPS repositories are not supported by this build yet (http://, file://, directory)");
   }
-  auto fetcher = attest::tuf::MakeFileFetcher();
+  auto fetcher = attest::tuf::MakeHttpFetcher();
   attest::tuf::Client client(metadata_dir, metadata_url, fetcher.get());
   auto st = client.Refresh();
   if (!st.ok()) return Fail(std::string(st.message()));

@@ -14,6 +14,7 @@
 #include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client.h"
 #include "attest/tuf/metadata.h"
+#include "static_http_server.h"
 #include "test_support.h"
 #include "tuf_repo.h"
 
@@ -242,6 +243,38 @@ TEST_F(TufClientTest, MaliciousMirrorSwappingFilesIsRefused) {
   std::filesystem::copy_file(repo_->dir() / "targets.json", repo_->dir() / "snapshot.json",
                              fs::copy_options::overwrite_existing);
   ExpectRefused("snapshot");  // its length bound or hash, as the timestamp lists them
+}
+
+TEST_F(TufClientTest, OverHttpAndSlowRetrievalIsBounded) {
+  testing::StaticHttpServer server(repo_->dir());
+  auto fetcher = MakeHttpFetcher(absl::Seconds(5));
+  {
+    Client c(meta(), server.url(), fetcher.get());
+    ASSERT_TRUE(c.Refresh().ok());
+    auto tf = c.Download("release-1.raw", server.url() + "/targets", out());
+    ASSERT_TRUE(tf.ok()) << tf.status();
+  }
+  // A server that sends one byte every 50 ms: the whole request is bounded by the deadline.
+  testing::StaticHttpServer slow(repo_->dir(), std::chrono::milliseconds(50));
+  auto impatient = MakeHttpFetcher(absl::Milliseconds(800));
+  const auto before = Snapshot(meta());
+  const absl::Time start = absl::Now();
+  Client c(meta(), slow.url(), impatient.get());
+  auto st = c.Refresh();
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "tuf.download.timeout")) << st;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(Snapshot(meta()), before);
+  // A missing file over HTTP is "not found", and oversized metadata is endless data.
+  auto missing = fetcher->Fetch(server.url() + "/no-such.json", 1000);
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  auto big = fetcher->Fetch(server.url() + "/timestamp.json", 50);
+  EXPECT_TRUE(absl::StrContains(big.status().message(), "endless data")) << big.status();
+  Limits small;
+  small.timestamp = 50;
+  Client c2(meta(), server.url(), fetcher.get(), absl::Now(), small);
+  st = c2.Refresh();
+  EXPECT_TRUE(absl::StrContains(st.message(), "endless data")) << st;
 }
 
 TEST(TufClientCliTest, InitRefreshDownloadContract) {

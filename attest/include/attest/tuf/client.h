@@ -31,6 +31,9 @@ class Fetcher {
 };
 // A repository directory: plain paths and file:// URLs.
 std::unique_ptr<Fetcher> MakeFileFetcher();
+// http:// URLs (and directories/file:// as above): one deadline for the whole request (slow
+// retrieval), the body bounded by the caller's limit, no redirects. HTTPS is not built yet.
+std::unique_ptr<Fetcher> MakeHttpFetcher(absl::Duration timeout = absl::Seconds(30));
 
 struct Limits {
   size_t root = 512 * 1024;
