@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "log_command.h"
 #include "snp_command.h"
 #include "tdx_command.h"
 #include "tpm_command.h"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   attest::cli::AddEventLogCommand(app, &exit_code);
   attest::cli::AddAzureCommand(app, &exit_code);
   attest::cli::AddTdxCommand(app, &exit_code);
+  attest::cli::AddLogCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

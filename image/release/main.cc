@@ -4,6 +4,10 @@
 //   reference   the reference values of a built image (reference-values.json, issue 7 item 3):
 //               appliance-release reference IMAGE_DIR [--snp-ovmf F [--snp-vcpus N]
 //               [--snp-vcpu-type T]] [--launch-config F] [--bank sha256 ...] [-o FILE]
+//   log-init    --log DIR --name NAME --key-out KEY.pem      a transparency log and its key
+//   log-append  --log DIR --key KEY.pem --entry FILE         append, sign a new checkpoint
+//   log-prove   --log DIR (--index I [--size N] | --from M [--to N])   inclusion/consistency proof
+// Passphrases for keys come from $APPLIANCE_RELEASE_PASSPHRASE or --passphrase-file; never printed.
 // Exit codes: 0 success, 1 a check failed, 2 usage error or bad input (stderr names it).
 //
 // appliance-release snp-digest --ovmf F [--kernel F --initrd F --append S] [--vcpus N]
@@ -12,6 +16,7 @@
 //   [--svsm F --vars-size N] [--json]
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -22,6 +27,7 @@
 #include "attest/files.h"
 #include "attest/snp/launch_digest.h"
 #include "attest/tpm/hash_alg.h"
+#include "log.h"
 #include "reference.h"
 
 namespace {
@@ -195,6 +201,34 @@ int RunReference(const ReferenceCliArgs& c) {
   return 0;
 }
 
+struct LogCliArgs {
+  std::string log, name, key_out, key, entry, passphrase_file;
+  uint64_t index = 0, size = 0, from = 0, to = 0;
+};
+
+absl::StatusOr<std::string> Passphrase(const std::string& file) {
+  if (!file.empty()) {
+    auto b = attest::ReadFileBounded(file, 4096);
+    if (!b.ok()) return b.status();
+    std::string p(b->begin(), b->end());
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+    return p;
+  }
+  const char* env = std::getenv("APPLIANCE_RELEASE_PASSPHRASE");
+  if (env == nullptr || *env == '\0') {
+    return absl::InvalidArgumentError(
+        "no passphrase: set APPLIANCE_RELEASE_PASSPHRASE or give --passphrase-file");
+  }
+  return std::string(env);
+}
+
+int LogFail(const char* cmd, const absl::Status& st) {
+  const bool check = absl::IsPermissionDenied(st);
+  std::fprintf(stderr, "appliance-release %s: %s: %s\n", cmd, check ? "check failed" : "error",
+               std::string(st.message()).c_str());
+  return check ? 1 : 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +269,64 @@ int main(int argc, char** argv) {
   ref->add_option("--bank", r.banks, "TPM PCR bank(s) to precompute (default sha256)");
   ref->add_option("-o,--output", r.output, "write here (atomically) instead of stdout");
   ref->callback([&] { exit_code = RunReference(r); });
+
+  LogCliArgs l;
+  auto* log_init = app.add_subcommand("log-init", "create a transparency log and its signing key");
+  log_init->add_option("--log", l.log, "log directory")->required();
+  log_init->add_option("--name", l.name, "the log's name")->required();
+  log_init->add_option("--key-out", l.key_out, "where the encrypted private key is written")
+      ->required();
+  log_init->add_option("--passphrase-file", l.passphrase_file,
+                       "passphrase file (else the environment)");
+  log_init->callback([&] {
+    auto p = Passphrase(l.passphrase_file);
+    absl::Status st =
+        p.ok() ? appliance::release::LogInit(l.log, l.name, l.key_out, *p) : p.status();
+    exit_code = st.ok() ? 0 : LogFail("log-init", st);
+  });
+  auto* log_append = app.add_subcommand("log-append", "append an entry and sign a new checkpoint");
+  log_append->add_option("--log", l.log, "log directory")->required();
+  log_append->add_option("--key", l.key, "the log's encrypted private key")->required();
+  log_append->add_option("--entry", l.entry, "the entry (e.g. a targets version record)")
+      ->required();
+  log_append->add_option("--passphrase-file", l.passphrase_file,
+                         "passphrase file (else the environment)");
+  log_append->callback([&] {
+    auto p = Passphrase(l.passphrase_file);
+    if (!p.ok()) {
+      exit_code = LogFail("log-append", p.status());
+      return;
+    }
+    auto index = appliance::release::LogAppend(l.log, l.key, *p, l.entry);
+    if (!index.ok()) {
+      exit_code = LogFail("log-append", index.status());
+      return;
+    }
+    std::printf("%llu\n", static_cast<unsigned long long>(*index));
+    exit_code = 0;
+  });
+  auto* log_prove = app.add_subcommand("log-prove", "print an inclusion or consistency proof");
+  log_prove->add_option("--log", l.log, "log directory")->required();
+  auto* idx = log_prove->add_option("--index", l.index, "entry index (inclusion proof)");
+  log_prove->add_option("--size", l.size, "tree size (default: the whole log)");
+  auto* from = log_prove->add_option("--from", l.from, "older tree size (consistency proof)");
+  log_prove->add_option("--to", l.to, "newer tree size (default: the whole log)");
+  idx->excludes(from);
+  log_prove->callback([&] {
+    if (!log_prove->count("--index") && !log_prove->count("--from")) {
+      exit_code = LogFail("log-prove", absl::InvalidArgumentError("give --index or --from"));
+      return;
+    }
+    auto proof = log_prove->count("--index")
+                     ? appliance::release::LogProveInclusion(l.log, l.index, l.size)
+                     : appliance::release::LogProveConsistency(l.log, l.from, l.to);
+    if (!proof.ok()) {
+      exit_code = LogFail("log-prove", proof.status());
+      return;
+    }
+    std::fputs(proof->c_str(), stdout);
+    exit_code = 0;
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
