@@ -178,21 +178,33 @@ absl::Status Client::UpdateTimestamp() {
   return absl::OkStatus();
 }
 
-absl::Status Client::UpdateSnapshot() {
-  const MetaFile& want = timestamp_->snapshot;
-  const std::string name =
-      root_.consistent_snapshot ? absl::StrCat(want.version, ".snapshot.json") : "snapshot.json";
-  ASSIGN_OR_RETURN(auto bytes,
-                   fetcher_->Fetch(Url(url_, name), want.length.value_or(limits_.snapshot)));
-  RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, "snapshot"));
-  ASSIGN_OR_RETURN(Snapshot s, ParseSnapshot(bytes));
-  RETURN_IF_ERROR(
-      VerifyRoleSignatures(s.envelope, "snapshot", root_.roles.at("snapshot"), root_.keys));
-  if (s.envelope.version != want.version) {
-    return Check("snapshot.version",
-                 absl::StrCat("version ", s.envelope.version, ", the timestamp names ",
+// A role file as the role above lists it: its (versioned) name, at most its listed length (or the
+// role's limit), its listed hashes; then parsed and signed by the role's threshold, with the
+// version the role above names (mix-and-match).
+template <typename Parsed>
+absl::StatusOr<std::pair<Parsed, std::vector<uint8_t>>> Client::FetchListed(
+    const std::string& role, const MetaFile& want, size_t limit,
+    absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by) {
+  const std::string name = root_.consistent_snapshot
+                               ? absl::StrCat(want.version, ".", role, ".json")
+                               : absl::StrCat(role, ".json");
+  ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(url_, name), want.length.value_or(limit)));
+  RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, role));
+  ASSIGN_OR_RETURN(Parsed parsed, parse(bytes));
+  RETURN_IF_ERROR(VerifyRoleSignatures(parsed.envelope, role, root_.roles.at(role), root_.keys));
+  if (parsed.envelope.version != want.version) {
+    return Check(absl::StrCat(role, ".version"),
+                 absl::StrCat("version ", parsed.envelope.version, ", the ", named_by, " names ",
                               want.version, " (mix-and-match)"));
   }
+  RETURN_IF_ERROR(Expired(parsed.envelope));
+  return std::make_pair(std::move(parsed), std::move(bytes));
+}
+
+absl::Status Client::UpdateSnapshot() {
+  ASSIGN_OR_RETURN(auto got, FetchListed<Snapshot>("snapshot", timestamp_->snapshot,
+                                                   limits_.snapshot, &ParseSnapshot, "timestamp"));
+  Snapshot& s = got.first;
   if (snapshot_) {
     for (const auto& [file, old] : snapshot_->meta) {
       auto now = s.meta.find(file);
@@ -205,30 +217,16 @@ absl::Status Client::UpdateSnapshot() {
       }
     }
   }
-  RETURN_IF_ERROR(Expired(s.envelope));
-  Store("snapshot.json", bytes);
+  Store("snapshot.json", got.second);
   snapshot_ = std::move(s);
   return absl::OkStatus();
 }
 
 absl::Status Client::UpdateTargets() {
-  const MetaFile& want = snapshot_->meta.at("targets.json");
-  const std::string name =
-      root_.consistent_snapshot ? absl::StrCat(want.version, ".targets.json") : "targets.json";
-  ASSIGN_OR_RETURN(auto bytes,
-                   fetcher_->Fetch(Url(url_, name), want.length.value_or(limits_.targets)));
-  RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, "targets"));
-  ASSIGN_OR_RETURN(Targets t, ParseTargets(bytes));
-  RETURN_IF_ERROR(
-      VerifyRoleSignatures(t.envelope, "targets", root_.roles.at("targets"), root_.keys));
-  if (t.envelope.version != want.version) {
-    return Check("targets.version",
-                 absl::StrCat("version ", t.envelope.version, ", the snapshot names ", want.version,
-                              " (mix-and-match)"));
-  }
-  RETURN_IF_ERROR(Expired(t.envelope));
-  Store("targets.json", bytes);
-  targets_ = std::move(t);
+  ASSIGN_OR_RETURN(auto got, FetchListed<Targets>("targets", snapshot_->meta.at("targets.json"),
+                                                  limits_.targets, &ParseTargets, "snapshot"));
+  Store("targets.json", got.second);
+  targets_ = std::move(got.first);
   have_targets_ = true;
   return absl::OkStatus();
 }
@@ -246,7 +244,8 @@ absl::Status Client::Refresh() {
 
 absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
                                             const std::string& target_base_url,
-                                            const fs::path& target_dir) {
+                                            const fs::path& target_dir,
+                                            const std::optional<std::string>& hardware_id) {
   if (!have_targets_) RETURN_IF_ERROR(Refresh());
   auto it = targets_.targets.find(target_name);
   if (it == targets_.targets.end()) {
@@ -254,6 +253,16 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
         absl::StrCat("tuf.target: '", target_name, "' is not in the trusted targets metadata"));
   }
   const TargetFile& tf = it->second;
+  if (hardware_id) {
+    const auto hw = tf.custom.is_object() ? tf.custom.find("hardware") : tf.custom.end();
+    if (hw == tf.custom.end() || !hw->is_string() || hw->get<std::string>() != *hardware_id) {
+      return Check("target.hardware",
+                   absl::StrCat("'", target_name, "' is for hardware '",
+                                hw == tf.custom.end() || !hw->is_string() ? "(none)"
+                                                                          : hw->get<std::string>(),
+                                "', this appliance is '", *hardware_id, "' (wrong software)"));
+    }
+  }
   const fs::path rel(target_name);
   if (rel.is_absolute() || target_name.empty() ||
       std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; })) {

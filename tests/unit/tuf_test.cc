@@ -233,6 +233,30 @@ TEST_F(TufClientTest, FastForwardRecoveryAfterKeyRotation) {
   EXPECT_EQ(ts->envelope.version, 2u);
 }
 
+TEST_F(TufClientTest, WrongSoftwareInstallationIsRefused) {
+  ++repo_->timestamp_version;
+  ++repo_->snapshot_version;
+  ++repo_->targets_version;
+  repo_->target_files["appliance-sev.raw"] = "for SEV-SNP hosts";
+  repo_->target_custom["appliance-sev.raw"] = {{"hardware", "appliance-sev-snp"}};
+  repo_->target_files["appliance-tdx.raw"] = "for TDX hosts";
+  repo_->target_custom["appliance-tdx.raw"] = {{"hardware", "appliance-tdx"}};
+  repo_->PublishAll();
+  Client c(meta(), repo_->dir().string(), fetcher_.get());
+  ASSERT_TRUE(c.Refresh().ok());
+  auto ok =
+      c.Download("appliance-sev.raw", repo_->targets_dir().string(), out(), "appliance-sev-snp");
+  EXPECT_TRUE(ok.ok()) << ok.status();
+  auto wrong =
+      c.Download("appliance-tdx.raw", repo_->targets_dir().string(), out(), "appliance-sev-snp");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(), "tuf.target.hardware")) << wrong.status();
+  EXPECT_FALSE(fs::exists(out() / "appliance-tdx.raw"));
+  auto unnamed =
+      c.Download("release-1.raw", repo_->targets_dir().string(), out(), "appliance-sev-snp");
+  EXPECT_FALSE(unnamed.ok());
+}
+
 TEST_F(TufClientTest, MaliciousMirrorSwappingFilesIsRefused) {
   ASSERT_TRUE(Refresh().ok());
   ++repo_->timestamp_version;

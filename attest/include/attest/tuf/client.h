@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -57,10 +59,12 @@ class Client {
   absl::Status Refresh();
 
   // After Refresh: the target's metadata, downloaded from TARGET_BASE_URL, checked, written to
-  // TARGET_DIR/<name>.
+  // TARGET_DIR/<name>. With `hardware_id`, the target's custom "hardware" must name it (a release
+  // built for other hardware is wrong software for this appliance).
   absl::StatusOr<TargetFile> Download(const std::string& target_name,
                                       const std::string& target_base_url,
-                                      const std::filesystem::path& target_dir);
+                                      const std::filesystem::path& target_dir,
+                                      const std::optional<std::string>& hardware_id = std::nullopt);
 
   const Root& root() const { return root_; }
   const Targets& targets() const { return targets_; }
@@ -71,6 +75,10 @@ class Client {
   absl::Status UpdateTimestamp();
   absl::Status UpdateSnapshot();
   absl::Status UpdateTargets();
+  template <typename Parsed>
+  absl::StatusOr<std::pair<Parsed, std::vector<uint8_t>>> FetchListed(
+      const std::string& role, const MetaFile& want, size_t limit,
+      absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by);
   absl::Status Expired(const Envelope& e) const;
   std::string Url(const std::string& base, const std::string& name) const;
   void Store(const std::string& name, std::span<const uint8_t> bytes);
