@@ -12,11 +12,11 @@
 namespace attest::boot {
 namespace {
 
-constexpr uint32_t kEvIpl = 0x0000000D;
-constexpr uint32_t kEvEventTag = 0x00000006;
-constexpr uint32_t kEvEfiVariableDriverConfig = 0x80000001;
-constexpr uint32_t kEvEfiAction = 0x80000007;
-constexpr uint32_t kEvEfiBootServicesApplication = 0x80000003;
+using tpm::kEvEfiAction;
+using tpm::kEvEfiBootServicesApplication;
+using tpm::kEvEfiVariableDriverConfig;
+using tpm::kEvEventTag;
+using tpm::kEvIpl;
 
 // systemd 252's unified sections, in the order systemd-stub measures them (.pcrsig is skipped).
 constexpr const char* kUkiSections[] = {".linux",  ".osrel", ".cmdline", ".initrd",

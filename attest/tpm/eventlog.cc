@@ -17,15 +17,11 @@ namespace {
 constexpr uint32_t kEvPostCode = 0x00000001;
 constexpr uint32_t kEvAction = 0x00000005;
 constexpr uint32_t kEvSCrtmVersion = 0x00000008;
-constexpr uint32_t kEvIpl = 0x0000000D;
 constexpr uint32_t kEvEfiBase = 0x80000000;
-constexpr uint32_t kEvEfiVariableDriverConfig = kEvEfiBase + 1;
 constexpr uint32_t kEvEfiVariableBoot = kEvEfiBase + 2;
-constexpr uint32_t kEvEfiBootServicesApplication = kEvEfiBase + 3;
 constexpr uint32_t kEvEfiBootServicesDriver = kEvEfiBase + 4;
 constexpr uint32_t kEvEfiRuntimeServicesDriver = kEvEfiBase + 5;
 constexpr uint32_t kEvEfiGptEvent = kEvEfiBase + 6;
-constexpr uint32_t kEvEfiAction = kEvEfiBase + 7;
 constexpr uint32_t kEvEfiPlatformFirmwareBlob = kEvEfiBase + 8;
 constexpr uint32_t kEvEfiHandoffTables = kEvEfiBase + 9;
 constexpr uint32_t kEvEfiPlatformFirmwareBlob2 = kEvEfiBase + 0xA;
@@ -225,7 +221,7 @@ std::string EventTypeName(uint32_t type) {
       return "EV_SEPARATOR";
     case kEvAction:
       return "EV_ACTION";
-    case 0x00000006:
+    case kEvEventTag:
       return "EV_EVENT_TAG";
     case 0x00000007:
       return "EV_S_CRTM_CONTENTS";

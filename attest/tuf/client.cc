@@ -1,7 +1,5 @@
 #include "attest/tuf/client.h"
 
-#include <fstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
@@ -20,21 +18,15 @@ absl::Status Check(absl::string_view name, absl::string_view what) {
 class FileFetcher : public Fetcher {
  public:
   absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
-    std::string path = url;
-    if (absl::StartsWith(path, "file://")) path = path.substr(7);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(url, ": not found"));
-    std::vector<uint8_t> out;
-    std::vector<char> buf(64 * 1024);
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      out.insert(out.end(), buf.data(), buf.data() + in.gcount());
-      if (out.size() > max_bytes) {
-        return Check("download.size", absl::StrCat(url, " is larger than the limit of ", max_bytes,
-                                                   " bytes (endless data)"));
-      }
+    const fs::path path = absl::StartsWith(url, "file://") ? url.substr(7) : url;
+    auto bytes = ReadFileBounded(path, max_bytes);
+    if (bytes.ok() || absl::IsNotFound(bytes.status())) return bytes;
+    std::error_code ec;
+    if (fs::file_size(path, ec) > max_bytes && !ec) {
+      return Check("download.size", absl::StrCat(url, " is larger than the limit of ", max_bytes,
+                                                 " bytes (endless data)"));
     }
-    return out;
+    return bytes.status();
   }
 };
 

@@ -38,16 +38,18 @@ absl::Status Inconsistent(absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat("the image's artifacts disagree: ", what));
 }
 
-// The split artifacts for measured direct boot must be the UKI's own sections.
-absl::Status CheckSplitArtifact(const std::vector<uint8_t>& uki, const attest::boot::PeImage& pe,
-                                const char* section, const fs::path& file) {
+// The split artifacts for measured direct boot must be the UKI's own sections; returns the file's
+// bytes (what the SNP launch digest measures).
+absl::StatusOr<std::vector<uint8_t>> ReadSplitArtifact(const std::vector<uint8_t>& uki,
+                                                       const attest::boot::PeImage& pe,
+                                                       const char* section, const fs::path& file) {
   ASSIGN_OR_RETURN(auto data, attest::boot::PeSectionData(uki, pe, section));
   ASSIGN_OR_RETURN(auto split, Read(file, attest::boot::kMaxPeSize));
   if (!data || *data != split) {
     return Inconsistent(
         absl::StrCat(file.filename().string(), " is not the UKI's ", section, " section"));
   }
-  return absl::OkStatus();
+  return split;
 }
 
 }  // namespace
@@ -77,9 +79,9 @@ absl::StatusOr<std::string> BuildReference(const ReferenceArgs& a) {
   if (!absl::StrContains(cmdline_text, absl::StrCat("roothash=", roothash))) {
     return Inconsistent(absl::StrCat("the UKI's command line does not carry roothash=", roothash));
   }
-  RETURN_IF_ERROR(CheckSplitArtifact(uki, *pe, ".linux", dir / "image.vmlinuz"));
-  RETURN_IF_ERROR(CheckSplitArtifact(uki, *pe, ".initrd", dir / "image.initrd"));
-  RETURN_IF_ERROR(CheckSplitArtifact(uki, *pe, ".cmdline", dir / "image.cmdline"));
+  ASSIGN_OR_RETURN(auto kernel, ReadSplitArtifact(uki, *pe, ".linux", dir / "image.vmlinuz"));
+  ASSIGN_OR_RETURN(auto initrd, ReadSplitArtifact(uki, *pe, ".initrd", dir / "image.initrd"));
+  RETURN_IF_ERROR(ReadSplitArtifact(uki, *pe, ".cmdline", dir / "image.cmdline").status());
 
   attest::boot::BootArtifacts artifacts;
   artifacts.boot_loader = loader;
@@ -118,8 +120,6 @@ absl::StatusOr<std::string> BuildReference(const ReferenceArgs& a) {
 
   if (a.snp_ovmf) {
     ASSIGN_OR_RETURN(auto ovmf, Read(*a.snp_ovmf, 64u << 20));
-    ASSIGN_OR_RETURN(auto kernel, Read(dir / "image.vmlinuz", attest::boot::kMaxPeSize));
-    ASSIGN_OR_RETURN(auto initrd, Read(dir / "image.initrd", attest::boot::kMaxPeSize));
     attest::snp::LaunchInputs in;
     in.mode = attest::snp::LaunchMode::kSnp;
     in.vmm = attest::snp::Vmm::kQemu;

@@ -22,8 +22,14 @@
 
 namespace attest::tpm {
 
+// Event types other parts of libattest name (TCG PC Client Platform Firmware Profile, "Events").
 inline constexpr uint32_t kEvNoAction = 0x00000003;
 inline constexpr uint32_t kEvSeparator = 0x00000004;
+inline constexpr uint32_t kEvEventTag = 0x00000006;
+inline constexpr uint32_t kEvIpl = 0x0000000D;
+inline constexpr uint32_t kEvEfiVariableDriverConfig = 0x80000001;
+inline constexpr uint32_t kEvEfiBootServicesApplication = 0x80000003;
+inline constexpr uint32_t kEvEfiAction = 0x80000007;
 
 // Bounds, checked before anything is allocated or hashed.
 inline constexpr size_t kMaxEventLogSize = 8 * 1024 * 1024;
