@@ -3,6 +3,8 @@
 // command lines: encrypted log key, signed checkpoints, inclusion of every entry, consistency
 // between every pair of checkpoints kept; a wrong entry, a tampered checkpoint, another log's
 // key, a rewritten history and a wrong passphrase are refused with the check named.
+#include "attest/tlog.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -119,6 +121,49 @@ TEST_F(TlogCliTest, AppendProveVerifyAndRefuse) {
                   "--checkpoint", P("log/checkpoint.json").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "tlog.checkpoint.signature")) << r.err;
+}
+
+// The log's files from outside (checkpoint, proofs): every truncation is refused cleanly as
+// malformed input, never as a valid file, and every byte of the signed part matters.
+TEST_F(TlogCliTest, TruncatedAndTamperedFilesAreRefused) {
+  ASSERT_EQ(Release({"log-init", "--log", P("log").string(), "--name", "releases", "--key-out",
+                     P("keys/log.pem").string()})
+                .exit_code,
+            0);
+  for (int i = 0; i < 3; ++i) {
+    Entry(i);
+    ASSERT_EQ(
+        Release({"log-append", "--log", P("log").string(), "--key", P("keys/log.pem").string(),
+                 "--entry", P(absl::StrCat("e", i, ".json")).string()})
+            .exit_code,
+        0);
+  }
+  auto meta = nlohmann::json::parse(attest::testing::ReadFileOrDie(P("log/log.json")));
+  auto key = attest::tuf::ParseKey(meta["key"]);
+  ASSERT_TRUE(key.ok());
+  const auto cp = attest::testing::ReadFileOrDie(P("log/checkpoint.json"));
+  ASSERT_TRUE(attest::tlog::VerifyCheckpoint(cp, *key).ok());
+  ASSERT_EQ(cp.back(), '\n');
+  for (size_t n = 0; n + 1 < cp.size(); ++n) {  // the last byte is the newline
+    auto c = attest::tlog::VerifyCheckpoint(std::span(cp).first(n), *key);
+    ASSERT_FALSE(c.ok()) << n;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << n << ": " << c.status();
+  }
+  auto proof = Release({"log-prove", "--log", P("log").string(), "--index", "1"}).out;
+  const std::vector<uint8_t> pb(proof.begin(), proof.end());
+  ASSERT_TRUE(attest::tlog::ParseInclusionProof(pb).ok());
+  for (size_t n = 0; n + 1 < pb.size(); ++n) {  // the last byte is the newline
+    EXPECT_FALSE(attest::tlog::ParseInclusionProof(std::span(pb).first(n)).ok()) << n;
+  }
+  // Flip each byte of "signed": the file no longer parses, or its signature fails.
+  const std::string text(cp.begin(), cp.end());
+  const size_t from = text.find("\"signed\"") + 9, to = text.rfind('}');
+  for (size_t i = from; i < to; ++i) {
+    if (std::isspace(static_cast<unsigned char>(cp[i]))) continue;
+    auto t = cp;
+    t[i] ^= 0x01;
+    EXPECT_FALSE(attest::tlog::VerifyCheckpoint(t, *key).ok()) << "byte " << i;
+  }
 }
 
 }  // namespace
