@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "log_command.h"
+#include "release_command.h"
 #include "snp_command.h"
 #include "tdx_command.h"
 #include "tpm_command.h"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   attest::cli::AddAzureCommand(app, &exit_code);
   attest::cli::AddTdxCommand(app, &exit_code);
   attest::cli::AddLogCommand(app, &exit_code);
+  attest::cli::AddReleaseCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

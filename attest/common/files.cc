@@ -71,27 +71,42 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& path) {
+absl::StatusOr<std::vector<std::vector<uint8_t>>> DigestsOfFile(const std::filesystem::path& path,
+                                                                const std::vector<uint16_t>& algs) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), tpm::TpmAlgMd(tpm::kAlgSha256), nullptr) != 1) {
-    return absl::InternalError("SHA-256 init failed");
+  std::vector<ossl::EvpMdCtxPtr> ctx;
+  for (uint16_t alg : algs) {
+    ctx.emplace_back(EVP_MD_CTX_new());
+    const EVP_MD* md = tpm::TpmAlgMd(alg);
+    if (md == nullptr || !ctx.back() || EVP_DigestInit_ex(ctx.back().get(), md, nullptr) != 1) {
+      return absl::InternalError("digest init failed");
+    }
   }
   std::vector<char> buf(1 << 20);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0 &&
-        EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount())) != 1) {
-      return absl::InternalError("SHA-256 update failed");
+    for (auto& c : ctx) {
+      if (in.gcount() > 0 &&
+          EVP_DigestUpdate(c.get(), buf.data(), static_cast<size_t>(in.gcount())) != 1) {
+        return absl::InternalError("digest update failed");
+      }
     }
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat(path.string(), ": read error"));
-  std::vector<uint8_t> out(32);
-  if (EVP_DigestFinal_ex(ctx.get(), out.data(), nullptr) != 1) {
-    return absl::InternalError("SHA-256 final failed");
+  std::vector<std::vector<uint8_t>> out;
+  for (auto& c : ctx) {
+    out.emplace_back(static_cast<size_t>(EVP_MD_CTX_get_size(c.get())));
+    if (EVP_DigestFinal_ex(c.get(), out.back().data(), nullptr) != 1) {
+      return absl::InternalError("digest final failed");
+    }
   }
   return out;
+}
+
+absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& path) {
+  ASSIGN_OR_RETURN(auto d, DigestsOfFile(path, {tpm::kAlgSha256}));
+  return std::move(d[0]);
 }
 
 absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view text) {

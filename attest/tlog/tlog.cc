@@ -13,10 +13,6 @@ absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("tlog: ", what));
 }
 
-std::string Time(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
 absl::StatusOr<std::vector<std::vector<uint8_t>>> HexProof(const json& j) {
   if (!j.is_array() || j.size() > merkle::kMaxProofLength) return Bad("proof: at most 64 hashes");
   std::vector<std::vector<uint8_t>> out;
@@ -56,7 +52,7 @@ json CheckpointSigned(const Checkpoint& c) {
           {"log", c.log},
           {"size", c.size},
           {"root", HexEncode(c.root)},
-          {"timestamp", Time(c.timestamp)}};
+          {"timestamp", tuf::FormatUtc(c.timestamp)}};
 }
 
 absl::StatusOr<Checkpoint> VerifyCheckpoint(std::span<const uint8_t> bytes,
@@ -96,12 +92,10 @@ absl::StatusOr<Checkpoint> VerifyCheckpoint(std::span<const uint8_t> bytes,
   auto root = HexDecode(s["root"].get<std::string>());
   if (!root.ok() || root->size() != 32) return Bad("checkpoint.root: 32 bytes of hex expected");
   std::copy(root->begin(), root->end(), c.root.begin());
-  std::string err;
-  if (!s.contains("timestamp") || !s["timestamp"].is_string() ||
-      !absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", s["timestamp"].get<std::string>(), &c.timestamp,
-                       &err)) {
-    return Bad("checkpoint.timestamp: YYYY-MM-DDTHH:MM:SSZ expected");
-  }
+  if (!s.contains("timestamp")) return Bad("checkpoint.timestamp expected");
+  auto t = tuf::ParseTime(s["timestamp"], "checkpoint.timestamp");
+  if (!t.ok()) return Bad(t.status().message());
+  c.timestamp = *t;
   return c;
 }
 

@@ -73,12 +73,28 @@ absl::Status Client::Commit() {
 }
 
 absl::Status Client::Expired(const Envelope& e) const {
-  if (e.expires <= now_) {
-    return Check(
-        absl::StrCat(e.type, ".expired"),
-        absl::StrCat(e.type, " version ", e.version, " expired at ",
-                     absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.expires, absl::UTCTimeZone()),
-                     " (a frozen or replayed repository)"));
+  // The clock is the host's: never earlier than the newest signing time already trusted.
+  const absl::Time now = std::max(now_, floor_);
+  if (e.expires <= now) {
+    return Check(absl::StrCat(e.type, ".expired"),
+                 absl::StrCat(e.type, " version ", e.version, " expired at ", FormatUtc(e.expires),
+                              " (a frozen or replayed repository); now is ", FormatUtc(now),
+                              floor_ > now_ ? absl::StrCat(": the clock says ", FormatUtc(now_),
+                                                           ", but a timestamp issued at ",
+                                                           FormatUtc(floor_), " was trusted")
+                                            : ""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::RaiseFloor(const Envelope& timestamp) {
+  auto issued = timestamp.signed_json.find("issued");
+  if (issued == timestamp.signed_json.end()) return absl::OkStatus();  // not our publisher's
+  ASSIGN_OR_RETURN(absl::Time t, ParseTime(*issued, "timestamp.json.issued"));
+  if (t > floor_) {
+    floor_ = t;
+    const std::string text = nlohmann::json{{"time", FormatUtc(t)}}.dump() + "\n";
+    pending_[kFloorFile].assign(text.begin(), text.end());
   }
   return absl::OkStatus();
 }
@@ -86,6 +102,14 @@ absl::Status Client::Expired(const Envelope& e) const {
 absl::Status Client::LoadTrusted() {
   ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(dir_ / "root.json", limits_.root));
   ASSIGN_OR_RETURN(root_, ParseRoot(bytes));
+  floor_ = absl::InfinitePast();
+  if (auto f = ReadFileBounded(dir_ / kFloorFile, 1024); f.ok()) {
+    auto j = nlohmann::json::parse(f->begin(), f->end(), nullptr, false);
+    if (!j.is_object() || !j.contains("time")) {
+      return absl::InvalidArgumentError(absl::StrCat(kFloorFile, ": {\"time\"} expected"));
+    }
+    ASSIGN_OR_RETURN(floor_, ParseTime(j["time"], kFloorFile));
+  }
   if (auto t = ReadFileBounded(dir_ / "timestamp.json", limits_.timestamp); t.ok()) {
     auto parsed = ParseTimestamp(*t);
     if (parsed.ok() &&
@@ -164,6 +188,7 @@ absl::Status Client::UpdateTimestamp() {
       return Expired(timestamp_->envelope);  // nothing new: keep the trusted one
     }
   }
+  RETURN_IF_ERROR(RaiseFloor(t.envelope));
   RETURN_IF_ERROR(Expired(t.envelope));
   Store("timestamp.json", bytes);
   timestamp_ = std::move(t);

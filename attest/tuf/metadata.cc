@@ -10,6 +10,7 @@
 #include "attest/encoding.h"
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
+#include "attest/verify_options.h"
 #include "common/openssl_util.h"
 #include "tpm/md_internal.h"
 
@@ -77,17 +78,6 @@ absl::Status Canonical(const json& v, int depth, std::string& out) {
   }
 }
 
-absl::StatusOr<absl::Time> ParseExpires(const json& v, const std::string& where) {
-  if (!v.is_string()) return Bad(where, "a date string expected");
-  const std::string& s = v.get_ref<const std::string&>();
-  absl::Time t;
-  std::string err;
-  if (s.size() != 20 || s.back() != 'Z' || !absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", s, &t, &err)) {
-    return Bad(where, absl::StrCat("'", s, "' is not YYYY-MM-DDTHH:MM:SSZ"));
-  }
-  return t;
-}
-
 absl::StatusOr<uint64_t> PositiveInt(const json& obj, const char* key, const std::string& where) {
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0) {
@@ -149,6 +139,19 @@ std::string Key::KeyId() const {
   auto d =
       tpm::Hash(tpm::kAlgSha256, std::span(reinterpret_cast<const uint8_t*>(c->data()), c->size()));
   return HexEncode(*d);
+}
+
+std::string FormatUtc(absl::Time t) { return FormatRfc3339(t); }  // whole seconds, "Z"
+
+absl::StatusOr<absl::Time> ParseTime(const json& v, const std::string& where) {
+  if (!v.is_string()) return Bad(where, "a date string expected");
+  const std::string& s = v.get_ref<const std::string&>();
+  absl::Time t;
+  std::string err;
+  if (s.size() != 20 || s.back() != 'Z' || !absl::ParseTime(kTimeFormat, s, &t, &err)) {
+    return Bad(where, absl::StrCat("'", s, "' is not YYYY-MM-DDTHH:MM:SSZ"));
+  }
+  return t;
 }
 
 absl::StatusOr<Key> ParseKey(const json& j) {
@@ -229,7 +232,7 @@ absl::StatusOr<Envelope> ParseEnvelope(std::span<const uint8_t> bytes,
   }
   ASSIGN_OR_RETURN(e.version, PositiveInt(s, "version", where));
   if (!s.contains("expires")) return Bad(where, "signed.expires expected");
-  ASSIGN_OR_RETURN(e.expires, ParseExpires(s["expires"], where + ".expires"));
+  ASSIGN_OR_RETURN(e.expires, ParseTime(s["expires"], where + ".expires"));
   ASSIGN_OR_RETURN(e.canonical_signed, CanonicalJson(s));
   const json& sigs = j["signatures"];
   if (!sigs.is_array() || sigs.size() > 64) return Bad(where, "signatures: at most 64 expected");

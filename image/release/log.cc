@@ -1,9 +1,5 @@
 #include "log.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +10,7 @@
 #include "attest/status.h"
 #include "attest/tlog.h"
 #include "attest/tuf/metadata.h"
+#include "keys.h"
 
 namespace appliance::release {
 namespace {
@@ -22,46 +19,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 constexpr size_t kMaxEntry = 64 * 1024;
 constexpr uint64_t kMaxEntries = 1u << 24;
-
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-
-absl::StatusOr<Pkey> LoadKey(const fs::path& file, const std::string& passphrase) {
-  ASSIGN_OR_RETURN(auto pem, attest::ReadFileBounded(file, 16 * 1024));
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  Pkey key(PEM_read_bio_PrivateKey(bio, nullptr, nullptr, const_cast<char*>(passphrase.c_str())));
-  BIO_free(bio);
-  if (!key)
-    return absl::PermissionDeniedError(
-        absl::StrCat(file.string(), ": cannot decrypt the key (wrong passphrase?)"));
-  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519) {
-    return absl::InvalidArgumentError(absl::StrCat(file.string(), ": not an Ed25519 key"));
-  }
-  return key;
-}
-
-json PublicJson(EVP_PKEY* key) {
-  uint8_t pub[32];
-  size_t n = sizeof(pub);
-  EVP_PKEY_get_raw_public_key(key, pub, &n);
-  return {{"keytype", "ed25519"},
-          {"scheme", "ed25519"},
-          {"keyval", {{"public", attest::HexEncode(std::span(pub, n))}}}};
-}
-
-std::string SignHex(EVP_PKEY* key, const std::string& message) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key);
-  size_t n = 64;
-  std::vector<uint8_t> sig(n);
-  EVP_DigestSign(ctx, sig.data(), &n, reinterpret_cast<const uint8_t*>(message.data()),
-                 message.size());
-  EVP_MD_CTX_free(ctx);
-  sig.resize(n);
-  return attest::HexEncode(sig);
-}
 
 struct Log {
   std::string name;
@@ -97,41 +54,25 @@ attest::merkle::Tree TreeOf(const Log& log) {
 
 absl::Status LogInit(const fs::path& dir, const std::string& name, const fs::path& key_out,
                      const std::string& passphrase) {
-  if (passphrase.size() < 8)
-    return absl::InvalidArgumentError("the passphrase needs 8 characters or more");
   if (fs::exists(dir / "log.json"))
     return absl::AlreadyExistsError(dir.string() + ": a log exists");
-  if (fs::exists(key_out)) return absl::AlreadyExistsError(key_out.string() + ": exists");
-  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-  if (!key) return absl::InternalError("key generation failed");
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PKCS8PrivateKey(bio, key.get(), EVP_aes_256_cbc(), nullptr, 0, nullptr,
-                                const_cast<char*>(passphrase.c_str()));
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  const std::string pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
+  ASSIGN_OR_RETURN(auto key, SigningKey::Generate("ed25519"));
+  RETURN_IF_ERROR(key.Save(key_out, passphrase));
   std::error_code ec;
   fs::create_directories(dir / "entries", ec);
-  fs::create_directories(key_out.parent_path().empty() ? "." : key_out.parent_path(), ec);
-  {
-    std::ofstream out(key_out, std::ios::binary);
-    fs::permissions(key_out, fs::perms::owner_read | fs::perms::owner_write, ec);
-    out << pem;
-  }
-  json meta = {{"name", name}, {"key", PublicJson(key.get())}};
+  json meta = {{"name", name}, {"key", key.public_json()}};
   return attest::WriteFileAtomically(dir / "log.json", meta.dump(2) + "\n");
 }
 
-absl::StatusOr<uint64_t> LogAppend(const fs::path& dir, const fs::path& key_file,
-                                   const std::string& passphrase, const fs::path& entry_file) {
+absl::StatusOr<uint64_t> LogAppend(const fs::path& dir, const SigningKey& key,
+                                   std::span<const uint8_t> entry) {
   ASSIGN_OR_RETURN(Log log, Open(dir));
-  ASSIGN_OR_RETURN(Pkey key, LoadKey(key_file, passphrase));
-  ASSIGN_OR_RETURN(auto pub, attest::tuf::ParseKey(PublicJson(key.get())));
-  if (pub.KeyId() != log.key.KeyId()) {
+  if (key.id() != log.key.KeyId()) {
     return absl::PermissionDeniedError("the key is not this log's key");
   }
-  ASSIGN_OR_RETURN(auto entry, attest::ReadFileBounded(entry_file, kMaxEntry));
+  if (entry.size() > kMaxEntry) {
+    return absl::InvalidArgumentError(absl::StrCat("an entry is at most ", kMaxEntry, " bytes"));
+  }
   const uint64_t index = log.leaves.size();
   RETURN_IF_ERROR(
       attest::WriteFileAtomically(dir / "entries" / absl::StrCat(index, ".json"), entry));
@@ -146,10 +87,31 @@ absl::StatusOr<uint64_t> LogAppend(const fs::path& dir, const fs::path& key_file
   ASSIGN_OR_RETURN(auto canonical, attest::tuf::CanonicalJson(signed_part));
   json checkpoint = {
       {"signed", signed_part},
-      {"signatures",
-       json::array({{{"keyid", log.key.KeyId()}, {"sig", SignHex(key.get(), canonical)}}})}};
+      {"signatures", json::array({{{"keyid", log.key.KeyId()}, {"sig", key.SignHex(canonical)}}})}};
+  // The proofs a static server hands out, for the new size: every entry's inclusion proof and
+  // every older size's consistency proof. Written before the checkpoint that they prove against.
+  fs::create_directories(dir / "proofs");
+  for (uint64_t i = 0; i < c.size; ++i) {
+    ASSIGN_OR_RETURN(auto proof, tree.InclusionProof(i, c.size));
+    RETURN_IF_ERROR(
+        attest::WriteFileAtomically(dir / "proofs" / absl::StrCat("inclusion-", i, ".json"),
+                                    attest::tlog::InclusionProofJson(i, c.size, proof)));
+  }
+  for (uint64_t m = 1; m < c.size; ++m) {
+    ASSIGN_OR_RETURN(auto proof, tree.ConsistencyProof(m, c.size));
+    RETURN_IF_ERROR(
+        attest::WriteFileAtomically(dir / "proofs" / absl::StrCat("consistency-", m, ".json"),
+                                    attest::tlog::ConsistencyProofJson(m, c.size, proof)));
+  }
   RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "checkpoint.json", checkpoint.dump(2) + "\n"));
   return index;
+}
+
+absl::StatusOr<uint64_t> LogAppend(const fs::path& dir, const fs::path& key_file,
+                                   const std::string& passphrase, const fs::path& entry_file) {
+  ASSIGN_OR_RETURN(auto key, SigningKey::Load(key_file, passphrase));
+  ASSIGN_OR_RETURN(auto entry, attest::ReadFileBounded(entry_file, kMaxEntry));
+  return LogAppend(dir, key, entry);
 }
 
 absl::StatusOr<std::string> LogProveInclusion(const fs::path& dir, uint64_t index, uint64_t size) {

@@ -7,6 +7,15 @@
 //   log-init    --log DIR --name NAME --key-out KEY.pem      a transparency log and its key
 //   log-append  --log DIR --key KEY.pem --entry FILE         append, sign a new checkpoint
 //   log-prove   --log DIR (--index I [--size N] | --from M [--to N])   inclusion/consistency proof
+//   init, add-target, sign, publish, rotate-root, status   the TUF release channel (channel.h,
+//               docs/release-channel.md): appliance-release init --workdir W --name N [--key-type
+//               ed25519|ecdsa] [--key ROLE=FILE]... [--keys ROLE=N]... [--threshold ROLE=N]...
+//               [--expires ROLE=DAYS]...; add-target --workdir W FILE [--name T] [--hardware H]
+//               [--release-version N] [--kind K]; sign --workdir W [--key FILE]... [--renew
+//               ROLE]...
+//               [--min-release-version N] [--revoke-release N]...; publish --workdir W --repo R;
+//               rotate-root --workdir W [--generate ROLE]... [--add-key ROLE=FILE]...
+//               [--remove-key ROLE=KEYID]... [--threshold ROLE=N]...; status --workdir W [--json]
 // Passphrases for keys come from $APPLIANCE_RELEASE_PASSPHRASE or --passphrase-file; never printed.
 // Exit codes: 0 success, 1 a check failed, 2 usage error or bad input (stderr names it).
 //
@@ -27,6 +36,8 @@
 #include "attest/files.h"
 #include "attest/snp/launch_digest.h"
 #include "attest/tpm/hash_alg.h"
+#include "channel_cli.h"
+#include "keys.h"
 #include "log.h"
 #include "reference.h"
 
@@ -207,19 +218,7 @@ struct LogCliArgs {
 };
 
 absl::StatusOr<std::string> Passphrase(const std::string& file) {
-  if (!file.empty()) {
-    auto b = attest::ReadFileBounded(file, 4096);
-    if (!b.ok()) return b.status();
-    std::string p(b->begin(), b->end());
-    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
-    return p;
-  }
-  const char* env = std::getenv("APPLIANCE_RELEASE_PASSPHRASE");
-  if (env == nullptr || *env == '\0') {
-    return absl::InvalidArgumentError(
-        "no passphrase: set APPLIANCE_RELEASE_PASSPHRASE or give --passphrase-file");
-  }
-  return std::string(env);
+  return appliance::release::ReadPassphrase(file);
 }
 
 int LogFail(const char* cmd, const absl::Status& st) {
@@ -327,6 +326,7 @@ int main(int argc, char** argv) {
     std::fputs(proof->c_str(), stdout);
     exit_code = 0;
   });
+  appliance::release::AddChannelCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

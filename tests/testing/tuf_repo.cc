@@ -1,7 +1,5 @@
 #include "tuf_repo.h"
 
-#include <openssl/pem.h>
-
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -15,10 +13,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string Expires(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
-
 json Hashes(const std::string& bytes) {
   auto d = tpm::Hash(tpm::kAlgSha256,
                      std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
@@ -27,56 +21,25 @@ json Hashes(const std::string& bytes) {
   return {{"sha256", HexEncode(*d)}, {"sha512", HexEncode(*d5)}};
 }
 
-std::string IdOf(const json& pub) {
-  auto key = tuf::ParseKey(pub);
-  return key->KeyId();
-}
-
 }  // namespace
 
 TufKey TufKey::Ed25519() {
   TufKey k;
-  EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  k.key_.reset(raw, EVP_PKEY_free);
-  uint8_t pub[32];
-  size_t n = sizeof(pub);
-  EVP_PKEY_get_raw_public_key(raw, pub, &n);
-  k.public_json_ = {{"keytype", "ed25519"},
-                    {"scheme", "ed25519"},
-                    {"keyval", {{"public", HexEncode(std::span(pub, n))}}}};
-  k.id_ = IdOf(k.public_json_);
+  k.key_ = std::make_shared<appliance::release::SigningKey>(
+      *appliance::release::SigningKey::Generate("ed25519"));
   return k;
 }
 
 TufKey TufKey::EcdsaP256() {
   TufKey k;
-  EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  k.key_.reset(raw, EVP_PKEY_free);
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, raw);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  k.public_json_ = {
-      {"keytype", "ecdsa"}, {"scheme", "ecdsa-sha2-nistp256"}, {"keyval", {{"public", pem}}}};
-  k.id_ = IdOf(k.public_json_);
+  k.key_ = std::make_shared<appliance::release::SigningKey>(
+      *appliance::release::SigningKey::Generate("ecdsa"));
   return k;
 }
 
-std::string TufKey::SignHex(const std::string& message) const {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const bool ed = public_json_["keytype"] == "ed25519";
-  EVP_DigestSignInit(ctx, nullptr, ed ? nullptr : EVP_sha256(), nullptr, key_.get());
-  size_t n = 0;
-  EVP_DigestSign(ctx, nullptr, &n, reinterpret_cast<const uint8_t*>(message.data()),
-                 message.size());
-  std::vector<uint8_t> sig(n);
-  EVP_DigestSign(ctx, sig.data(), &n, reinterpret_cast<const uint8_t*>(message.data()),
-                 message.size());
-  EVP_MD_CTX_free(ctx);
-  sig.resize(n);
-  return HexEncode(sig);
+std::string TufRepo::Expires(const std::string& role) const {
+  auto it = role_expires.find(role);
+  return tuf::FormatUtc(it == role_expires.end() ? expires : it->second);
 }
 
 TufRepo::TufRepo(fs::path dir) : dir_(std::move(dir)) {
@@ -101,29 +64,31 @@ json TufRepo::RootSigned() const {
   return {{"_type", "root"},
           {"spec_version", "1.0.31"},
           {"version", root_version},
-          {"expires", Expires(expires)},
+          {"expires", Expires("root")},
           {"consistent_snapshot", consistent_snapshot},
           {"keys", k},
           {"roles", roles}};
 }
 
 json TufRepo::TimestampSigned(const std::string& snapshot_bytes) const {
-  return {{"_type", "timestamp"},
-          {"spec_version", "1.0.31"},
-          {"version", timestamp_version},
-          {"expires", Expires(expires)},
-          {"meta",
-           {{"snapshot.json",
-             {{"version", snapshot_version},
-              {"length", snapshot_bytes.size()},
-              {"hashes", Hashes(snapshot_bytes)}}}}}};
+  json t = {{"_type", "timestamp"},
+            {"spec_version", "1.0.31"},
+            {"version", timestamp_version},
+            {"expires", Expires("timestamp")},
+            {"meta",
+             {{"snapshot.json",
+               {{"version", snapshot_version},
+                {"length", snapshot_bytes.size()},
+                {"hashes", Hashes(snapshot_bytes)}}}}}};
+  if (issued) t["issued"] = tuf::FormatUtc(*issued);
+  return t;
 }
 
 json TufRepo::SnapshotSigned(const std::string& targets_bytes) const {
   return {{"_type", "snapshot"},
           {"spec_version", "1.0.31"},
           {"version", snapshot_version},
-          {"expires", Expires(expires)},
+          {"expires", Expires("snapshot")},
           {"meta",
            {{"targets.json",
              {{"version", targets_version},
@@ -140,7 +105,7 @@ json TufRepo::TargetsSigned() const {
   return {{"_type", "targets"},
           {"spec_version", "1.0.31"},
           {"version", targets_version},
-          {"expires", Expires(expires)},
+          {"expires", Expires("targets")},
           {"targets", t}};
 }
 

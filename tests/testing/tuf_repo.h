@@ -4,32 +4,31 @@
 #ifndef TESTS_TESTING_TUF_REPO_H_
 #define TESTS_TESTING_TUF_REPO_H_
 
-#include <openssl/evp.h>
-
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "keys.h"
 
 namespace attest::testing {
 
+// A role key generated in memory (the operator tool's key class, image/release/keys.h).
 class TufKey {
  public:
   static TufKey Ed25519();
   static TufKey EcdsaP256();
-  const std::string& id() const { return id_; }
-  const nlohmann::json& public_json() const { return public_json_; }
-  std::string SignHex(const std::string& message) const;
+  const std::string& id() const { return key_->id(); }
+  const nlohmann::json& public_json() const { return key_->public_json(); }
+  std::string SignHex(const std::string& message) const { return key_->SignHex(message); }
 
  private:
-  std::shared_ptr<EVP_PKEY> key_;
-  nlohmann::json public_json_;
-  std::string id_;
+  std::shared_ptr<appliance::release::SigningKey> key_;
 };
 
 class TufRepo {
@@ -42,6 +41,8 @@ class TufRepo {
   bool consistent_snapshot = false;
   uint64_t root_version = 1, timestamp_version = 1, snapshot_version = 1, targets_version = 1;
   absl::Time expires = absl::Now() + absl::Hours(24 * 30);
+  std::map<std::string, absl::Time> role_expires;   // per role, instead of `expires`
+  std::optional<absl::Time> issued;                 // the timestamp's signed "issued" time
   std::map<std::string, std::string> target_files;  // name → content
   std::map<std::string, nlohmann::json> target_custom;
 
@@ -60,6 +61,7 @@ class TufRepo {
   void Write(const std::string& name, const std::string& bytes) const;
   std::filesystem::path dir() const { return dir_; }
   std::filesystem::path targets_dir() const { return dir_ / "targets"; }
+  std::string Expires(const std::string& role) const;
 
  private:
   std::filesystem::path dir_;

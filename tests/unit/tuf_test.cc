@@ -151,6 +151,38 @@ TEST_F(TufClientTest, IndefiniteFreezeIsRefused) {
   ExpectRefused("tuf.root.expired", absl::Now() + absl::Hours(24 * 365));
 }
 
+TEST_F(TufClientTest, ExpiryUsesATimeFloorThatNeverGoesBack) {
+  // The guest's clock is the host's. A timestamp signed two hours from the clock's "now" is
+  // trusted; its signing time becomes the floor.
+  const absl::Time clock = absl::Now();
+  repo_->issued = clock + absl::Hours(2);
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  ASSERT_TRUE(Refresh(clock).ok());
+  const std::string floor_file = ReadText(meta() / kFloorFile);
+  EXPECT_EQ(nlohmann::json::parse(floor_file)["time"], FormatUtc(clock + absl::Hours(2)));
+  // New targets that expire an hour from the clock: the clock (set back by the host) says they
+  // are valid, the floor says they expired an hour ago.
+  repo_->role_expires["targets"] = clock + absl::Hours(1);
+  ++repo_->targets_version;
+  ++repo_->snapshot_version;
+  repo_->issued = clock + absl::Hours(3);
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  ExpectRefused("tuf.targets.expired", clock);
+  const absl::Status st = Refresh(clock);
+  EXPECT_TRUE(absl::StrContains(st.message(), "but a timestamp issued at")) << st;
+  // The floor never goes back: an older signing time leaves it where it is.
+  repo_->role_expires.clear();
+  ++repo_->targets_version;
+  ++repo_->snapshot_version;
+  repo_->issued = clock + absl::Hours(1);
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  ASSERT_TRUE(Refresh(clock).ok());
+  EXPECT_EQ(ReadText(meta() / kFloorFile), floor_file);
+}
+
 TEST_F(TufClientTest, EndlessDataIsRefused) {
   Limits small;
   small.timestamp = 100;

@@ -22,6 +22,9 @@ inline constexpr size_t kMaxCertificateFileSize = 64 * 1024;
 absl::StatusOr<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path,
                                                      size_t max_size);
 
+// Digests (TPM_ALG_IDs, e.g. kAlgSha256, kAlgSha512) of a file of any size, read once in chunks.
+absl::StatusOr<std::vector<std::vector<uint8_t>>> DigestsOfFile(const std::filesystem::path& path,
+                                                                const std::vector<uint16_t>& algs);
 // SHA-256 of a file of any size, read in chunks (disk images).
 absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& path);
 

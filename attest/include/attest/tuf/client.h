@@ -5,6 +5,10 @@
 // Trusted metadata is kept in a directory under unversioned names (root.json, timestamp.json,
 // snapshot.json, targets.json); nothing is written unless the whole refresh passed (each file
 // replaced atomically).
+//
+// Time: the clock is the host's, so expiry is checked against max(clock, floor), the floor being
+// the newest signing time of a timestamp ever trusted (its "issued" field, which our publisher
+// signs; kept in kFloorFile next to the metadata and never lowered).
 #ifndef ATTEST_TUF_CLIENT_H_
 #define ATTEST_TUF_CLIENT_H_
 
@@ -45,6 +49,8 @@ struct Limits {
   uint32_t max_root_rotations = 32;
 };
 
+inline constexpr char kFloorFile[] = "time-floor.json";
+
 class Client {
  public:
   Client(std::filesystem::path metadata_dir, std::string metadata_url, Fetcher* fetcher,
@@ -80,6 +86,7 @@ class Client {
       const std::string& role, const MetaFile& want, size_t limit,
       absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by);
   absl::Status Expired(const Envelope& e) const;
+  absl::Status RaiseFloor(const Envelope& timestamp);
   std::string Url(const std::string& base, const std::string& name) const;
   void Store(const std::string& name, std::span<const uint8_t> bytes);
   absl::Status Commit();
@@ -88,6 +95,7 @@ class Client {
   std::string url_;
   Fetcher* fetcher_;
   absl::Time now_;
+  absl::Time floor_ = absl::InfinitePast();
   Limits limits_;
   Root root_;
   std::optional<Timestamp> timestamp_;

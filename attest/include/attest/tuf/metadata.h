@@ -89,6 +89,11 @@ struct Targets {
   nlohmann::json custom;  // signed.custom: {"min_release_version": N, ...}
 };
 
+// TUF's time form, "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds): format and strict parse.
+inline constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%SZ";
+std::string FormatUtc(absl::Time t);
+absl::StatusOr<absl::Time> ParseTime(const nlohmann::json& v, const std::string& where);
+
 // Parses the envelope and the role's fields; InvalidArgument names the field. `expected_type`
 // must equal signed._type.
 absl::StatusOr<Envelope> ParseEnvelope(std::span<const uint8_t> bytes,

@@ -1,0 +1,182 @@
+// appliance-verify release: a coordinator's check of the release channel before it trusts a set
+// of reference values (or a release version an appliance reports).
+//   appliance-verify release --metadata-dir D --metadata-url U [--trusted-root ROOT.json]
+//       [--reference-values F] [--release-version N]
+//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--json]
+// 1. The TUF client workflow from the trusted root in D (--trusted-root starts D): root chain,
+//    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry.
+// 2. --reference-values: the file is a target of the trusted targets (by SHA-256 and length);
+//    its release version is the one checked next (and must equal --release-version if given).
+// 3. The release is not below the channel's signed minimum release version, nor revoked.
+// 4. --require-logged: the trusted targets version is an entry of the transparency log (the
+//    checkpoint signed by the pinned log key, the entry's inclusion proof), and the checkpoint
+//    extends the one kept in D from the last run (D/checkpoint.json, then replaced).
+// Exit 0 verified, 1 a check failed (stderr names it and the values compared), 2 bad input.
+#include "release_command.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "attest/encoding.h"
+#include "attest/files.h"
+#include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+#include "attest/tuf/client.h"
+#include "attest/tuf/release.h"
+#include "output.h"
+
+namespace attest::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct ReleaseArgs {
+  std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key;
+  uint64_t release_version = 0;
+  bool has_release_version = false, require_logged = false, json = false;
+};
+
+absl::StatusOr<std::vector<uint8_t>> Read(const std::string& path, size_t max) {
+  auto b = ReadFileBounded(path, max);
+  if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", b.status().message()));
+  return b;
+}
+
+// The TUF client's refusals are failed checks (exit 1) unless the input was malformed.
+absl::Status AsCheck(const absl::Status& st) {
+  if (st.ok() || absl::IsInvalidArgument(st) || IsVerificationFailure(st)) return st;
+  return VerificationFailed("release.tuf", st.message());
+}
+
+absl::Status Run(const ReleaseArgs& a, json& out) {
+  const fs::path dir(a.metadata_dir);
+  if (!a.trusted_root.empty() && !fs::exists(dir / "root.json")) {
+    ASSIGN_OR_RETURN(auto root, Read(a.trusted_root, 512 * 1024));
+    RETURN_IF_ERROR(tuf::Client::Init(dir, root));
+  }
+  if (!fs::exists(dir / "root.json")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(a.metadata_dir, " holds no trusted root: give --trusted-root"));
+  }
+  auto fetcher = tuf::MakeHttpFetcher();
+  tuf::Client client(dir, a.metadata_url, fetcher.get());
+  RETURN_IF_ERROR(AsCheck(client.Refresh()));
+  const tuf::Targets& targets = client.targets();
+  out["targets_version"] = targets.envelope.version;
+  out["checks"].push_back("release.tuf");
+  ASSIGN_OR_RETURN(auto policy, tuf::PolicyOf(targets));
+  out["min_release_version"] = policy.min_release_version;
+
+  std::optional<uint64_t> release;
+  if (a.has_release_version) release = a.release_version;
+  if (!a.reference_values.empty()) {
+    ASSIGN_OR_RETURN(auto digests, DigestsOfFile(a.reference_values, {tpm::kAlgSha256}));
+    std::error_code ec;
+    const uint64_t size = fs::file_size(a.reference_values, ec);
+    if (ec) return absl::InvalidArgumentError(a.reference_values + ": cannot read");
+    ASSIGN_OR_RETURN(auto found, tuf::FindTarget(targets, digests[0], size));
+    if (found.kind != "reference-values") {
+      return VerificationFailed(
+          "release.target",
+          absl::StrCat("'", found.name, "' is a '", found.kind, "' target, not reference-values"));
+    }
+    if (release && *release != found.release_version) {
+      return VerificationFailed("release.version",
+                                absl::StrCat("the reference values are of release ",
+                                             found.release_version, ", expected ", *release));
+    }
+    release = found.release_version;
+    out["reference_values"] = {{"target", found.name}, {"sha256", HexEncode(digests[0])}};
+    out["checks"].push_back("release.target");
+  }
+  if (release) {
+    RETURN_IF_ERROR(tuf::CheckRelease(policy, *release));
+    out["release_version"] = *release;
+    out["checks"].push_back("release.policy");
+  }
+  if (a.require_logged) {
+    ASSIGN_OR_RETURN(auto key_bytes, Read(a.log_key, 16 * 1024));
+    json key_json = json::parse(key_bytes.begin(), key_bytes.end(), nullptr, false);
+    if (key_json.is_discarded()) return absl::InvalidArgumentError("--log-key: not JSON");
+    if (key_json.contains("key")) key_json = key_json["key"];  // log.json as a whole
+    ASSIGN_OR_RETURN(auto key, tuf::ParseKey(key_json));
+    ASSIGN_OR_RETURN(auto targets_bytes, Read((dir / "targets.json").string(), 64u << 20));
+    std::optional<tlog::Checkpoint> trusted;
+    if (fs::exists(dir / "checkpoint.json")) {
+      ASSIGN_OR_RETURN(auto kept,
+                       Read((dir / "checkpoint.json").string(), tlog::kMaxCheckpointSize));
+      ASSIGN_OR_RETURN(trusted, tlog::VerifyCheckpoint(kept, key));
+    }
+    const std::string log_url =
+        a.log_url.empty() ? absl::StrCat(a.metadata_url, "/log") : a.log_url;
+    ASSIGN_OR_RETURN(auto logged, tuf::VerifyTargetsLogged(*fetcher, log_url, key, targets_bytes,
+                                                           targets.envelope.version, trusted));
+    out["log"] = {{"log", logged.checkpoint.log},
+                  {"size", logged.checkpoint.size},
+                  {"root", HexEncode(logged.checkpoint.root)},
+                  {"index", logged.index}};
+    if (logged.extends_size) out["log"]["extends_size"] = *logged.extends_size;
+    out["checks"].push_back("tlog.inclusion");
+    if (trusted) out["checks"].push_back("tlog.consistency");
+    // Keep the newest checkpoint: the next run must see a log that extends it.
+    RETURN_IF_ERROR(WriteFileAtomically(dir / "checkpoint.json", logged.checkpoint_bytes));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddReleaseCommand(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<ReleaseArgs>();
+  auto* cmd = app.add_subcommand(
+      "release", "Verify the release channel: TUF metadata, release policy, transparency log");
+  cmd->add_option("--metadata-dir", a->metadata_dir, "trusted metadata directory")->required();
+  cmd->add_option("--metadata-url", a->metadata_url, "repository URL or directory")->required();
+  cmd->add_option("--trusted-root", a->trusted_root, "root.json to start trusting (first run)");
+  cmd->add_option("--reference-values", a->reference_values,
+                  "reference-values.json the coordinator will use: must be a release target");
+  auto* rv = cmd->add_option("--release-version", a->release_version,
+                             "a release version (e.g. from evidence) to check against policy");
+  auto* logged = cmd->add_flag("--require-logged", a->require_logged,
+                               "the targets version must be in the transparency log");
+  auto* key = cmd->add_option("--log-key", a->log_key,
+                              "the log's public key (TUF key JSON or "
+                              "log.json), pinned by the coordinator");
+  cmd->add_option("--log-url", a->log_url, "the log's URL or directory (default: URL/log)");
+  logged->needs(key);
+  key->needs(logged);
+  cmd->add_flag("--json", a->json, "machine-readable output");
+  cmd->callback([a, rv, exit_code] {
+    a->has_release_version = rv->count() > 0;
+    json out = {{"checks", json::array()}};
+    auto st = Run(*a, out);
+    if (!st.ok()) {
+      *exit_code = ReportFailure("release", st);
+      return;
+    }
+    out["verified"] = true;
+    if (a->json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      std::printf("verified: targets version %s",
+                  std::to_string(out["targets_version"].get<uint64_t>()).c_str());
+      if (out.contains("release_version")) {
+        std::printf(", release %s (minimum %s)",
+                    std::to_string(out["release_version"].get<uint64_t>()).c_str(),
+                    std::to_string(out["min_release_version"].get<uint64_t>()).c_str());
+      }
+      if (out.contains("log")) {
+        std::printf(", log entry %s of %s",
+                    std::to_string(out["log"]["index"].get<uint64_t>()).c_str(),
+                    std::to_string(out["log"]["size"].get<uint64_t>()).c_str());
+      }
+      std::printf("\n");
+      for (const auto& c : out["checks"]) std::printf("  ok    %s\n", c.get<std::string>().c_str());
+    }
+    *exit_code = 0;
+  });
+}
+
+}  // namespace attest::cli

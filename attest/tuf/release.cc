@@ -1,0 +1,189 @@
+#include "attest/tuf/release.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "attest/encoding.h"
+#include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
+
+namespace attest::tuf {
+namespace {
+
+using json = nlohmann::json;
+constexpr size_t kMaxEntry = 64 * 1024;
+constexpr size_t kMaxIndexFile = 1024;
+
+std::string Join(const std::string& base, const std::string& name) {
+  return base.empty() || base.back() == '/' ? base + name : base + "/" + name;
+}
+
+// A file of the log; a missing or oversized one is a failed check (the log does not show it).
+absl::StatusOr<std::vector<uint8_t>> FetchLogFile(Fetcher& f, const std::string& url,
+                                                  const std::string& name, size_t max,
+                                                  const char* check) {
+  auto bytes = f.Fetch(Join(url, name), max);
+  if (!bytes.ok()) {
+    return VerificationFailed(check, absl::StrCat("cannot fetch ", name, " from the log at ", url,
+                                                  ": ", bytes.status().message()));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<ReleasePolicy> PolicyOf(const Targets& targets) {
+  ReleasePolicy p;
+  if (targets.custom.is_null()) return p;
+  if (!targets.custom.is_object()) {
+    return absl::InvalidArgumentError("targets.json.custom: an object expected");
+  }
+  if (auto m = targets.custom.find("min_release_version"); m != targets.custom.end()) {
+    if (!m->is_number_unsigned()) {
+      return absl::InvalidArgumentError("targets.json.custom.min_release_version: an integer");
+    }
+    p.min_release_version = m->get<uint64_t>();
+  }
+  if (auto r = targets.custom.find("revoked_releases"); r != targets.custom.end()) {
+    if (!r->is_array() || r->size() > 10000) {
+      return absl::InvalidArgumentError("targets.json.custom.revoked_releases: a list expected");
+    }
+    for (const auto& v : *r) {
+      if (!v.is_number_unsigned()) {
+        return absl::InvalidArgumentError(
+            "targets.json.custom.revoked_releases: integers expected");
+      }
+      p.revoked.insert(v.get<uint64_t>());
+    }
+  }
+  return p;
+}
+
+absl::Status CheckRelease(const ReleasePolicy& policy, uint64_t release_version) {
+  if (release_version < policy.min_release_version) {
+    return VerificationFailed(
+        "release.min_version",
+        absl::StrCat("release ", release_version, " is below the channel's minimum release ",
+                     policy.min_release_version));
+  }
+  if (policy.revoked.count(release_version)) {
+    return VerificationFailed("release.revoked",
+                              absl::StrCat("release ", release_version, " is revoked (revoked: ",
+                                           absl::StrJoin(policy.revoked, ", "), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FoundTarget> FindTarget(const Targets& targets, std::span<const uint8_t> sha256,
+                                       uint64_t length) {
+  for (const auto& [name, tf] : targets.targets) {
+    auto h = tf.hashes.find("sha256");
+    if (h == tf.hashes.end() || tf.length != length ||
+        !std::equal(h->second.begin(), h->second.end(), sha256.begin(), sha256.end())) {
+      continue;
+    }
+    FoundTarget found{name, 0, ""};
+    if (tf.custom.is_object()) {
+      if (auto v = tf.custom.find("release_version"); v != tf.custom.end()) {
+        if (!v->is_number_unsigned()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("targets.json.targets.", name, ".custom.release_version: an integer"));
+        }
+        found.release_version = v->get<uint64_t>();
+      }
+      if (auto k = tf.custom.find("kind"); k != tf.custom.end() && k->is_string()) {
+        found.kind = k->get<std::string>();
+      }
+    }
+    return found;
+  }
+  return VerificationFailed(
+      "release.target",
+      absl::StrCat("no target of targets version ", targets.envelope.version, " has SHA-256 ",
+                   HexEncode(sha256), " and ", length, " bytes (not a release of this channel)"));
+}
+
+absl::StatusOr<LoggedTargets> VerifyTargetsLogged(Fetcher& fetcher, const std::string& log_url,
+                                                  const Key& log_key,
+                                                  std::span<const uint8_t> targets_bytes,
+                                                  uint64_t version,
+                                                  const std::optional<tlog::Checkpoint>& trusted) {
+  LoggedTargets out;
+  ASSIGN_OR_RETURN(auto cp_bytes,
+                   FetchLogFile(fetcher, log_url, "checkpoint.json", tlog::kMaxCheckpointSize,
+                                "tlog.checkpoint.signature"));
+  ASSIGN_OR_RETURN(out.checkpoint, tlog::VerifyCheckpoint(cp_bytes, log_key));
+  out.checkpoint_bytes = cp_bytes;
+  // The entry of this targets version.
+  ASSIGN_OR_RETURN(auto index_bytes,
+                   FetchLogFile(fetcher, log_url, absl::StrCat("targets/", version, ".json"),
+                                kMaxIndexFile, "tlog.entry"));
+  json idx = json::parse(index_bytes.begin(), index_bytes.end(), nullptr, false);
+  if (!idx.is_object() || !idx.contains("index") || !idx["index"].is_number_unsigned()) {
+    return absl::InvalidArgumentError(absl::StrCat("log targets/", version, ".json: {\"index\"}"));
+  }
+  out.index = idx["index"];
+  if (out.index >= out.checkpoint.size) {
+    return VerificationFailed("tlog.entry",
+                              absl::StrCat("targets version ", version, " is entry ", out.index,
+                                           ", the checkpoint has ", out.checkpoint.size));
+  }
+  ASSIGN_OR_RETURN(auto entry,
+                   FetchLogFile(fetcher, log_url, absl::StrCat("entries/", out.index, ".json"),
+                                kMaxEntry, "tlog.entry"));
+  json e = json::parse(entry.begin(), entry.end(), nullptr, false);
+  const auto digest = tpm::Hash(tpm::kAlgSha256, targets_bytes);
+  const std::string want = HexEncode(*digest);
+  if (!e.is_object() || e.value("_type", "") != "release-log-entry" ||
+      !e.contains("targets_version") || e["targets_version"] != version ||
+      e.value("targets_sha256", "") != want) {
+    return VerificationFailed(
+        "tlog.entry",
+        absl::StrCat(
+            "log entry ", out.index, " does not record targets version ", version, " with SHA-256 ",
+            want, " (it records version ",
+            e.is_object() && e.contains("targets_version") ? e["targets_version"].dump() : "(none)",
+            ", SHA-256 ", e.is_object() ? e.value("targets_sha256", "(none)") : "(none)", ")"));
+  }
+  ASSIGN_OR_RETURN(
+      auto proof_bytes,
+      FetchLogFile(fetcher, log_url, absl::StrCat("proofs/inclusion-", out.index, ".json"),
+                   tlog::kMaxProofFileSize, "tlog.inclusion"));
+  ASSIGN_OR_RETURN(auto proof, tlog::ParseInclusionProof(proof_bytes));
+  if (proof.index != out.index) {
+    return VerificationFailed("tlog.inclusion", absl::StrCat("the proof is for entry ", proof.index,
+                                                             ", not ", out.index));
+  }
+  RETURN_IF_ERROR(tlog::VerifyEntry(entry, proof, out.checkpoint));
+  if (trusted) {
+    if (trusted->log != out.checkpoint.log) {
+      return VerificationFailed("tlog.consistency",
+                                absl::StrCat("the trusted checkpoint is of log '", trusted->log,
+                                             "', this one of '", out.checkpoint.log, "'"));
+    }
+    if (trusted->size > out.checkpoint.size) {
+      return VerificationFailed(
+          "tlog.consistency",
+          absl::StrCat("the log shrank: a checkpoint of ", trusted->size,
+                       " entries was trusted before, the log now shows ", out.checkpoint.size));
+    }
+    if (trusted->size == out.checkpoint.size || trusted->size == 0) {
+      if (trusted->size != 0 && trusted->root != out.checkpoint.root) {
+        return VerificationFailed(
+            "tlog.consistency",
+            absl::StrCat("two roots for ", trusted->size, " entries: ", HexEncode(trusted->root),
+                         " trusted, ", HexEncode(out.checkpoint.root), " now (a fork)"));
+      }
+    } else {
+      ASSIGN_OR_RETURN(auto cons_bytes,
+                       FetchLogFile(fetcher, log_url,
+                                    absl::StrCat("proofs/consistency-", trusted->size, ".json"),
+                                    tlog::kMaxProofFileSize, "tlog.consistency"));
+      ASSIGN_OR_RETURN(auto cons, tlog::ParseConsistencyProof(cons_bytes));
+      RETURN_IF_ERROR(tlog::VerifyExtends(*trusted, out.checkpoint, cons));
+    }
+    out.extends_size = trusted->size;
+  }
+  return out;
+}
+
+}  // namespace attest::tuf
