@@ -23,6 +23,7 @@
 #include "attest/files.h"
 #include "attest/launch_config.h"
 #include "attest/status.h"
+#include "attest/tuf/release.h"
 #include "nlohmann/json.hpp"
 #include "output.h"
 
@@ -68,6 +69,14 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout_s, "seconds for the connection and each call")
       ->check(CLI::Range(0.1, 600.0));
   app.add_flag("--json", as_json, "machine-readable output");
+  uint64_t min_release = 0;
+  std::string release_metadata;
+  auto* min_release_opt =
+      app.add_option("--min-release-version", min_release,
+                     "refuse an appliance that reports no release or one below this version");
+  app.add_option("--release-metadata", release_metadata,
+                 "the release channel's trusted metadata directory (kept by appliance-verify "
+                 "release): its signed minimum release version and revocations apply");
   std::string evidence_out;
   app.add_option("--evidence-out", evidence_out,
                  "write the verified evidence bundle (protobuf) here");
@@ -83,6 +92,19 @@ int main(int argc, char** argv) {
   attest::client::ConnectOptions o;
   o.target = target;
   o.allow_vtpm_only = allow_vtpm_only;
+  if (min_release_opt->count() > 0) o.min_release_version = min_release;
+  if (!release_metadata.empty()) {
+    auto bytes = attest::ReadFileBounded(std::filesystem::path(release_metadata) / "targets.json",
+                                         64u << 20);
+    if (!bytes.ok()) return Usage(std::string(bytes.status().message()));
+    auto targets = attest::tuf::ParseTargets(*bytes);
+    if (!targets.ok()) return Usage(std::string(targets.status().message()));
+    auto policy = attest::tuf::PolicyOf(*targets);
+    if (!policy.ok()) return Usage(std::string(policy.status().message()));
+    o.min_release_version =
+        std::max(o.min_release_version.value_or(0), policy->min_release_version);
+    o.revoked_releases = policy->revoked;
+  }
   o.timeout = absl::Milliseconds(timeout_s * 1000);
   auto cert_pem = ReadText(cert, 1 << 20), key_pem = ReadText(key, 1 << 20);
   if (!cert_pem.ok()) return Usage(std::string(cert_pem.status().message()));
@@ -150,6 +172,9 @@ int main(int argc, char** argv) {
       {"tpm_trust", c.tpm_trust},
       {"server_spki_sha256", attest::HexEncode(attest::client::PlainSha256(conn->server_spki_der))},
       {"supervisor_version", c.supervisor_version},
+      {"release_version", c.release_version ? json(*c.release_version) : json(nullptr)},
+      {"release_target_sha256",
+       c.release_version ? json(attest::HexEncode(c.release_target_sha256)) : json(nullptr)},
       {"evidence_bytes", conn->evidence_bytes}};
   json out = {{"verified", true}, {"target", target}, {"claims", claims}};
 

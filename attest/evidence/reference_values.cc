@@ -225,7 +225,7 @@ absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> by
     }
   } else {
     r.runtime_events = {kEventLaunchConfig, kEventContainerManifest, kEventContainerRestart,
-                        kEventSupervisorRestart};
+                        kEventSupervisorRestart, kEventRelease};
   }
   if (auto img = j.find("image"); img != j.end()) {
     if (!img->is_object()) return Bad("image", "an object expected");

@@ -114,6 +114,62 @@ absl::Status CheckRuntimeLog(const tpm::Cel& cel, const EvidenceExpectations& e,
   return absl::OkStatus();
 }
 
+// Evidence.release: the running release as the runtime log records it (the field alone is not
+// authenticated), then the channel's policy: not below the minimum release, not revoked.
+absl::Status CheckRelease(const appliance::v1::Evidence& ev, const tpm::Cel& cel,
+                          const EvidenceExpectations& e, VerifiedEvidence& out, CheckLog& log) {
+  const tpm::CelRecord* logged = nullptr;
+  for (const auto& rec : cel) {
+    if (rec.event != kEventRelease) continue;
+    if (logged != nullptr) return log.Fail("runtime.release", "the release is logged twice");
+    logged = &rec;
+  }
+  const bool policy = e.min_release_version.has_value() || !e.revoked_releases.empty();
+  if (!ev.has_release()) {
+    if (logged != nullptr) {
+      return log.Fail("runtime.release", "the runtime log records a release, the evidence none");
+    }
+    if (policy) {
+      return log.Fail("release.version",
+                      "the appliance reports no release; the channel's policy needs one");
+    }
+    return absl::OkStatus();
+  }
+  const std::string& text = ev.release().version();
+  uint64_t version = 0;
+  if (text.empty() || text.size() > 19 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      ev.release().target_sha256().size() != 32) {
+    return absl::InvalidArgumentError(
+        "evidence: release.version must be a decimal number and release.target_sha256 32 bytes");
+  }
+  for (char c : text) version = version * 10 + static_cast<uint64_t>(c - '0');
+  const auto target = Bytes(ev.release().target_sha256());
+  const auto want = ReleaseEventData(version, target);
+  if (logged == nullptr || logged->data.size() != 32 ||
+      !std::equal(want.begin(), want.end(), logged->data.begin())) {
+    return log.Fail(
+        "runtime.release",
+        absl::StrCat("the evidence names release ", version, " (target ", HexEncode(target),
+                     "), the runtime log ",
+                     logged == nullptr ? std::string("records no release")
+                                       : "records another (" + HexEncode(logged->data) + ")"));
+  }
+  log.Pass("runtime.release", absl::StrCat("release ", version, " target ", HexEncode(target)));
+  out.release_version = version;
+  std::copy(target.begin(), target.end(), out.release_target_sha256.begin());
+  if (e.min_release_version && version < *e.min_release_version) {
+    return log.Fail("release.min_version",
+                    absl::StrCat("release ", version, " is below the channel's minimum release ",
+                                 *e.min_release_version));
+  }
+  if (e.revoked_releases.count(version)) {
+    return log.Fail("release.revoked", absl::StrCat("release ", version, " is revoked"));
+  }
+  if (policy) log.Pass("release.policy", absl::StrCat("release ", version));
+  return absl::OkStatus();
+}
+
 // The firmware event log of the boot: parsed, replayed with the reference's PCR 11 boot phases
 // (systemd-pcrphase extends them after systemd-stub's logged events, and logs them nowhere), and
 // compared with the quote: every PCR the log touches must equal the replay ("tpm.eventlog.replay").
@@ -169,6 +225,18 @@ absl::Status CheckBootPcrs(const ReferenceValues& ref, const tpm::PcrBanks& quot
 }
 
 }  // namespace
+
+std::array<uint8_t, 32> ReleaseEventData(uint64_t release_version,
+                                         std::span<const uint8_t> target_sha256) {
+  const std::string canonical =
+      absl::StrCat(R"({"release_version":)", release_version, R"(,"target_sha256":")",
+                   HexEncode(target_sha256), R"("})");
+  std::array<uint8_t, 32> out{};
+  auto d = tpm::Hash(tpm::kAlgSha256, std::span(reinterpret_cast<const uint8_t*>(canonical.data()),
+                                                canonical.size()));
+  std::copy(d->begin(), d->end(), out.begin());
+  return out;
+}
 
 absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
                                                 const EvidenceExpectations& e, CheckLog& log) {
@@ -394,6 +462,7 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
   }
   log.Pass("runtime.proof", out.runtime_proof);
   RETURN_IF_ERROR(CheckRuntimeLog(cel, e, out.launch_config_sha256, out, log));
+  RETURN_IF_ERROR(CheckRelease(ev, cel, e, out, log));
   return out;
 }
 

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   app.add_option("--firmware-event-log", event_log,
                  "TCG firmware event log sent with the evidence (default: the kernel's "
                  "binary_bios_measurements when tpm.tcti is a device)");
+  std::string release_file;
+  app.add_option("--release-file", release_file,
+                 "the running release, {\"release_version\": N, \"target_sha256\": hex}: "
+                 "logged and reported in the evidence");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -29,6 +33,7 @@ int main(int argc, char** argv) {
   }
   o.state_dir = state_dir;
   o.firmware_event_log = event_log;
+  o.release_file = release_file;
   o.software_roots_dir = roots_dir.empty() ? o.state_dir : std::filesystem::path(roots_dir);
   return appliance::supervisor::RunDaemon(o);
 }

@@ -225,6 +225,7 @@ class Daemon {
  private:
   absl::Status Init();
   absl::Status LoadFirmwareEventLog();
+  absl::Status LoadRelease();
   absl::Status StartContainer(bool restart);
   absl::Status StartServer();
   void Monitor();
@@ -233,6 +234,7 @@ class Daemon {
   DaemonOptions opts_;
   std::vector<uint8_t> config_bytes_;
   std::vector<uint8_t> firmware_log_;  // the boot's TCG event log, or empty
+  std::optional<std::pair<uint64_t, std::vector<uint8_t>>> release_;  // version, target SHA-256
   attest::LaunchConfig cfg_;
   std::string ca_pem_;
   std::unique_ptr<Allowlist> allowlist_;
@@ -478,6 +480,10 @@ absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
     if (!firmware_log_.empty())
       ev.set_firmware_event_log(firmware_log_.data(), firmware_log_.size());
     ev.set_supervisor_version(APPLIANCE_VERSION);
+    if (release_) {
+      ev.mutable_release()->set_version(std::to_string(release_->first));
+      ev.mutable_release()->set_target_sha256(release_->second.data(), release_->second.size());
+    }
     return absl::OkStatus();
   }));
   return ev;
@@ -518,6 +524,8 @@ absl::Status Daemon::Init() {
   allowlist_ = std::make_unique<Allowlist>(cfg_);
   limiter_ = std::make_unique<Limiter>(cfg_.requests_per_second, cfg_.burst, cfg_.query_budget);
   audit_ = std::make_unique<Audit>(opts_.state_dir / "audit.jsonl");
+
+  RETURN_IF_ERROR(LoadRelease());
 
   // 1. Platform and vTPM.
   if (!cfg_.tcti.empty()) {
@@ -625,6 +633,15 @@ absl::Status Daemon::Init() {
              {{"LAUNCH_CONFIG_SHA256", Hex(cfg_.sha256)},
               {"PCR", "15"},
               {"RECORD", std::to_string(rec)}});
+    if (release_) {
+      const auto data = attest::ReleaseEventData(release_->first, release_->second);
+      ASSIGN_OR_RETURN(rec, log_->Append(attest::kEventRelease, data));
+      LogEvent(Level::kInfo, "release", "running release measured",
+               {{"RELEASE_VERSION", std::to_string(release_->first)},
+                {"TARGET_SHA256", Hex(release_->second)},
+                {"PCR", "15"},
+                {"RECORD", std::to_string(rec)}});
+    }
   }
 
   if (cfg_.container_runner == "systemd") {
@@ -660,6 +677,26 @@ absl::Status Daemon::Init() {
 // and starts it; returns when the model answers on its socket.
 // Read once: the firmware's log is complete when the kernel starts. It is not part of the
 // binding; a verifier trusts it only as far as its replay equals PCRs of the quote.
+absl::Status Daemon::LoadRelease() {
+  if (opts_.release_file.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.release_file, 4096));
+  auto j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        opts_.release_file.string(),
+        ": {\"release_version\": N, \"target_sha256\": \"<64 hex digits>\"} expected"));
+  };
+  if (!j.is_object() || !j.contains("release_version") ||
+      !j["release_version"].is_number_unsigned() || !j.contains("target_sha256") ||
+      !j["target_sha256"].is_string()) {
+    return bad();
+  }
+  auto target = attest::HexDecode(j["target_sha256"].get<std::string>());
+  if (!target.ok() || target->size() != 32) return bad();
+  release_.emplace(j["release_version"].get<uint64_t>(), *std::move(target));
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::LoadFirmwareEventLog() {
   fs::path path = opts_.firmware_event_log;
   if (path.empty()) {

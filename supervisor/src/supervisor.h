@@ -21,6 +21,10 @@ struct DaemonOptions {
   // boot PCRs of the quote. Empty: the kernel's (securityfs) when the vTPM is a device of this
   // machine (tcti "device:…"), none otherwise (a swtpm on a host is not the machine's TPM).
   std::filesystem::path firmware_event_log;
+  // The running release (issue 8): {"release_version": N, "target_sha256": "<hex>"}, written by
+  // the updater when it installs a release. Logged as the runtime event "release" and reported
+  // as Evidence.release. Empty: no release is reported.
+  std::filesystem::path release_file;
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.

@@ -57,6 +57,9 @@ struct EsysFree {
 template <typename T>
 using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
 
+constexpr TPMA_NV kCounterAttributes = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) |
+                                       TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
+
 bool SupportedBank(uint16_t alg) {
   return alg == TPM2_ALG_SHA1 || alg == TPM2_ALG_SHA256 || alg == TPM2_ALG_SHA384 ||
          alg == TPM2_ALG_SHA512;
@@ -306,6 +309,96 @@ absl::Status SysfsRtmrRegister::Extend(uint32_t /*index*/,
     return absl::InternalError(
         absl::StrCat("RTMR3 extend via ", path_, ": ", n < 0 ? std::strerror(err) : "short write"));
   }
+  return absl::OkStatus();
+}
+
+// ESYS handle of an NV index (closed on destruction); none if the index is not defined.
+struct NvHandle {
+  ESYS_CONTEXT* esys;
+  ESYS_TR tr = ESYS_TR_NONE;
+  ~NvHandle() {
+    if (tr != ESYS_TR_NONE) Esys_TR_Close(esys, &tr);
+  }
+};
+
+absl::StatusOr<std::optional<uint64_t>> Tpm::NvCounterRead(uint32_t index) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  NvHandle nv{impl_->esys};
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &nv.tr);
+  });
+  if ((rc & ~TSS2_RC_LAYER_MASK & ~TPM2_RC_N_MASK) == TPM2_RC_HANDLE ||
+      (rc & ~TSS2_RC_LAYER_MASK) == (TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)) {
+    return std::optional<uint64_t>();
+  }
+  if (rc != TSS2_RC_SUCCESS)
+    return TpmError(absl::StrCat("TR_FromTPMPublic(0x", absl::Hex(index), ")"), rc);
+  TPM2B_NV_PUBLIC* pub_raw = nullptr;
+  TPM2B_NAME* name_raw = nullptr;
+  rc = WithRetry([&] {
+    return Esys_NV_ReadPublic(impl_->esys, nv.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              &pub_raw, &name_raw);
+  });
+  EsysPtr<TPM2B_NV_PUBLIC> pub(pub_raw);
+  EsysPtr<TPM2B_NAME> name(name_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("NV_ReadPublic", rc);
+  const TPMA_NV attrs = pub->nvPublic.attributes;
+  if ((attrs & ~TPMA_NV_WRITTEN) != kCounterAttributes || pub->nvPublic.dataSize != 8) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("vTPM NV index 0x", absl::Hex(index), " has attributes 0x", absl::Hex(attrs),
+                     ", size ", pub->nvPublic.dataSize, "; a release counter has 0x",
+                     absl::Hex(kCounterAttributes), ", size 8 (someone else's index)"));
+  }
+  if ((attrs & TPMA_NV_WRITTEN) == 0) return std::optional<uint64_t>();
+  TPM2B_MAX_NV_BUFFER* data_raw = nullptr;
+  rc = WithRetry([&] {
+    return Esys_NV_Read(impl_->esys, nv.tr, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8,
+                        0, &data_raw);
+  });
+  EsysPtr<TPM2B_MAX_NV_BUFFER> data(data_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("NV_Read", rc);
+  if (data->size != 8) return absl::InternalError("vTPM NV_Read: not 8 bytes");
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | data->buffer[i];
+  return std::optional<uint64_t>(v);
+}
+
+absl::Status Tpm::NvCounterDefine(uint32_t index) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  TPM2B_NV_PUBLIC pub{};
+  pub.nvPublic.nvIndex = index;
+  pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
+  pub.nvPublic.attributes = kCounterAttributes;
+  pub.nvPublic.dataSize = 8;
+  TPM2B_AUTH auth{};
+  NvHandle nv{impl_->esys};
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_NV_DefineSpace(impl_->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, &auth, &pub, &nv.tr);
+  });
+  if ((rc & ~TSS2_RC_LAYER_MASK) == TPM2_RC_NV_DEFINED) {
+    return absl::AlreadyExistsError(absl::StrCat("vTPM NV index 0x", absl::Hex(index), " exists"));
+  }
+  if (rc != TSS2_RC_SUCCESS)
+    return TpmError(absl::StrCat("NV_DefineSpace(0x", absl::Hex(index), ")"), rc);
+  return absl::OkStatus();
+}
+
+absl::Status Tpm::NvCounterIncrement(uint32_t index) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  NvHandle nv{impl_->esys};
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &nv.tr);
+  });
+  if (rc != TSS2_RC_SUCCESS)
+    return TpmError(absl::StrCat("TR_FromTPMPublic(0x", absl::Hex(index), ")"), rc);
+  rc = WithRetry([&] {
+    return Esys_NV_Increment(impl_->esys, nv.tr, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                             ESYS_TR_NONE);
+  });
+  if (rc != TSS2_RC_SUCCESS) return TpmError("NV_Increment", rc);
   return absl::OkStatus();
 }
 

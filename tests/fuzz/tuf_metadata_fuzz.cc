@@ -1,10 +1,12 @@
 // libFuzzer target: TUF metadata from a mirror (attest/tuf/metadata.h): the envelope, canonical
-// JSON of "signed", keys and the four roles' fields.
+// JSON of "signed", keys and the four roles' fields; the release policy and target lookup of
+// targets metadata (attest/tuf/release.h).
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include "attest/tuf/metadata.h"
+#include "attest/tuf/release.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace attest::tuf;
@@ -14,6 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)ParseTimestamp(bytes);
   (void)ParseSnapshot(bytes);
-  (void)ParseTargets(bytes);
+  if (auto targets = ParseTargets(bytes); targets.ok()) {
+    if (auto policy = PolicyOf(*targets); policy.ok()) (void)CheckRelease(*policy, 1);
+    const uint8_t zero[32] = {};
+    (void)FindTarget(*targets, zero, 0);
+  }
   return 0;
 }

@@ -412,6 +412,68 @@ class OwnApplianceTest : public SupervisorTest {
   }
 };
 
+// The running release (issue 8): logged as a runtime event, reported as Evidence.release and held
+// against the channel's minimum release version and revocations.
+TEST_F(OwnApplianceTest, ReleaseInTheEvidenceMeetsTheChannelPolicy) {
+  const fs::path release = dir_->path() / "release.json";
+  const std::string target(64, 'a');
+  WriteFileOrDie(release,
+                 absl::StrCat(R"({"release_version": 3, "target_sha256": ")", target, R"("})"));
+  LaunchConfigSpec spec;
+  auto a =
+      Start("release", spec, {"--software-rsa-bits", "2048", "--release-file", release.string()});
+  auto r = CliFor(a, {"--min-release-version", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["claims"]["release_version"], 3);
+  EXPECT_EQ(j["claims"]["release_target_sha256"], target);
+  EXPECT_EQ(j["claims"]["runtime_events"],
+            (nlohmann::json{"launch-config", "release", "container-manifest"}));
+  r = CliFor(a, {"--min-release-version", "4"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("release.min_version: release 3 is below the channel's minimum release 4"),
+            std::string::npos)
+      << r.err;
+  // The channel's trusted metadata as appliance-verify release keeps it: release 3 revoked.
+  const fs::path meta = dir_->path() / "release-meta";
+  fs::create_directories(meta);
+  WriteFileOrDie(meta / "targets.json",
+                 R"({"signed": {"_type": "targets", "spec_version": "1.0.31", "version": 2,)"
+                 R"( "expires": "2099-01-01T00:00:00Z", "targets": {},)"
+                 R"( "custom": {"min_release_version": 2, "revoked_releases": [3]}},)"
+                 R"( "signatures": []})");
+  r = CliFor(a, {"--release-metadata", meta.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("release.revoked: release 3 is revoked"), std::string::npos) << r.err;
+  // An appliance that reports no release fails a policy that needs one.
+  r = MainCli(*client_, {"--min-release-version", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("release.version: the appliance reports no release"), std::string::npos)
+      << r.err;
+  // Evidence.release edited without the runtime log: refused.
+  std::vector<uint8_t> nonce(32, 7);
+  std::string bytes = FetchEvidence(a.supervisor->target(), nonce);
+  appliance::v1::Evidence ev;
+  ASSERT_TRUE(ev.ParseFromString(bytes));
+  ev.mutable_release()->set_version("4");
+  auto tls = TryTls(PortOf(a.supervisor->target()), client_->cert_pem, client_->key_pem,
+                    TLS1_3_VERSION, TLS1_3_VERSION);
+  auto ref = ParseReferenceValues(ReadFileOrDie(a.reference));
+  ASSERT_TRUE(ref.ok());
+  EvidenceExpectations e;
+  e.nonce = nonce;
+  e.tls_spki_der = tls.server_spki_der;
+  e.launch_config = ReadFileOrDie(a.supervisor->config_path());
+  e.reference = &*ref;
+  e.extra_snp_roots_der.push_back(SnpRootDer(a.supervisor->state_dir()));
+  CheckLog log;
+  auto verified = VerifyEvidence(Bytes(ev.SerializeAsString()), e, log);
+  ASSERT_FALSE(verified.ok());
+  EXPECT_NE(verified.status().message().find("runtime.release: the evidence names release 4"),
+            std::string::npos)
+      << verified.status();
+}
+
 TEST_F(OwnApplianceTest, ReadinessIsNotifiedToSystemd) {
   const fs::path d = dir_->path() / "notify";
   fs::create_directories(d);

@@ -1,10 +1,12 @@
 // The supervisor's vTPM (ESYS) against a real swtpm: AK, PCR 15 extend, quotes over every bank
-// that our own verifier accepts, bounded handles, clear errors when the TPM goes away.
+// that our own verifier accepts, bounded handles, clear errors when the TPM goes away; the release
+// anti-rollback counter (issue 8 item 5a) in a vTPM NV counter index.
 #include <gtest/gtest.h>
 
 #include "appliance_fixture.h"
 #include "attest/tpm/ak.h"
 #include "attest/tpm/quote.h"
+#include "supervisor/release_counter.h"
 #include "supervisor/runtime_log.h"
 #include "supervisor/tpm.h"
 #include "test_support.h"
@@ -66,6 +68,45 @@ TEST(TpmEsysTest, QuotesVerifyAndPcr15ReplaysTheLog) {
   auto gone = tpm->Quote(std::vector<uint8_t>(32, 9));
   ASSERT_FALSE(gone.ok());
   EXPECT_NE(gone.status().message().find("vTPM unreachable"), std::string::npos) << gone.status();
+}
+
+TEST(TpmEsysTest, ReleaseCounterRefusesRollbackWhileTheVtpmStatePersists) {
+  ScopedTempDir dir;
+  {
+    Swtpm swtpm(dir.path());
+    auto tpm = Tpm::Open(swtpm.tcti());
+    ASSERT_TRUE(tpm.ok()) << tpm.status();
+    ReleaseCounter counter(**tpm);
+    EXPECT_EQ(*counter.Committed(), 0u);  // nothing committed yet: any release installs
+    EXPECT_TRUE(counter.CheckInstallable(1).ok());
+    ASSERT_TRUE(counter.Commit(3).ok());
+    EXPECT_EQ(*counter.Committed(), 3u);
+    ASSERT_TRUE(counter.Commit(3).ok());  // idempotent
+    ASSERT_TRUE(counter.Commit(5).ok());
+    auto st = counter.CheckInstallable(4);
+    EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_NE(st.message().find("rollback.tpm_counter: release 4 is below release 5"),
+              std::string::npos)
+        << st;
+    EXPECT_EQ(counter.Commit(4).code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(counter.Commit(5 + 5000).code(), absl::StatusCode::kInvalidArgument);  // bounded
+    // An index with other attributes (someone else's, or planted) is not taken for ours.
+    ReleaseCounter planted(**tpm, kReleaseCounterIndex + 1);
+    ASSERT_TRUE((*tpm)->NvCounterDefine(kReleaseCounterIndex + 1).ok());
+    EXPECT_EQ(*planted.Committed(), 0u);  // defined, never incremented
+    EXPECT_EQ((*tpm)->NvCounterDefine(kReleaseCounterIndex).code(),
+              absl::StatusCode::kAlreadyExists);
+    swtpm.Stop();
+  }
+  // The disk is reset (the supervisor keeps nothing), the vTPM's state persists: still refused.
+  Swtpm again(dir.path());
+  auto tpm = Tpm::Open(again.tcti());
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  ReleaseCounter counter(**tpm);
+  EXPECT_EQ(*counter.Committed(), 5u);
+  EXPECT_EQ(counter.CheckInstallable(4).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(counter.CheckInstallable(5).ok());
+  EXPECT_TRUE(counter.CheckInstallable(6).ok());
 }
 
 TEST(TpmEsysTest, AbsentTpmIsAClearError) {

@@ -32,6 +32,13 @@ inline constexpr char kEventLaunchConfig[] = "launch-config";            // data
 inline constexpr char kEventContainerManifest[] = "container-manifest";  // data: manifest SHA-256
 inline constexpr char kEventContainerRestart[] = "container-restart";    // data: manifest SHA-256
 inline constexpr char kEventSupervisorRestart[] = "supervisor-restart";  // data: SHA-256(config)
+// The running release (issue 8): data = ReleaseEventData(version, target SHA-256); the bundle's
+// Evidence.release must name the same (it is authenticated only through this event).
+inline constexpr char kEventRelease[] = "release";
+
+// SHA-256 of the canonical JSON {"release_version":N,"target_sha256":"<hex>"}.
+std::array<uint8_t, 32> ReleaseEventData(uint64_t release_version,
+                                         std::span<const uint8_t> target_sha256);
 
 // Reference values (schema: docs/reference-values.md). Lists are "any of".
 struct ReferenceValues {
@@ -68,6 +75,10 @@ struct EvidenceExpectations {
   std::vector<std::vector<uint8_t>> extra_snp_roots_der;  // trusted besides AMD's built-in ARKs
   std::vector<std::vector<uint8_t>> extra_tdx_roots_der;  // trusted besides Intel's SGX root
   std::optional<tdx::Collateral> tdx_collateral;          // TCB info, QE identity (TDX evidence)
+  // The release channel's policy (signed targets metadata, attest/tuf/release.h): when set, the
+  // appliance must report its release, at or above the minimum and not revoked.
+  std::optional<uint64_t> min_release_version;
+  std::set<uint64_t> revoked_releases;
   absl::Time now = absl::Now();
 };
 
@@ -83,6 +94,8 @@ struct VerifiedEvidence {
   std::vector<std::string> events;             // event names, in log order
   uint32_t container_restarts = 0;
   std::string supervisor_version;
+  std::optional<uint64_t> release_version;  // Evidence.release, checked against the runtime log
+  std::array<uint8_t, 32> release_target_sha256{};
 };
 
 // Every check appends to `log`; the first failure is returned as VerificationFailed (a failed

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,16 @@ class Tpm {
   absl::StatusOr<TpmQuote> Quote(std::span<const uint8_t> qualifying_data);
   // One PCR's value in every allocated bank.
   absl::StatusOr<std::map<uint16_t, std::vector<uint8_t>>> ReadPcr(uint32_t pcr);
+
+  // A monotonic NV counter index (TPM_NT_COUNTER, 8 bytes, AUTHREAD | AUTHWRITE | NO_DA with an
+  // empty index password, defined in the owner hierarchy). The TPM only ever increments it; once
+  // defined, a counter index starts at (at least) the highest count any counter on this TPM
+  // ever had, so deleting and redefining it does not roll it back.
+  //   NvCounterRead: nullopt if the index does not exist or was never incremented;
+  //     FailedPrecondition if the index exists with other attributes (not our counter).
+  absl::StatusOr<std::optional<uint64_t>> NvCounterRead(uint32_t index);
+  absl::Status NvCounterDefine(uint32_t index);  // AlreadyExists if defined
+  absl::Status NvCounterIncrement(uint32_t index);
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct ConnectOptions {
   std::vector<std::vector<uint8_t>> extra_snp_roots_der;
   std::vector<std::vector<uint8_t>> extra_tdx_roots_der;
   std::optional<tdx::Collateral> tdx_collateral;
+  // The release channel's policy (EvidenceExpectations): minimum release, revoked releases.
+  std::optional<uint64_t> min_release_version;
+  std::set<uint64_t> revoked_releases;
   absl::Duration timeout = absl::Seconds(15);
 };
 
