@@ -24,36 +24,26 @@ struct LogArgs {
   bool json = false;
 };
 
-absl::StatusOr<std::vector<uint8_t>> Read(const std::string& path, size_t max) {
-  auto b = ReadFileBounded(path, max);
-  if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", b.status().message()));
-  return b;
-}
-
 absl::Status Run(const LogArgs& a, nlohmann::json& out) {
-  ASSIGN_OR_RETURN(auto key_bytes, Read(a.key, 16 * 1024));
-  auto key_json = nlohmann::json::parse(key_bytes.begin(), key_bytes.end(), nullptr, false);
-  if (key_json.is_discarded()) return absl::InvalidArgumentError("--log-key: not JSON");
-  if (key_json.contains("key")) key_json = key_json["key"];  // log.json as a whole
-  ASSIGN_OR_RETURN(auto key, tuf::ParseKey(key_json));
-  ASSIGN_OR_RETURN(auto cp_bytes, Read(a.checkpoint, tlog::kMaxCheckpointSize));
+  ASSIGN_OR_RETURN(auto key, ReadLogKey(a.key));
+  ASSIGN_OR_RETURN(auto cp_bytes, ReadInput(a.checkpoint, tlog::kMaxCheckpointSize));
   ASSIGN_OR_RETURN(auto cp, tlog::VerifyCheckpoint(cp_bytes, key));
   out["log"] = cp.log;
   out["size"] = cp.size;
   out["root"] = HexEncode(cp.root);
   out["checks"].push_back("tlog.checkpoint.signature");
   if (!a.entry.empty()) {
-    ASSIGN_OR_RETURN(auto entry, Read(a.entry, 64 * 1024));
-    ASSIGN_OR_RETURN(auto proof_bytes, Read(a.inclusion, tlog::kMaxProofFileSize));
+    ASSIGN_OR_RETURN(auto entry, ReadInput(a.entry, 64 * 1024));
+    ASSIGN_OR_RETURN(auto proof_bytes, ReadInput(a.inclusion, tlog::kMaxProofFileSize));
     ASSIGN_OR_RETURN(auto proof, tlog::ParseInclusionProof(proof_bytes));
     RETURN_IF_ERROR(tlog::VerifyEntry(entry, proof, cp));
     out["entry_index"] = proof.index;
     out["checks"].push_back("tlog.inclusion");
   }
   if (!a.old_checkpoint.empty()) {
-    ASSIGN_OR_RETURN(auto old_bytes, Read(a.old_checkpoint, tlog::kMaxCheckpointSize));
+    ASSIGN_OR_RETURN(auto old_bytes, ReadInput(a.old_checkpoint, tlog::kMaxCheckpointSize));
     ASSIGN_OR_RETURN(auto old, tlog::VerifyCheckpoint(old_bytes, key));
-    ASSIGN_OR_RETURN(auto proof_bytes, Read(a.consistency, tlog::kMaxProofFileSize));
+    ASSIGN_OR_RETURN(auto proof_bytes, ReadInput(a.consistency, tlog::kMaxProofFileSize));
     ASSIGN_OR_RETURN(auto proof, tlog::ParseConsistencyProof(proof_bytes));
     RETURN_IF_ERROR(tlog::VerifyExtends(old, cp, proof));
     out["extends_size"] = old.size;
@@ -84,23 +74,14 @@ void AddLogCommand(CLI::App& app, int* exit_code) {
   cons->needs(old);
   cmd->add_flag("--json", a->json, "machine-readable output");
   cmd->callback([a, exit_code] {
-    nlohmann::json out = {{"checks", nlohmann::json::array()}};
-    auto st = Run(*a, out);
-    if (!st.ok()) {
-      *exit_code = ReportFailure("log", st);
-      return;
-    }
-    out["verified"] = true;
-    if (a->json) {
-      std::printf("%s\n", out.dump(2).c_str());
-    } else {
-      std::printf("verified: log '%s', %s entries, root %s\n",
-                  out["log"].get<std::string>().c_str(),
-                  std::to_string(out["size"].get<uint64_t>()).c_str(),
-                  out["root"].get<std::string>().c_str());
-      for (const auto& c : out["checks"]) std::printf("  ok    %s\n", c.get<std::string>().c_str());
-    }
-    *exit_code = 0;
+    *exit_code = RunChecked(
+        "log", a->json, [&](nlohmann::json& out) { return Run(*a, out); },
+        [](const nlohmann::json& out) {
+          std::printf("verified: log '%s', %s entries, root %s\n",
+                      out["log"].get<std::string>().c_str(),
+                      std::to_string(out["size"].get<uint64_t>()).c_str(),
+                      out["root"].get<std::string>().c_str());
+        });
   });
 }
 

@@ -38,12 +38,6 @@ struct ReleaseArgs {
   bool has_release_version = false, require_logged = false, json = false;
 };
 
-absl::StatusOr<std::vector<uint8_t>> Read(const std::string& path, size_t max) {
-  auto b = ReadFileBounded(path, max);
-  if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", b.status().message()));
-  return b;
-}
-
 // The TUF client's refusals are failed checks (exit 1) unless the input was malformed.
 absl::Status AsCheck(const absl::Status& st) {
   if (st.ok() || absl::IsInvalidArgument(st) || IsVerificationFailure(st)) return st;
@@ -53,7 +47,7 @@ absl::Status AsCheck(const absl::Status& st) {
 absl::Status Run(const ReleaseArgs& a, json& out) {
   const fs::path dir(a.metadata_dir);
   if (!a.trusted_root.empty() && !fs::exists(dir / "root.json")) {
-    ASSIGN_OR_RETURN(auto root, Read(a.trusted_root, 512 * 1024));
+    ASSIGN_OR_RETURN(auto root, ReadInput(a.trusted_root, 512 * 1024));
     RETURN_IF_ERROR(tuf::Client::Init(dir, root));
   }
   if (!fs::exists(dir / "root.json")) {
@@ -97,16 +91,12 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
     out["checks"].push_back("release.policy");
   }
   if (a.require_logged) {
-    ASSIGN_OR_RETURN(auto key_bytes, Read(a.log_key, 16 * 1024));
-    json key_json = json::parse(key_bytes.begin(), key_bytes.end(), nullptr, false);
-    if (key_json.is_discarded()) return absl::InvalidArgumentError("--log-key: not JSON");
-    if (key_json.contains("key")) key_json = key_json["key"];  // log.json as a whole
-    ASSIGN_OR_RETURN(auto key, tuf::ParseKey(key_json));
-    ASSIGN_OR_RETURN(auto targets_bytes, Read((dir / "targets.json").string(), 64u << 20));
+    ASSIGN_OR_RETURN(auto key, ReadLogKey(a.log_key));
+    ASSIGN_OR_RETURN(auto targets_bytes, ReadInput((dir / "targets.json").string(), 64u << 20));
     std::optional<tlog::Checkpoint> trusted;
     if (fs::exists(dir / "checkpoint.json")) {
       ASSIGN_OR_RETURN(auto kept,
-                       Read((dir / "checkpoint.json").string(), tlog::kMaxCheckpointSize));
+                       ReadInput((dir / "checkpoint.json").string(), tlog::kMaxCheckpointSize));
       ASSIGN_OR_RETURN(trusted, tlog::VerifyCheckpoint(kept, key));
     }
     const std::string log_url =
@@ -150,32 +140,23 @@ void AddReleaseCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--json", a->json, "machine-readable output");
   cmd->callback([a, rv, exit_code] {
     a->has_release_version = rv->count() > 0;
-    json out = {{"checks", json::array()}};
-    auto st = Run(*a, out);
-    if (!st.ok()) {
-      *exit_code = ReportFailure("release", st);
-      return;
-    }
-    out["verified"] = true;
-    if (a->json) {
-      std::printf("%s\n", out.dump(2).c_str());
-    } else {
-      std::printf("verified: targets version %s",
-                  std::to_string(out["targets_version"].get<uint64_t>()).c_str());
-      if (out.contains("release_version")) {
-        std::printf(", release %s (minimum %s)",
-                    std::to_string(out["release_version"].get<uint64_t>()).c_str(),
-                    std::to_string(out["min_release_version"].get<uint64_t>()).c_str());
-      }
-      if (out.contains("log")) {
-        std::printf(", log entry %s of %s",
-                    std::to_string(out["log"]["index"].get<uint64_t>()).c_str(),
-                    std::to_string(out["log"]["size"].get<uint64_t>()).c_str());
-      }
-      std::printf("\n");
-      for (const auto& c : out["checks"]) std::printf("  ok    %s\n", c.get<std::string>().c_str());
-    }
-    *exit_code = 0;
+    *exit_code = RunChecked(
+        "release", a->json, [&](json& out) { return Run(*a, out); },
+        [](const json& out) {
+          std::printf("verified: targets version %s",
+                      std::to_string(out["targets_version"].get<uint64_t>()).c_str());
+          if (out.contains("release_version")) {
+            std::printf(", release %s (minimum %s)",
+                        std::to_string(out["release_version"].get<uint64_t>()).c_str(),
+                        std::to_string(out["min_release_version"].get<uint64_t>()).c_str());
+          }
+          if (out.contains("log")) {
+            std::printf(", log entry %s of %s",
+                        std::to_string(out["log"]["index"].get<uint64_t>()).c_str(),
+                        std::to_string(out["log"]["size"].get<uint64_t>()).c_str());
+          }
+          std::printf("\n");
+        });
   });
 }
 

@@ -31,8 +31,11 @@ int Fail(const std::string& cmd, const absl::Status& st) {
   return check ? 1 : 2;
 }
 
-void PrintLines(const std::vector<std::string>& lines) {
-  for (const auto& l : lines) std::printf("%s\n", l.c_str());
+// Prints a command's summary lines (on success).
+absl::Status PrintLines(const absl::StatusOr<std::vector<std::string>>& lines) {
+  if (!lines.ok()) return lines.status();
+  for (const auto& l : *lines) std::printf("%s\n", l.c_str());
+  return absl::OkStatus();
 }
 
 // "ROLE=VALUE" pairs.
@@ -114,10 +117,7 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
       o.thresholds = *thresholds;
       o.expires_days = *days;
       RETURN_IF_ERROR(Init(o, p));
-      auto summary = Sign(a->workdir, p, {});
-      if (!summary.ok()) return summary.status();
-      PrintLines(*summary);
-      return absl::OkStatus();
+      return PrintLines(Sign(a->workdir, p, {}));
     });
   });
 
@@ -153,10 +153,7 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
       o.renew = a->renew;
       if (sign->count("--min-release-version")) o.min_release_version = a->min_release_version;
       o.revoke_releases = a->revoke;
-      auto summary = Sign(a->workdir, p, o);
-      if (!summary.ok()) return summary.status();
-      PrintLines(*summary);
-      return absl::OkStatus();
+      return PrintLines(Sign(a->workdir, p, o));
     });
   });
 
@@ -167,10 +164,7 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
   passphrase_option(publish);
   publish->callback([a, with_passphrase] {
     with_passphrase("publish", [&](const std::string& p) -> absl::Status {
-      auto summary = Publish(a->workdir, a->repo, p);
-      if (!summary.ok()) return summary.status();
-      PrintLines(*summary);
-      return absl::OkStatus();
+      return PrintLines(Publish(a->workdir, a->repo, p));
     });
   });
 
@@ -194,10 +188,7 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
       for (const auto& [role, f] : *add_keys) o.add_key_files.emplace_back(role, f);
       o.remove_keyids = *remove;
       o.thresholds = *thresholds;
-      auto summary = RotateRoot(a->workdir, p, o);
-      if (!summary.ok()) return summary.status();
-      PrintLines(*summary);
-      return absl::OkStatus();
+      return PrintLines(RotateRoot(a->workdir, p, o));
     });
   });
 
