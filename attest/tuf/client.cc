@@ -1,5 +1,7 @@
 #include "attest/tuf/client.h"
 
+#include <list>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
@@ -201,14 +203,15 @@ absl::Status Client::UpdateTimestamp() {
 template <typename Parsed>
 absl::StatusOr<std::pair<Parsed, std::vector<uint8_t>>> Client::FetchListed(
     const std::string& role, const MetaFile& want, size_t limit,
-    absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by) {
+    absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by,
+    const Role& signers, const std::map<std::string, Key>& keys) {
   const std::string name = root_.consistent_snapshot
                                ? absl::StrCat(want.version, ".", role, ".json")
                                : absl::StrCat(role, ".json");
   ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(url_, name), want.length.value_or(limit)));
   RETURN_IF_ERROR(CheckHashes(bytes, want.hashes, want.length, role));
   ASSIGN_OR_RETURN(Parsed parsed, parse(bytes));
-  RETURN_IF_ERROR(VerifyRoleSignatures(parsed.envelope, role, root_.roles.at(role), root_.keys));
+  RETURN_IF_ERROR(VerifyRoleSignatures(parsed.envelope, role, signers, keys));
   if (parsed.envelope.version != want.version) {
     return Check(absl::StrCat(role, ".version"),
                  absl::StrCat("version ", parsed.envelope.version, ", the ", named_by, " names ",
@@ -220,7 +223,8 @@ absl::StatusOr<std::pair<Parsed, std::vector<uint8_t>>> Client::FetchListed(
 
 absl::Status Client::UpdateSnapshot() {
   ASSIGN_OR_RETURN(auto got, FetchListed<Snapshot>("snapshot", timestamp_->snapshot,
-                                                   limits_.snapshot, &ParseSnapshot, "timestamp"));
+                                                   limits_.snapshot, &ParseSnapshot, "timestamp",
+                                                   root_.roles.at("snapshot"), root_.keys));
   Snapshot& s = got.first;
   if (snapshot_) {
     for (const auto& [file, old] : snapshot_->meta) {
@@ -241,7 +245,8 @@ absl::Status Client::UpdateSnapshot() {
 
 absl::Status Client::UpdateTargets() {
   ASSIGN_OR_RETURN(auto got, FetchListed<Targets>("targets", snapshot_->meta.at("targets.json"),
-                                                  limits_.targets, &ParseTargets, "snapshot"));
+                                                  limits_.targets, &ParseTargets, "snapshot",
+                                                  root_.roles.at("targets"), root_.keys));
   Store("targets.json", got.second);
   targets_ = std::move(got.first);
   have_targets_ = true;
@@ -259,17 +264,74 @@ absl::Status Client::Refresh() {
   return Commit();
 }
 
+absl::StatusOr<Targets> Client::LoadDelegated(const Delegation& d,
+                                              const std::map<std::string, Key>& keys) {
+  const std::string file = d.name + ".json";
+  auto want = snapshot_->meta.find(file);
+  if (want == snapshot_->meta.end()) {
+    return Check(absl::StrCat(d.name, ".missing"),
+                 absl::StrCat("the snapshot does not list ", file, ", a delegated role"));
+  }
+  // The trusted copy, if it still holds against the delegator as it is now.
+  if (auto cached = ReadFileBounded(dir_ / file, limits_.targets); cached.ok()) {
+    if (CheckHashes(*cached, want->second.hashes, want->second.length, d.name).ok()) {
+      auto parsed = ParseTargets(*cached);
+      if (parsed.ok() && parsed->envelope.version == want->second.version &&
+          VerifyRoleSignatures(parsed->envelope, d.name, d.role, keys).ok() &&
+          Expired(parsed->envelope).ok()) {
+        return *std::move(parsed);
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(auto got, FetchListed<Targets>(d.name, want->second, limits_.targets,
+                                                  &ParseTargets, "snapshot", d.role, keys));
+  RETURN_IF_ERROR(WriteFileAtomically(dir_ / file, got.second));
+  return std::move(got.first);
+}
+
+absl::StatusOr<TargetFile> Client::Lookup(const std::string& target_name) {
+  if (auto it = targets_.targets.find(target_name); it != targets_.targets.end()) {
+    return it->second;
+  }
+  struct Frame {
+    const Targets* role;
+    size_t next = 0;
+    bool terminating = false;
+  };
+  std::list<Targets> loaded;  // stable addresses for the frames
+  std::set<std::string> visited;
+  std::vector<Frame> stack = {{&targets_}};
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next >= f.role->delegations.size()) {
+      if (f.terminating) break;  // a terminating delegation matched: no backtracking
+      stack.pop_back();
+      continue;
+    }
+    const Delegation& d = f.role->delegations[f.next++];
+    if (!d.Matches(target_name) || !visited.insert(d.name).second) continue;
+    if (visited.size() > limits_.max_delegations) {
+      return Check("delegation.limit",
+                   absl::StrCat("more than ", limits_.max_delegations,
+                                " delegated roles visited for '", target_name, "'"));
+    }
+    ASSIGN_OR_RETURN(Targets role, LoadDelegated(d, f.role->delegation_keys));
+    loaded.push_back(std::move(role));
+    if (auto it = loaded.back().targets.find(target_name); it != loaded.back().targets.end()) {
+      return it->second;
+    }
+    stack.push_back({&loaded.back(), 0, d.terminating});
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "tuf.target: '", target_name, "' is not in the trusted targets metadata or its delegations"));
+}
+
 absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
                                             const std::string& target_base_url,
                                             const fs::path& target_dir,
                                             const std::optional<std::string>& hardware_id) {
   if (!have_targets_) RETURN_IF_ERROR(Refresh());
-  auto it = targets_.targets.find(target_name);
-  if (it == targets_.targets.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("tuf.target: '", target_name, "' is not in the trusted targets metadata"));
-  }
-  const TargetFile& tf = it->second;
+  ASSIGN_OR_RETURN(const TargetFile tf, Lookup(target_name));
   if (hardware_id) {
     const auto hw = tf.custom.is_object() ? tf.custom.find("hardware") : tf.custom.end();
     if (hw == tf.custom.end() || !hw->is_string() || hw->get<std::string>() != *hardware_id) {

@@ -1,10 +1,12 @@
 #include "attest/tuf/metadata.h"
 
+#include <fnmatch.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
@@ -334,7 +336,84 @@ absl::StatusOr<Targets> ParseTargets(std::span<const uint8_t> bytes) {
     t.targets[it.key()] = std::move(tf);
   }
   if (auto c = s.find("custom"); c != s.end()) t.custom = *c;
+  if (auto d = s.find("delegations"); d != s.end()) {
+    const std::string where = "targets.json.delegations";
+    if (!d->is_object() || !d->contains("keys") || !(*d)["keys"].is_object() ||
+        (*d)["keys"].size() > 256 || !d->contains("roles") || !(*d)["roles"].is_array() ||
+        (*d)["roles"].size() > 256) {
+      return Bad(where, "keys (at most 256) and roles (at most 256) expected");
+    }
+    for (auto it = (*d)["keys"].begin(); it != (*d)["keys"].end(); ++it) {
+      auto key = ParseKey(it.value());
+      if (!key.ok()) return Bad(absl::StrCat(where, ".keys.", it.key()), key.status().message());
+      t.delegation_keys[it.key()] = *std::move(key);
+    }
+    for (const auto& r : (*d)["roles"]) {
+      Delegation del;
+      if (!r.is_object() || !r.contains("name") || !r["name"].is_string()) {
+        return Bad(where + ".roles", "a role needs a name");
+      }
+      del.name = r["name"];
+      const std::string rw = absl::StrCat(where, ".roles.", del.name);
+      if (del.name.empty() || del.name.size() > 64 || del.name == "root" || del.name == "targets" ||
+          del.name == "snapshot" || del.name == "timestamp" ||
+          !std::all_of(del.name.begin(), del.name.end(),
+                       [](char c) {
+                         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                c == '_' || c == '-';
+                       }) ||
+          del.name.front() == '.') {
+        return Bad(rw, "a role name of letters, digits, '.', '_', '-' (not a top-level role)");
+      }
+      ASSIGN_OR_RETURN(uint64_t threshold, PositiveInt(r, "threshold", rw));
+      if (threshold > 64) return Bad(rw, "threshold above 64");
+      del.role.threshold = static_cast<uint32_t>(threshold);
+      if (!r.contains("keyids") || !r["keyids"].is_array() || r["keyids"].size() > 64) {
+        return Bad(rw + ".keyids", "a list expected");
+      }
+      for (const auto& id : r["keyids"]) {
+        if (!id.is_string()) return Bad(rw + ".keyids", "strings expected");
+        del.role.keyids.push_back(id);
+      }
+      if (auto term = r.find("terminating"); term != r.end()) {
+        if (!term->is_boolean()) return Bad(rw + ".terminating", "a boolean expected");
+        del.terminating = *term;
+      }
+      const bool has_paths = r.contains("paths"), has_prefixes = r.contains("path_hash_prefixes");
+      if (has_paths == has_prefixes) {
+        return Bad(rw, "exactly one of paths and path_hash_prefixes expected");
+      }
+      const json& list = has_paths ? r["paths"] : r["path_hash_prefixes"];
+      if (!list.is_array() || list.size() > 1024) return Bad(rw, "a list of patterns expected");
+      for (const auto& p : list) {
+        if (!p.is_string() || p.get_ref<const std::string&>().size() > 1024) {
+          return Bad(rw, "patterns are strings");
+        }
+        (has_paths ? del.paths : del.path_hash_prefixes).push_back(p);
+      }
+      if (std::any_of(t.delegations.begin(), t.delegations.end(),
+                      [&](const Delegation& o) { return o.name == del.name; })) {
+        return Bad(rw, "delegated twice");
+      }
+      t.delegations.push_back(std::move(del));
+    }
+  }
   return t;
+}
+
+bool Delegation::Matches(const std::string& target_path) const {
+  for (const auto& pattern : paths) {
+    if (fnmatch(pattern.c_str(), target_path.c_str(), FNM_PATHNAME) == 0) return true;
+  }
+  if (path_hash_prefixes.empty()) return false;
+  const auto digest = tpm::Hash(
+      tpm::kAlgSha256,
+      std::span(reinterpret_cast<const uint8_t*>(target_path.data()), target_path.size()));
+  const std::string hex = HexEncode(*digest);
+  for (const auto& prefix : path_hash_prefixes) {
+    if (absl::StartsWith(hex, absl::AsciiStrToLower(prefix))) return true;
+  }
+  return false;
 }
 
 absl::Status VerifyRoleSignatures(const Envelope& e, const std::string& role_name, const Role& role,

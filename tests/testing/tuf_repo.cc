@@ -84,16 +84,23 @@ json TufRepo::TimestampSigned(const std::string& snapshot_bytes) const {
   return t;
 }
 
-json TufRepo::SnapshotSigned(const std::string& targets_bytes) const {
-  return {{"_type", "snapshot"},
-          {"spec_version", "1.0.31"},
-          {"version", snapshot_version},
-          {"expires", Expires("snapshot")},
-          {"meta",
-           {{"targets.json",
-             {{"version", targets_version},
-              {"length", targets_bytes.size()},
-              {"hashes", Hashes(targets_bytes)}}}}}};
+json TufRepo::SnapshotSigned(
+    const std::string& targets_bytes,
+    const std::map<std::string, std::pair<uint64_t, std::string>>& delegated_bytes) const {
+  json s = {{"_type", "snapshot"},
+            {"spec_version", "1.0.31"},
+            {"version", snapshot_version},
+            {"expires", Expires("snapshot")},
+            {"meta",
+             {{"targets.json",
+               {{"version", targets_version},
+                {"length", targets_bytes.size()},
+                {"hashes", Hashes(targets_bytes)}}}}}};
+  for (const auto& [name, vb] : delegated_bytes) {
+    s["meta"][name + ".json"] = {
+        {"version", vb.first}, {"length", vb.second.size()}, {"hashes", Hashes(vb.second)}};
+  }
+  return s;
 }
 
 json TufRepo::TargetsSigned() const {
@@ -102,11 +109,13 @@ json TufRepo::TargetsSigned() const {
     t[name] = {{"length", content.size()}, {"hashes", Hashes(content)}};
     if (auto c = target_custom.find(name); c != target_custom.end()) t[name]["custom"] = c->second;
   }
-  return {{"_type", "targets"},
-          {"spec_version", "1.0.31"},
-          {"version", targets_version},
-          {"expires", Expires("targets")},
-          {"targets", t}};
+  json out = {{"_type", "targets"},
+              {"spec_version", "1.0.31"},
+              {"version", targets_version},
+              {"expires", Expires("targets")},
+              {"targets", t}};
+  if (!delegations.is_null()) out["delegations"] = delegations;
+  return out;
 }
 
 std::string TufRepo::Envelope(const json& signed_part, const std::vector<TufKey>& signers) {
@@ -136,8 +145,26 @@ void TufRepo::PublishAll() {
       Write("targets/" + Hashes(content)["sha256"].get<std::string>() + "." + name, content);
     }
   }
+  std::map<std::string, std::pair<uint64_t, std::string>> delegated_bytes;
+  for (const auto& [role, d] : delegated) {
+    json files = json::object();
+    for (const auto& [name, content] : d.files) {
+      files[name] = {{"length", content.size()}, {"hashes", Hashes(content)}};
+      Write("targets/" + name, content);
+    }
+    const std::string bytes = Envelope({{"_type", "targets"},
+                                        {"spec_version", "1.0.31"},
+                                        {"version", d.version},
+                                        {"expires", Expires(role)},
+                                        {"targets", files}},
+                                       d.signers);
+    Write(role + ".json", bytes);
+    Write(absl::StrCat(d.version, ".", role, ".json"), bytes);
+    delegated_bytes[role] = {d.version, bytes};
+  }
   const std::string targets = Envelope(TargetsSigned(), keys.at("targets"));
-  const std::string snapshot = Envelope(SnapshotSigned(targets), keys.at("snapshot"));
+  const std::string snapshot =
+      Envelope(SnapshotSigned(targets, delegated_bytes), keys.at("snapshot"));
   const std::string timestamp = Envelope(TimestampSigned(snapshot), keys.at("timestamp"));
   Write("targets.json", targets);
   Write(absl::StrCat(targets_version, ".targets.json"), targets);

@@ -45,10 +45,22 @@ class TufRepo {
   std::optional<absl::Time> issued;                 // the timestamp's signed "issued" time
   std::map<std::string, std::string> target_files;  // name → content
   std::map<std::string, nlohmann::json> target_custom;
+  // Delegations: the top-level targets' "delegations" field as given (tests make it good or
+  // bad), and the delegated roles PublishAll writes (NAME.json, V.NAME.json) and lists in the
+  // snapshot.
+  nlohmann::json delegations;
+  struct DelegatedRole {
+    uint64_t version = 1;
+    std::map<std::string, std::string> files;  // target name → content
+    std::vector<TufKey> signers;
+  };
+  std::map<std::string, DelegatedRole> delegated;
 
   nlohmann::json RootSigned() const;
   nlohmann::json TimestampSigned(const std::string& snapshot_bytes) const;
-  nlohmann::json SnapshotSigned(const std::string& targets_bytes) const;
+  nlohmann::json SnapshotSigned(
+      const std::string& targets_bytes,
+      const std::map<std::string, std::pair<uint64_t, std::string>>& delegated_bytes = {}) const;
   nlohmann::json TargetsSigned() const;
   // An envelope signed by `signers` (default: the role's keys).
   static std::string Envelope(const nlohmann::json& signed_part,

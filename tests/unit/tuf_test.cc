@@ -183,6 +183,78 @@ TEST_F(TufClientTest, ExpiryUsesATimeFloorThatNeverGoesBack) {
   EXPECT_EQ(ReadText(meta() / kFloorFile), floor_file);
 }
 
+// Delegations: the search order (top-level, then delegated roles depth first in listed order), a
+// role trusted only for the paths delegated to it, terminating delegations, and a delegated role
+// (also the one cached in the trusted store) re-checked against its delegator on every lookup.
+TEST_F(TufClientTest, DelegatedRolesAreSearchedAndRecheckedAgainstTheirDelegator) {
+  const TufKey a = TufKey::Ed25519(), b = TufKey::EcdsaP256(), c = TufKey::Ed25519();
+  const std::string z = "elsewhere/z.raw";
+  const std::string z_prefix =
+      HexEncode(*tpm::Hash(tpm::kAlgSha256,
+                           std::span(reinterpret_cast<const uint8_t*>(z.data()), z.size())))
+          .substr(0, 4);
+  auto delegate = [&](const TufKey& team_a_key, bool terminating) {
+    return nlohmann::json{
+        {"keys", {{team_a_key.id(), team_a_key.public_json()}, {c.id(), c.public_json()}}},
+        {"roles", nlohmann::json::array({{{"name", "team-a"},
+                                          {"keyids", {team_a_key.id()}},
+                                          {"threshold", 1},
+                                          {"paths", {"models/*"}},
+                                          {"terminating", terminating}},
+                                         {{"name", "team-b"},
+                                          {"keyids", {c.id()}},
+                                          {"threshold", 1},
+                                          {"paths", {"models/*", "other/*"}}},
+                                         {{"name", "team-c"},  // never published
+                                          {"keyids", {c.id()}},
+                                          {"threshold", 1},
+                                          {"path_hash_prefixes", {z_prefix}}}})}};
+  };
+  auto publish = [&] {
+    ++repo_->targets_version;
+    ++repo_->snapshot_version;
+    ++repo_->timestamp_version;
+    repo_->PublishAll();
+  };
+  repo_->delegations = delegate(a, false);
+  repo_->delegated["team-a"] = {1, {{"models/m1.raw", "model one"}, {"other/y.raw", "y"}}, {a}};
+  repo_->delegated["team-b"] = {1, {{"models/m2.raw", "model two"}}, {c}};
+  publish();
+  auto tf = Download("models/m1.raw");
+  ASSERT_TRUE(tf.ok()) << tf.status();
+  EXPECT_EQ(ReadText(out() / "models/m1.raw"), "model one");
+  EXPECT_TRUE(fs::exists(meta() / "team-a.json"));  // kept in the trusted store
+  tf = Download("models/m2.raw");                   // not in team-a: the search goes on
+  ASSERT_TRUE(tf.ok()) << tf.status();
+  // team-a lists other/y.raw, but "other/*" was delegated to team-b only.
+  EXPECT_EQ(Download("other/y.raw").status().code(), absl::StatusCode::kNotFound);
+  // A delegated role (here by path hash prefix) that the snapshot does not list is refused.
+  auto st = Download(z).status();
+  EXPECT_TRUE(absl::StrContains(st.message(), "tuf.team-c.missing")) << st;
+
+  // A terminating delegation ends the search: team-b is not consulted for models/*.
+  repo_->delegations = delegate(a, true);
+  publish();
+  EXPECT_EQ(Download("models/m2.raw").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Download("models/m1.raw").ok());
+
+  // The delegator moves team-a to key b. The cached team-a.json (signed by a) no longer holds,
+  // nor does the mirror's copy: refused, and the trusted copy is left as it was.
+  const std::string cached = ReadText(meta() / "team-a.json");
+  repo_->delegations = delegate(b, false);
+  publish();
+  st = Download("models/m1.raw").status();
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "tuf.team-a.threshold")) << st;
+  EXPECT_EQ(ReadText(meta() / "team-a.json"), cached);
+  // team-a re-signed by its new key: accepted again.
+  repo_->delegated["team-a"].signers = {b};
+  ++repo_->delegated["team-a"].version;
+  publish();
+  tf = Download("models/m1.raw");
+  ASSERT_TRUE(tf.ok()) << tf.status();
+}
+
 TEST_F(TufClientTest, EndlessDataIsRefused) {
   Limits small;
   small.timestamp = 100;

@@ -47,6 +47,7 @@ struct Limits {
   size_t snapshot = 4 * 1024 * 1024;
   size_t targets = 16 * 1024 * 1024;
   uint32_t max_root_rotations = 32;
+  uint32_t max_delegations = 32;  // delegated roles visited per lookup
 };
 
 inline constexpr char kFloorFile[] = "time-floor.json";
@@ -64,9 +65,12 @@ class Client {
   // check ("tuf.timestamp.rollback: ..."); InvalidArgument a malformed file.
   absl::Status Refresh();
 
-  // After Refresh: the target's metadata, downloaded from TARGET_BASE_URL, checked, written to
-  // TARGET_DIR/<name>. With `hardware_id`, the target's custom "hardware" must name it (a release
-  // built for other hardware is wrong software for this appliance).
+  // After Refresh: the target's metadata (found by TUF's delegation search: the top-level targets,
+  // then delegated roles depth first in listed order, a terminating delegation ending the search;
+  // each delegated role, cached or fetched, verified against its delegator's keys and threshold
+  // on every lookup), downloaded from TARGET_BASE_URL, checked, written to TARGET_DIR/<name>. With
+  // `hardware_id`, the target's custom "hardware" must name it (a release built for other hardware
+  // is wrong software for this appliance).
   absl::StatusOr<TargetFile> Download(const std::string& target_name,
                                       const std::string& target_base_url,
                                       const std::filesystem::path& target_dir,
@@ -84,7 +88,11 @@ class Client {
   template <typename Parsed>
   absl::StatusOr<std::pair<Parsed, std::vector<uint8_t>>> FetchListed(
       const std::string& role, const MetaFile& want, size_t limit,
-      absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by);
+      absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by,
+      const Role& signers, const std::map<std::string, Key>& keys);
+  absl::StatusOr<TargetFile> Lookup(const std::string& target_name);
+  absl::StatusOr<Targets> LoadDelegated(const Delegation& d,
+                                        const std::map<std::string, Key>& keys);
   absl::Status Expired(const Envelope& e) const;
   absl::Status RaiseFloor(const Envelope& timestamp);
   std::string Url(const std::string& base, const std::string& name) const;

@@ -83,10 +83,22 @@ struct Snapshot {
   Envelope envelope;
   std::map<std::string, MetaFile> meta;  // "targets.json" (and delegated roles)
 };
+// A delegation of part of the target namespace to another targets role (TUF "delegations").
+struct Delegation {
+  std::string name;  // the role; its metadata is NAME.json (letters, digits, '.', '_', '-')
+  Role role;         // its keys (from the delegator's delegations.keys) and threshold
+  std::vector<std::string> paths;               // shell-style patterns ('*' stops at '/')
+  std::vector<std::string> path_hash_prefixes;  // or hex prefixes of SHA-256(target path)
+  bool terminating = false;
+  bool Matches(const std::string& target_path) const;
+};
+
 struct Targets {
   Envelope envelope;
   std::map<std::string, TargetFile> targets;
   nlohmann::json custom;  // signed.custom: {"min_release_version": N, ...}
+  std::map<std::string, Key> delegation_keys;
+  std::vector<Delegation> delegations;  // in order: the search visits them in this order
 };
 
 // TUF's time form, "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds): format and strict parse.
