@@ -338,6 +338,12 @@ absl::Status AddTarget(const fs::path& workdir, const fs::path& file, const Targ
   if (o.hardware) custom["hardware"] = *o.hardware;
   if (o.release_version) custom["release_version"] = *o.release_version;
   if (o.kind) custom["kind"] = *o.kind;
+  if (o.roothash) {
+    if (o.roothash->size() != 64 || !attest::HexDecode(*o.roothash).ok()) {
+      return absl::InvalidArgumentError("--roothash: 64 hex digits expected");
+    }
+    custom["roothash"] = absl::AsciiStrToLower(*o.roothash);
+  }
   if (!custom.empty()) entry["custom"] = custom;
   draft["targets"][name] = entry;
   return attest::WriteFileAtomically(workdir / "draft.json", draft.dump(2) + "\n");

@@ -59,6 +59,7 @@ struct TargetOptions {
   std::optional<uint64_t> release_version;  // custom.release_version
   std::optional<std::string> kind;          // custom.kind: uki, root, verity, reference-values,
                                             // sbom, ...
+  std::optional<std::string> roothash;      // custom.roothash (root targets): verity root hash
 };
 absl::Status AddTarget(const std::filesystem::path& workdir, const std::filesystem::path& file,
                        const TargetOptions& o);

@@ -16,7 +16,7 @@ namespace {
 
 struct Args {
   std::string workdir, repo, name, key_type = "ed25519", passphrase_file, file, target_name,
-                                   hardware, kind;
+                                   hardware, kind, roothash;
   std::vector<std::string> keys, key_counts, thresholds, expires, extra_keys, renew, generate,
       add_keys, remove_keys;
   uint64_t release_version = 0, min_release_version = 0;
@@ -128,12 +128,14 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
   add->add_option("--hardware", a->hardware, "the hardware id it is built for");
   add->add_option("--release-version", a->release_version, "the release it belongs to");
   add->add_option("--kind", a->kind, "uki, root, verity, reference-values, sbom, ...");
+  add->add_option("--roothash", a->roothash, "a root image's verity root hash (64 hex digits)");
   add->callback([a, add, &exit_code] {
     TargetOptions o;
     o.name = a->target_name;
     if (add->count("--hardware")) o.hardware = a->hardware;
     if (add->count("--release-version")) o.release_version = a->release_version;
     if (add->count("--kind")) o.kind = a->kind;
+    if (add->count("--roothash")) o.roothash = a->roothash;
     auto st = AddTarget(a->workdir, a->file, o);
     exit_code = st.ok() ? 0 : Fail("add-target", st);
   });

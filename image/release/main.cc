@@ -11,9 +11,9 @@
 //               docs/release-channel.md): appliance-release init --workdir W --name N [--key-type
 //               ed25519|ecdsa] [--key ROLE=FILE]... [--keys ROLE=N]... [--threshold ROLE=N]...
 //               [--expires ROLE=DAYS]...; add-target --workdir W FILE [--name T] [--hardware H]
-//               [--release-version N] [--kind K]; sign --workdir W [--key FILE]... [--renew
-//               ROLE]...
-//               [--min-release-version N] [--revoke-release N]...; publish --workdir W --repo R;
+//               [--release-version N] [--kind K] [--roothash HEX]; sign --workdir W
+//               [--key FILE]... [--renew ROLE]... [--min-release-version N]
+//               [--revoke-release N]...; publish --workdir W --repo R;
 //               rotate-root --workdir W [--generate ROLE]... [--add-key ROLE=FILE]...
 //               [--remove-key ROLE=KEYID]... [--threshold ROLE=N]...; status --workdir W [--json]
 // Passphrases for keys come from $APPLIANCE_RELEASE_PASSPHRASE or --passphrase-file; never printed.

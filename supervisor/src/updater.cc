@@ -1,0 +1,190 @@
+#include "supervisor/updater.h"
+
+#include <stdlib.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "attest/encoding.h"
+#include "attest/files.h"
+#include "attest/status.h"
+#include "attest/tuf/client.h"
+#include "attest/tuf/release.h"
+#include "supervisor/release_counter.h"
+#include "supervisor/slots.h"
+#include "supervisor/tpm.h"
+
+namespace appliance::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+namespace tuf = attest::tuf;
+
+struct Running {
+  std::string roothash;
+  std::optional<uint64_t> version;  // the running slot's label
+};
+
+std::string RootUuid(const std::string& roothash) {
+  std::string h = roothash.substr(0, 32);
+  for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
+                      h.substr(16, 4), "-", h.substr(20, 12));
+}
+
+absl::StatusOr<Running> RunningRelease(const UpdaterOptions& o, const GptDisk& disk) {
+  ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(o.cmdline, 64 * 1024));
+  Running r;
+  ASSIGN_OR_RETURN(r.roothash, RootHashOf(std::string(bytes.begin(), bytes.end())));
+  ASSIGN_OR_RETURN(auto slots, ListSlots(disk, o.image_name));
+  for (const auto& s : slots) {
+    if (s.root.uuid == RootUuid(r.roothash)) r.version = s.version;
+  }
+  return r;
+}
+
+struct Candidate {
+  uint64_t version = 0;
+  std::string uki, root, verity, roothash;
+  bool complete() const {
+    return !uki.empty() && !root.empty() && !verity.empty() && roothash.size() == 64;
+  }
+};
+
+// The newest complete release for this hardware in the trusted targets.
+std::optional<Candidate> Newest(const tuf::Targets& targets, const std::string& hardware) {
+  std::map<uint64_t, Candidate> releases;
+  for (const auto& [name, tf] : targets.targets) {
+    const json& c = tf.custom;
+    if (!c.is_object() || c.value("hardware", "") != hardware || !c.contains("release_version") ||
+        !c["release_version"].is_number_unsigned()) {
+      continue;
+    }
+    Candidate& cand = releases[c["release_version"].get<uint64_t>()];
+    cand.version = c["release_version"];
+    const std::string kind = c.value("kind", "");
+    if (kind == "uki") cand.uki = name;
+    if (kind == "verity") cand.verity = name;
+    if (kind == "root") {
+      cand.root = name;
+      cand.roothash = c.value("roothash", "");
+    }
+  }
+  for (auto it = releases.rbegin(); it != releases.rend(); ++it) {
+    if (it->second.complete()) return it->second;
+  }
+  return std::nullopt;
+}
+
+// Runs `body` with a refreshed TUF client over the channel.
+template <typename F>
+absl::StatusOr<json> WithChannel(const UpdaterOptions& o, F body) {
+  if (!fs::exists(o.metadata_dir / "root.json")) {
+    if (o.trusted_root.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          o.metadata_dir.string(), " holds no trusted root and none was given (--trusted-root)"));
+    }
+    ASSIGN_OR_RETURN(auto root, attest::ReadFileBounded(o.trusted_root, 512 * 1024));
+    RETURN_IF_ERROR(tuf::Client::Init(o.metadata_dir, root));
+  }
+  auto fetcher = tuf::MakeHttpFetcher();
+  tuf::Client client(o.metadata_dir, o.metadata_url, fetcher.get());
+  RETURN_IF_ERROR(client.Refresh());
+  return body(client);
+}
+
+json EntriesJson(const UpdaterOptions& o) {
+  json entries = json::array();
+  for (const auto& e : BootOrder(o.esp, o.image_name)) entries.push_back(e.file);
+  return entries;
+}
+
+}  // namespace
+
+absl::StatusOr<json> UpdaterStatus(const UpdaterOptions& o) {
+  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
+  json out = {{"running_roothash", running.roothash},
+              {"running_version", running.version ? json(*running.version) : json(nullptr)},
+              {"boot_entries", EntriesJson(o)}};
+  if (!o.tcti.empty()) {
+    ASSIGN_OR_RETURN(auto tpm, Tpm::Open(o.tcti));
+    ASSIGN_OR_RETURN(out["committed_version"], ReleaseCounter(*tpm).Committed());
+  }
+  return WithChannel(o, [&](tuf::Client& client) -> absl::StatusOr<json> {
+    ASSIGN_OR_RETURN(auto policy, tuf::PolicyOf(client.targets()));
+    out["min_release_version"] = policy.min_release_version;
+    auto newest = Newest(client.targets(), o.hardware);
+    out["available_version"] = newest ? json(newest->version) : json(nullptr);
+    return out;
+  });
+}
+
+absl::StatusOr<json> UpdaterInstall(const UpdaterOptions& o) {
+  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
+  return WithChannel(o, [&](tuf::Client& client) -> absl::StatusOr<json> {
+    json out = {{"running_version", running.version ? json(*running.version) : json(nullptr)}};
+    auto newest = Newest(client.targets(), o.hardware);
+    if (!newest || (running.version && newest->version <= *running.version)) {
+      out["installed"] = false;
+      out["reason"] = "up to date";
+      return out;
+    }
+    ASSIGN_OR_RETURN(auto policy, tuf::PolicyOf(client.targets()));
+    RETURN_IF_ERROR(tuf::CheckRelease(policy, newest->version));
+    std::unique_ptr<Tpm> tpm;
+    if (!o.tcti.empty()) {
+      ASSIGN_OR_RETURN(tpm, Tpm::Open(o.tcti));
+      RETURN_IF_ERROR(ReleaseCounter(*tpm).CheckInstallable(newest->version));
+    }
+    fs::path work = o.work_dir;
+    if (work.empty()) {
+      std::string tmpl = "/var/tmp/appliance-update-XXXXXX";
+      if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+      work = tmpl;
+    }
+    const std::string base =
+        o.targets_url.empty() ? absl::StrCat(o.metadata_url, "/targets") : o.targets_url;
+    for (const std::string* name : {&newest->uki, &newest->root, &newest->verity}) {
+      RETURN_IF_ERROR(client.Download(*name, base, work, o.hardware).status());
+    }
+    SlotWriter writer(disk, o.esp, o.image_name, running.roothash);
+    auto st = writer.Install({newest->version, work / newest->uki, work / newest->root,
+                              work / newest->verity, newest->roothash},
+                             o.tries);
+    std::error_code ec;
+    if (o.work_dir.empty()) fs::remove_all(work, ec);
+    RETURN_IF_ERROR(st);
+    out["installed"] = true;
+    out["version"] = newest->version;
+    out["boot_entries"] = EntriesJson(o);
+    return out;
+  });
+}
+
+absl::StatusOr<json> UpdaterCommit(const UpdaterOptions& o) {
+  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
+  if (!running.version) {
+    return absl::FailedPreconditionError(
+        "commit: the running slot carries no release label (<name>_<version>)");
+  }
+  const std::string blessed = absl::StrCat(o.image_name, "_", *running.version, ".efi");
+  bool found = false;
+  for (const auto& e : BootOrder(o.esp, o.image_name)) found = found || e.file == blessed;
+  if (!found) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("commit: release ", *running.version, " is not blessed yet (no ", blessed,
+                     "): the boot has not reached boot-complete.target"));
+  }
+  json out = {{"committed_version", *running.version}};
+  if (!o.tcti.empty()) {
+    ASSIGN_OR_RETURN(auto tpm, Tpm::Open(o.tcti));
+    RETURN_IF_ERROR(ReleaseCounter(*tpm).Commit(*running.version));
+  }
+  return out;
+}
+
+}  // namespace appliance::supervisor
