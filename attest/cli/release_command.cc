@@ -2,7 +2,7 @@
 // of reference values (or a release version an appliance reports).
 //   appliance-verify release --metadata-dir D --metadata-url U [--trusted-root ROOT.json]
 //       [--reference-values F] [--release-version N]
-//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--json]
+//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--ca-file F] [--json]
 // 1. The TUF client workflow from the trusted root in D (--trusted-root starts D): root chain,
 //    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry.
 // 2. --reference-values: the file is a target of the trusted targets (by SHA-256 and length);
@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct ReleaseArgs {
-  std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key;
+  std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key, ca_file;
   uint64_t release_version = 0;
   bool has_release_version = false, require_logged = false, json = false;
 };
@@ -54,7 +54,7 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
     return absl::InvalidArgumentError(
         absl::StrCat(a.metadata_dir, " holds no trusted root: give --trusted-root"));
   }
-  auto fetcher = tuf::MakeHttpFetcher();
+  auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), a.ca_file);
   tuf::Client client(dir, a.metadata_url, fetcher.get());
   RETURN_IF_ERROR(AsCheck(client.Refresh()));
   const tuf::Targets& targets = client.targets();
@@ -135,6 +135,7 @@ void AddReleaseCommand(CLI::App& app, int* exit_code) {
                               "the log's public key (TUF key JSON or "
                               "log.json), pinned by the coordinator");
   cmd->add_option("--log-url", a->log_url, "the log's URL or directory (default: URL/log)");
+  cmd->add_option("--ca-file", a->ca_file, "HTTPS: trust these CA certificates (PEM)");
   logged->needs(key);
   key->needs(logged);
   cmd->add_flag("--json", a->json, "machine-readable output");

@@ -5,7 +5,8 @@
 //   appliance-tuf-client --metadata-dir D --metadata-url U --target-name T --target-base-url B
 //                        --target-dir O download
 // Trusted metadata lives in D under unversioned names (root.json, timestamp.json, ...).
-// Repositories: http://, a directory or a file:// URL (HTTPS is not built yet).
+// Repositories: https:// (TLS 1.3; the system's trust store, or --ca-file), http://, a directory
+// or a file:// URL.
 #include <cstdio>
 #include <string>
 
@@ -31,6 +32,10 @@ int main(int argc, char** argv) {
   app.add_option("--target-name", target_name, "target to download");
   app.add_option("--target-base-url", target_base_url, "where targets are served");
   app.add_option("--target-dir", target_dir, "where the downloaded target is written");
+  std::string ca_file;
+  app.add_option("--ca-file", ca_file,
+                 "HTTPS: trust these CA certificates (PEM) instead of the "
+                 "system's");
   auto* init = app.add_subcommand("init", "trust TRUSTED_ROOT (root.json) from now on");
   init->add_option("TRUSTED_ROOT", trusted_root, "the initial trusted root metadata")->required();
   auto* refresh = app.add_subcommand("refresh", "update root, timestamp, snapshot and targets");
@@ -49,11 +54,7 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : Fail(std::string(st.message()));
   }
   if (metadata_url.empty()) return Fail("--metadata-url is required");
-  if (absl::StartsWith(metadata_url, "https://") || absl::StartsWith(target_base_url, "https://")) {
-    return Fail(
-        "HTTPS repositories are not supported by this build yet (http://, file://, directory)");
-  }
-  auto fetcher = attest::tuf::MakeHttpFetcher();
+  auto fetcher = attest::tuf::MakeHttpFetcher(absl::Seconds(30), ca_file);
   attest::tuf::Client client(metadata_dir, metadata_url, fetcher.get());
   auto st = client.Refresh();
   if (!st.ok()) return Fail(std::string(st.message()));

@@ -1,7 +1,8 @@
 // appliance-update: the appliance's updater (supervisor/updater.h, docs/release-channel.md).
 //   appliance-update --metadata-dir D --metadata-url U --hardware H --disk DEV --esp DIR
 //       [--trusted-root ROOT.json] [--targets-url B] [--image-name appliance] [--tcti T]
-//       [--cmdline /proc/cmdline] [--work-dir DIR] [--tries 3] {status | install | commit}
+//       [--cmdline /proc/cmdline] [--work-dir DIR] [--tries 3] [--ca-file F]
+//       {status | install | commit}
 // Prints a JSON report. Exit 0 done (install: also when already up to date), 1 a check or policy
 // refused the update (stderr names it and the values compared), 2 usage error or bad input.
 #include <cstdio>
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--tries", o.tries, "boot tries of a new release (default 3)")
       ->check(CLI::Range(1, 9));
   app.add_option("--sfdisk", o.sfdisk, "sfdisk binary (default /usr/sbin/sfdisk)");
+  app.add_option("--ca-file", o.ca_file, "HTTPS: trust these CA certificates (PEM)");
   auto* status = app.add_subcommand("status", "the running, committed and available releases");
   auto* install = app.add_subcommand("install", "install the newest allowed release");
   auto* commit = app.add_subcommand("commit", "raise the vTPM counter to the running release");

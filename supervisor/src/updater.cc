@@ -88,7 +88,7 @@ absl::StatusOr<json> WithChannel(const UpdaterOptions& o, F body) {
     ASSIGN_OR_RETURN(auto root, attest::ReadFileBounded(o.trusted_root, 512 * 1024));
     RETURN_IF_ERROR(tuf::Client::Init(o.metadata_dir, root));
   }
-  auto fetcher = tuf::MakeHttpFetcher();
+  auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), o.ca_file);
   tuf::Client client(o.metadata_dir, o.metadata_url, fetcher.get());
   RETURN_IF_ERROR(client.Refresh());
   return body(client);

@@ -1,5 +1,5 @@
 // The appliance's updater end to end on the host (issue 8): an operator publishes releases with
-// appliance-release into a repository served by a loopback HTTP server; appliance-update (a
+// appliance-release into a repository served by a loopback HTTPS server; appliance-update (a
 // process) refreshes the channel from the image's trusted root, installs the newest release for
 // its hardware into the inactive A/B slot of a GPT disk image, and after the (simulated) reboot
 // and boot-complete commits it to a real vTPM (swtpm) NV counter. Then the disk is reset to the
@@ -41,7 +41,9 @@ class UpdaterTest : public ::testing::Test {
     r = Release({"publish", "--workdir", S("w"), "--repo", S("repo")});  // the empty channel
     ASSERT_EQ(r.exit_code, 0) << r.err;
     fs::copy_file(P("repo/1.root.json"), P("image-root.json"));  // what the image carries
-    server_ = std::make_unique<StaticHttpServer>(P("repo"));
+    server_ = std::make_unique<StaticHttpServer>(P("repo"), std::chrono::milliseconds(0),
+                                                 StaticHttpServer::Tls::kYes);
+    attest::testing::WriteFileOrDie(P("repo-ca.pem"), server_->ca_pem());
   }
   fs::path P(const std::string& n) const { return tmp_.path() / n; }
   std::string S(const std::string& n) const { return P(n).string(); }
@@ -81,7 +83,8 @@ class UpdaterTest : public ::testing::Test {
     res = Release({"publish", "--workdir", S("w"), "--repo", S("repo")});
     ASSERT_EQ(res.exit_code, 0) << res.err;
   }
-  ProcessResult Update(const std::string& command, const std::string& url = "") {
+  ProcessResult Update(const std::string& command, const std::string& url = "",
+                       const std::string& ca_file = "") {
     return RunProcess({(kBin / "appliance-update").string(),
                        "--metadata-dir",
                        S("appliance/meta"),
@@ -101,6 +104,8 @@ class UpdaterTest : public ::testing::Test {
                        S("appliance/downloads"),
                        "--tcti",
                        swtpm_->tcti(),
+                       "--ca-file",
+                       ca_file.empty() ? S("repo-ca.pem") : ca_file,
                        command},
                       120);
   }
@@ -159,12 +164,14 @@ TEST_F(UpdaterTest, InstallsRebootsCommitsAndTheVtpmCounterRefusesARollback) {
   disk_->FactoryReset();
   fs::remove_all(P("appliance/meta"));
   ASSERT_EQ(disk_->Boot(), 1u);
-  StaticHttpServer old_mirror(P("repo-at-2"));
-  r = Update("install", old_mirror.url());
+  StaticHttpServer old_mirror(P("repo-at-2"), std::chrono::milliseconds(0),
+                              StaticHttpServer::Tls::kYes);
+  attest::testing::WriteFileOrDie(P("old-mirror-ca.pem"), old_mirror.ca_pem());
+  r = Update("install", old_mirror.url(), S("old-mirror-ca.pem"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "rollback.tpm_counter: release 2 is below release 3"))
       << r.err;
-  r = Update("status", old_mirror.url());
+  r = Update("status", old_mirror.url(), S("old-mirror-ca.pem"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["committed_version"], 3);
   EXPECT_EQ(disk_->Boot(), 1u);  // nothing was written

@@ -405,6 +405,33 @@ TEST_F(TufClientTest, OverHttpAndSlowRetrievalIsBounded) {
   EXPECT_TRUE(absl::StrContains(st.message(), "endless data")) << st;
 }
 
+TEST_F(TufClientTest, OverHttpsTheServerIsAuthenticated) {
+  testing::StaticHttpServer server(repo_->dir(), std::chrono::milliseconds(0),
+                                   testing::StaticHttpServer::Tls::kYes);
+  ASSERT_TRUE(absl::StartsWith(server.url(), "https://127.0.0.1:"));
+  const fs::path ca = tmp_.path() / "server-ca.pem";
+  testing::WriteFileOrDie(ca, server.ca_pem());
+  auto fetcher = MakeHttpFetcher(absl::Seconds(5), ca.string());
+  {
+    Client c(meta(), server.url(), fetcher.get());
+    ASSERT_TRUE(c.Refresh().ok());
+    auto tf = c.Download("release-1.raw", server.url() + "/targets", out());
+    ASSERT_TRUE(tf.ok()) << tf.status();
+  }
+  // Not a server the client trusts (the system's trust store has never heard of it).
+  auto system_store = MakeHttpFetcher(absl::Seconds(5));
+  auto st = system_store->Fetch(server.url() + "/timestamp.json", 1 << 16).status();
+  EXPECT_TRUE(absl::StrContains(st.message(), "tls:")) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "not authenticated")) << st;
+  // The certificate names 127.0.0.1, not "localhost".
+  const std::string port = server.url().substr(server.url().rfind(':') + 1);
+  st = fetcher->Fetch("https://localhost:" + port + "/timestamp.json", 1 << 16).status();
+  EXPECT_TRUE(absl::StrContains(st.message(), "not authenticated")) << st;
+  // Plain HTTP to the TLS port fails cleanly.
+  st = fetcher->Fetch("http://127.0.0.1:" + port + "/timestamp.json", 1 << 16).status();
+  EXPECT_FALSE(st.ok());
+}
+
 TEST(TufClientCliTest, InitRefreshDownloadContract) {
   testing::ScopedTempDir tmp;
   TufRepo repo(tmp.path() / "repo");

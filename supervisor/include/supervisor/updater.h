@@ -34,6 +34,7 @@ struct UpdaterOptions {
   std::filesystem::path cmdline = "/proc/cmdline";
   std::filesystem::path work_dir;  // downloads (default: a fresh directory under /var/tmp)
   std::string tcti;                // the vTPM (empty: no local anti-rollback)
+  std::string ca_file;             // HTTPS trust anchors (empty: the system's)
   std::string sfdisk = "/usr/sbin/sfdisk";
   uint32_t tries = 3;
 };
