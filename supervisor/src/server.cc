@@ -40,6 +40,7 @@
 #include "supervisor.h"
 #include "supervisor/oci.h"
 #include "supervisor/platform.h"
+#include "supervisor/release_counter.h"
 #include "supervisor/runner.h"
 #include "supervisor/runtime_log.h"
 #include "supervisor/systemd_runner.h"
@@ -535,6 +536,11 @@ absl::Status Daemon::Init() {
              absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust),
              {{"TPM_BANKS", std::to_string(tpm_->banks().size())}});
     RETURN_IF_ERROR(LoadFirmwareEventLog());
+    if (release_) {
+      // A release below the one committed on this vTPM (a disk reset to an older image): do not
+      // serve it.
+      RETURN_IF_ERROR(ReleaseCounter(*tpm_).CheckInstallable(release_->first));
+    }
   }
   if (cfg_.platform == "software-snp") {
     SoftwareSnpOptions so;

@@ -26,6 +26,8 @@
 #include "attest/files.h"
 #include "attest/status.h"
 #include "nlohmann/json.hpp"
+#include "supervisor/release_counter.h"
+#include "supervisor/tpm.h"
 #include "test_support.h"
 #include "tls_tools.h"
 
@@ -472,6 +474,22 @@ TEST_F(OwnApplianceTest, ReleaseInTheEvidenceMeetsTheChannelPolicy) {
   EXPECT_NE(verified.status().message().find("runtime.release: the evidence names release 4"),
             std::string::npos)
       << verified.status();
+  // Release 5 was committed on this vTPM since: release 3 (a disk reset to an older image) is not
+  // served at all.
+  a.supervisor->Stop();
+  {
+    auto tpm = appliance::supervisor::Tpm::Open(a.swtpm->tcti());
+    ASSERT_TRUE(tpm.ok()) << tpm.status();
+    ASSERT_TRUE(appliance::supervisor::ReleaseCounter(**tpm).Commit(5).ok());
+  }
+  LaunchConfigSpec again;
+  again.ca_pem = pki_->ca_pem();
+  again.tcti = a.swtpm->tcti();
+  SupervisorProcess old(dir_->path() / "release-old", MakeLaunchConfig(again),
+                        {"--software-rsa-bits", "2048", "--release-file", release.string()});
+  EXPECT_FALSE(old.WaitReady(30000));
+  EXPECT_NE(old.log().find("rollback.tpm_counter: release 3 is below release 5"), std::string::npos)
+      << old.log();
 }
 
 TEST_F(OwnApplianceTest, ReadinessIsNotifiedToSystemd) {
