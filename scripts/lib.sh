@@ -26,11 +26,11 @@ build_fuzz() {
 
 # The gRPC daemon and client under ASan+UBSan (gcc): only what the integration label needs.
 build_asan() {
-  log "build (gcc, ASan+UBSan, supervisor and integration tests, $ROOT/build-asan)"
+  log "build (gcc, ASan+UBSan, supervisor, updater and integration tests, $ROOT/build-asan)"
   cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DAPPLIANCE_SANITIZE=ON -DAPPLIANCE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$ROOT/build-asan" -j "$JOBS" --target supervisor_integration_tests tpm_esys_tests \
-    systemd_runner_tests
+    systemd_runner_tests updater_tests
 }
 
 vectors_dir() {

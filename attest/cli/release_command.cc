@@ -2,7 +2,8 @@
 // of reference values (or a release version an appliance reports).
 //   appliance-verify release --metadata-dir D --metadata-url U [--trusted-root ROOT.json]
 //       [--reference-values F] [--release-version N]
-//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--ca-file F] [--json]
+//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--require-sbom]
+//       [--ca-file F] [--json]
 // 1. The TUF client workflow from the trusted root in D (--trusted-root starts D): root chain,
 //    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry.
 // 2. --reference-values: the file is a target of the trusted targets (by SHA-256 and length);
@@ -35,7 +36,7 @@ using json = nlohmann::json;
 struct ReleaseArgs {
   std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key, ca_file;
   uint64_t release_version = 0;
-  bool has_release_version = false, require_logged = false, json = false;
+  bool has_release_version = false, require_logged = false, require_sbom = false, json = false;
 };
 
 // The TUF client's refusals are failed checks (exit 1) unless the input was malformed.
@@ -86,6 +87,18 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
     out["checks"].push_back("release.target");
   }
   if (release) {
+    // The release's SBOM (a target of kind "sbom" of the same release), if it carries one.
+    for (const auto& [name, tf] : targets.targets) {
+      if (tf.custom.is_object() && tf.custom.value("kind", "") == "sbom" &&
+          tf.custom.value("release_version", uint64_t{0}) == *release &&
+          tf.hashes.count("sha256")) {
+        out["sbom"] = {{"target", name}, {"sha256", HexEncode(tf.hashes.at("sha256"))}};
+      }
+    }
+    if (a.require_sbom && !out.contains("sbom")) {
+      return VerificationFailed("release.sbom",
+                                absl::StrCat("release ", *release, " carries no SBOM target"));
+    }
     RETURN_IF_ERROR(tuf::CheckRelease(policy, *release));
     out["release_version"] = *release;
     out["checks"].push_back("release.policy");
@@ -136,6 +149,8 @@ void AddReleaseCommand(CLI::App& app, int* exit_code) {
                               "log.json), pinned by the coordinator");
   cmd->add_option("--log-url", a->log_url, "the log's URL or directory (default: URL/log)");
   cmd->add_option("--ca-file", a->ca_file, "HTTPS: trust these CA certificates (PEM)");
+  cmd->add_flag("--require-sbom", a->require_sbom,
+                "the release must carry an SBOM target (kind sbom, same release version)");
   logged->needs(key);
   key->needs(logged);
   cmd->add_flag("--json", a->json, "machine-readable output");

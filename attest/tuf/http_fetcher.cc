@@ -1,8 +1,9 @@
 // HTTP(S) fetching for the TUF client (Boost.Beast over Boost.Asio, TLS through OpenSSL): one
-// deadline for the whole request (a server that trickles bytes cannot hold the client longer: slow
-// retrieval), the body bounded by the caller's limit (endless data), redirects refused (a mirror
-// is a fixed place). HTTPS: TLS 1.3 only, the server's certificate verified against the system's
-// trust store (or a given CA file) and its name (DNS name or IP address) checked, SNI sent.
+// deadline for the whole request, the timeout plus 1 s per MiB allowed (a server that trickles
+// bytes cannot hold the client longer: slow retrieval), the body bounded by the caller's limit
+// (endless data), redirects refused (a mirror is a fixed place). HTTPS: TLS 1.3 only, the server's
+// certificate verified against the system's trust store (or a given CA file) and its name (DNS name
+// or IP address) checked, SNI sent.
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -118,8 +119,12 @@ class HttpFetcher : public Fetcher {
                                            const std::string& url, size_t max_bytes,
                                            beast::ssl_stream<beast::tcp_stream>* tls) {
     tcp::resolver resolver(ioc);
+    // The whole request's deadline: the timeout, plus one second per MiB the response may have
+    // (a floor on the average rate, 1 MiB/s, so that a large target can arrive and a trickle
+    // cannot hold the client: slow retrieval).
+    const auto allowed = timeout_ + absl::Seconds(static_cast<int64_t>(max_bytes >> 20));
     const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout_));
+                          std::chrono::milliseconds(absl::ToInt64Milliseconds(allowed));
     tcp.expires_at(deadline);
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     req.set(http::field::host, u.host);
@@ -192,7 +197,7 @@ class HttpFetcher : public Fetcher {
     if (timed_out || result == beast::error::timeout) {
       return absl::FailedPreconditionError(
           absl::StrCat("tuf.download.timeout: ", url, " did not arrive within ",
-                       absl::FormatDuration(timeout_), " (slow retrieval)"));
+                       absl::FormatDuration(allowed), " (slow retrieval)"));
     }
     if (handshake_failed) {
       std::string why = result.message();

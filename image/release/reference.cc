@@ -9,6 +9,7 @@
 #include "attest/boot/boot_pcrs.h"
 #include "attest/boot/pe.h"
 #include "attest/encoding.h"
+#include "attest/evidence.h"
 #include "attest/files.h"
 #include "attest/snp/launch_digest.h"
 #include "attest/status.h"
@@ -155,8 +156,9 @@ absl::StatusOr<std::string> BuildReference(const ReferenceArgs& a) {
     ASSIGN_OR_RETURN(auto sha, attest::tpm::Hash(attest::tpm::kAlgSha256, config));
     out["launch_config_sha256"] = json::array({attest::HexEncode(sha)});
   }
-  out["runtime_events"] = {"launch-config", "container-manifest", "container-restart",
-                           "supervisor-restart"};
+  out["runtime_events"] = {attest::kEventLaunchConfig, attest::kEventContainerManifest,
+                           attest::kEventContainerRestart, attest::kEventSupervisorRestart,
+                           attest::kEventRelease};
   return out.dump(2) + "\n";
 }
 

@@ -1,5 +1,6 @@
 // appliance-supervisor --config LAUNCH_CONFIG_JSON (issue 5's stable contract).
 #include <cstdio>
+#include <cstdlib>
 
 #include "CLI/CLI.hpp"
 #include "supervisor.h"
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
   }
   o.state_dir = state_dir;
   o.firmware_event_log = event_log;
+  // The image's drop-in names it through the environment (guest/appliance-release-info).
+  if (release_file.empty()) {
+    if (const char* env = std::getenv("APPLIANCE_RELEASE_FILE"); env != nullptr) release_file = env;
+  }
   o.release_file = release_file;
   o.software_roots_dir = roots_dir.empty() ? o.state_dir : std::filesystem::path(roots_dir);
   return appliance::supervisor::RunDaemon(o);

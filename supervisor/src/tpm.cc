@@ -323,8 +323,20 @@ struct NvHandle {
 
 absl::StatusOr<std::optional<uint64_t>> Tpm::NvCounterRead(uint32_t index) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  NvHandle nv{impl_->esys};
+  // Defined at all? (Asked through the handle list: a missing index is no error to log.)
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
   TSS2_RC rc = WithRetry([&] {
+    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
+  });
+  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
+  if (cap->data.handles.count == 0 || cap->data.handles.handle[0] != index) {
+    return std::optional<uint64_t>();
+  }
+  NvHandle nv{impl_->esys};
+  rc = WithRetry([&] {
     return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                  &nv.tr);
   });

@@ -33,10 +33,36 @@ std::string RootUuid(const std::string& roothash) {
                       h.substr(16, 4), "-", h.substr(20, 12));
 }
 
-absl::StatusOr<Running> RunningRelease(const UpdaterOptions& o, const GptDisk& disk) {
+absl::StatusOr<std::string> BootedRootHash(const UpdaterOptions& o) {
   ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(o.cmdline, 64 * 1024));
+  return RootHashOf(std::string(bytes.begin(), bytes.end()));
+}
+
+// "auto": the disk holding the booted root partition (/dev/disk/by-partuuid/<UUID from the booted
+// roothash> → its parent block device in sysfs).
+absl::StatusOr<GptDisk> OpenDisk(const UpdaterOptions& o) {
+  fs::path disk = o.disk;
+  if (disk == "auto") {
+    ASSIGN_OR_RETURN(std::string hash, BootedRootHash(o));
+    std::string uuid = RootUuid(hash);
+    for (char& c : uuid) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::error_code ec;
+    const fs::path part = fs::canonical(fs::path("/dev/disk/by-partuuid") / uuid, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("disk auto: no partition with UUID ", uuid, " (the booted root)"));
+    }
+    const fs::path parent =
+        fs::canonical(fs::path("/sys/class/block") / part.filename() / "..", ec);
+    if (ec) return absl::FailedPreconditionError("disk auto: no parent device in sysfs");
+    disk = fs::path("/dev") / parent.filename();
+  }
+  return GptDisk::Open(disk, o.sfdisk);
+}
+
+absl::StatusOr<Running> RunningRelease(const UpdaterOptions& o, const GptDisk& disk) {
   Running r;
-  ASSIGN_OR_RETURN(r.roothash, RootHashOf(std::string(bytes.begin(), bytes.end())));
+  ASSIGN_OR_RETURN(r.roothash, BootedRootHash(o));
   ASSIGN_OR_RETURN(auto slots, ListSlots(disk, o.image_name));
   for (const auto& s : slots) {
     if (s.root.uuid == RootUuid(r.roothash)) r.version = s.version;
@@ -103,7 +129,7 @@ json EntriesJson(const UpdaterOptions& o) {
 }  // namespace
 
 absl::StatusOr<json> UpdaterStatus(const UpdaterOptions& o) {
-  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(auto disk, OpenDisk(o));
   ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
   json out = {{"running_roothash", running.roothash},
               {"running_version", running.version ? json(*running.version) : json(nullptr)},
@@ -122,7 +148,7 @@ absl::StatusOr<json> UpdaterStatus(const UpdaterOptions& o) {
 }
 
 absl::StatusOr<json> UpdaterInstall(const UpdaterOptions& o) {
-  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(auto disk, OpenDisk(o));
   ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
   return WithChannel(o, [&](tuf::Client& client) -> absl::StatusOr<json> {
     json out = {{"running_version", running.version ? json(*running.version) : json(nullptr)}};
@@ -165,7 +191,7 @@ absl::StatusOr<json> UpdaterInstall(const UpdaterOptions& o) {
 }
 
 absl::StatusOr<json> UpdaterCommit(const UpdaterOptions& o) {
-  ASSIGN_OR_RETURN(auto disk, GptDisk::Open(o.disk, o.sfdisk));
+  ASSIGN_OR_RETURN(auto disk, OpenDisk(o));
   ASSIGN_OR_RETURN(Running running, RunningRelease(o, disk));
   if (!running.version) {
     return absl::FailedPreconditionError(

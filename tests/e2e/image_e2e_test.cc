@@ -16,79 +16,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "appliance_fixture.h"
+#include "e2e_vm.h"
 #include "test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using attest::testing::BootedVm;
+using attest::testing::Coordinator;
+using attest::testing::kImage;
+using attest::testing::kRoot;
 using attest::testing::ProcessResult;
 using attest::testing::RunProcess;
-
-const fs::path kRoot = APPLIANCE_SOURCE_DIR;
-const fs::path kImage = fs::path(APPLIANCE_BUILD_DIR) / "image";
-
-// The coordinator's side: its PKI, the launch configuration it expects, and a connect command.
-struct Coordinator {
-  attest::testing::ScopedTempDir dir;
-  attest::testing::TestPki pki{dir.path() / "pki", "Coordinator CA"};
-  attest::testing::IssuedCert client = pki.Issue("coordinator", "client");
-
-  Coordinator() {
-    attest::testing::LaunchConfigSpec spec;
-    spec.listen = "0.0.0.0:8443";
-    spec.ca_pem = pki.ca_pem();
-    spec.image = "/usr/share/appliance/example-model.oci.tar";
-    spec.runner = "systemd";
-    spec.platform = "vtpm-only";
-    spec.tcti = "device:/dev/tpmrm0";
-    attest::testing::WriteFileOrDie(config(), attest::testing::MakeLaunchConfig(spec));
-  }
-  fs::path config() const { return dir.path() / "launch-config.json"; }
-
-  ProcessResult Connect(const std::string& target, const std::vector<std::string>& extra) const {
-    std::vector<std::string> argv = {fs::path(APPLIANCE_BUILD_DIR) / "bin/appliance-verify",
-                                     "connect",
-                                     target,
-                                     "--cert",
-                                     client.cert_path.string(),
-                                     "--key",
-                                     client.key_path.string(),
-                                     "--timeout",
-                                     "60"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return RunProcess(argv, 120);
-  }
-};
-
-// A booted VM, stopped (with its swtpm) when it goes out of scope.
-class BootedVm {
- public:
-  BootedVm(const fs::path& image_dir, const fs::path& config, fs::path work)
-      : work_(std::move(work)) {
-    boot_ = RunProcess({(kRoot / "scripts/boot-image").string(), "start", image_dir.string(),
-                        config.string(), work_.string()},
-                       420);
-    if (boot_.exit_code == 0) {
-      target_ = boot_.out.substr(0, boot_.out.find('\n'));
-      auto b = attest::testing::ReadFileOrDie(work_ / "boot.txt");
-      std::printf("%s: boot to READY: %s", image_dir.filename().c_str(),
-                  std::string(b.begin(), b.end()).c_str());
-    }
-  }
-  ~BootedVm() { RunProcess({(kRoot / "scripts/boot-image").string(), "stop", work_.string()}); }
-  BootedVm(const BootedVm&) = delete;
-  BootedVm& operator=(const BootedVm&) = delete;
-
-  bool ok() const { return boot_.exit_code == 0; }
-  std::string failure() const { return boot_.out + boot_.err; }
-  const std::string& target() const { return target_; }
-  fs::path serial_log() const { return work_ / "serial.log"; }
-
- private:
-  fs::path work_;
-  ProcessResult boot_;
-  std::string target_;
-};
 
 fs::path BuildReference() { return kImage / "reference-values.json"; }
 

@@ -145,6 +145,20 @@ TEST_F(ReleaseChannelTest, OperatorPublishesClientsFollowCoordinatorAuditsTheLog
   EXPECT_EQ(out["release_version"], 2);
   EXPECT_EQ(out["log"]["extends_size"], 1);  // the kept checkpoint is extended
   EXPECT_EQ(out["checks"].back(), "tlog.consistency");
+  // Each release carries an SBOM: required, missing, then published.
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "release.sbom: release 2 carries no SBOM target")) << r.err;
+  WriteFileOrDie(P("sbom2.json"), R"({"_type": "appliance-sbom", "release_version": 2})");
+  r = Release({"add-target", "--workdir", S("w"), S("sbom2.json"), "--kind", "sbom",
+               "--release-version", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Release({"sign", "--workdir", S("w")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Publish();
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["sbom"]["target"], "sbom2.json");
   // Release 1's reference values are no longer a target; release 1 reported by evidence is
   // below the minimum.
   r = VerifyRelease({"--reference-values", S("rv1.json")});
@@ -153,17 +167,17 @@ TEST_F(ReleaseChannelTest, OperatorPublishesClientsFollowCoordinatorAuditsTheLog
   r = VerifyRelease({"--release-version", "1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "release.min_version: release 1 is below")) << r.err;
-  // A log that does not show this targets version, or shows it altered, is refused.
-  fs::copy_file(P("repo/log/entries/1.json"), P("entry1"));
-  WriteFileOrDie(P("repo/log/entries/1.json"), Text(P("entry1")) + " ");
+  // A log that does not show this targets version (3, entry 2), or shows it altered, is refused.
+  fs::copy_file(P("repo/log/entries/2.json"), P("entry2"));
+  WriteFileOrDie(P("repo/log/entries/2.json"), Text(P("entry2")) + " ");
   r = VerifyRelease({"--require-logged", "--log-key", S("repo/log/log.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "tlog.inclusion")) << r.err;
-  fs::remove(P("repo/log/entries/1.json"));
+  fs::remove(P("repo/log/entries/2.json"));
   r = VerifyRelease({"--require-logged", "--log-key", S("repo/log/log.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "tlog.entry")) << r.err;
-  fs::copy_file(P("entry1"), P("repo/log/entries/1.json"));
+  fs::copy_file(P("entry2"), P("repo/log/entries/2.json"));
   // The policy only tightens.
   r = Release({"sign", "--workdir", S("w"), "--min-release-version", "1"});
   EXPECT_EQ(r.exit_code, 1);

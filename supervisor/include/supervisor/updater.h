@@ -29,7 +29,7 @@ struct UpdaterOptions {
   std::string targets_url;             // default: metadata_url + "/targets"
   std::string hardware;                // this appliance's hardware id
   std::string image_name = "appliance";
-  std::filesystem::path disk;  // the boot disk (GPT)
+  std::filesystem::path disk;  // the boot disk (GPT); "auto": the disk of the booted root
   std::filesystem::path esp;   // the mounted ESP
   std::filesystem::path cmdline = "/proc/cmdline";
   std::filesystem::path work_dir;  // downloads (default: a fresh directory under /var/tmp)

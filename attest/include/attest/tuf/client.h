@@ -38,8 +38,9 @@ class Fetcher {
 // A repository directory: plain paths and file:// URLs.
 std::unique_ptr<Fetcher> MakeFileFetcher();
 // http:// and https:// URLs (and directories/file:// as above): one deadline for the whole
-// request (slow retrieval), the body bounded by the caller's limit, no redirects. HTTPS: TLS 1.3,
-// the server verified against the system's trust store, or `ca_file` (PEM) when given.
+// request, `timeout` plus 1 s per MiB of `max_bytes` (slow retrieval), the body bounded by the
+// caller's limit, no redirects. HTTPS: TLS 1.3, the server verified against the system's trust
+// store, or `ca_file` (PEM) when given.
 std::unique_ptr<Fetcher> MakeHttpFetcher(absl::Duration timeout = absl::Seconds(30),
                                          std::string ca_file = "");
 
