@@ -109,12 +109,6 @@ std::string Upper(std::string s) {
   return s;
 }
 
-// "8-4-4-4-12" upper-case form of 16 bytes of hex.
-std::string UuidOf(const std::string& hex32) {
-  return Upper(absl::StrCat(hex32.substr(0, 8), "-", hex32.substr(8, 4), "-", hex32.substr(12, 4),
-                            "-", hex32.substr(16, 4), "-", hex32.substr(20, 12)));
-}
-
 absl::Status Fsync(const fs::path& path, bool directory) {
   const int fd = open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": ", std::strerror(errno)));
@@ -125,6 +119,11 @@ absl::Status Fsync(const fs::path& path, bool directory) {
 }
 
 }  // namespace
+
+std::string PartitionUuidOf(const std::string& hex32) {
+  return Upper(absl::StrCat(hex32.substr(0, 8), "-", hex32.substr(8, 4), "-", hex32.substr(12, 4),
+                            "-", hex32.substr(16, 4), "-", hex32.substr(20, 12)));
+}
 
 absl::StatusOr<GptDisk> GptDisk::Open(const fs::path& device, std::string sfdisk) {
   GptDisk d;
@@ -353,9 +352,10 @@ absl::Status SlotWriter::Install(const ReleaseFiles& r, uint32_t tries) {
                                                       ", the root image's ", roothash));
   }
   ASSIGN_OR_RETURN(auto slots, ListSlots(disk_, name_));
-  const std::string root_uuid = UuidOf(roothash.substr(0, 32));
-  const std::string verity_uuid = UuidOf(roothash.substr(32));
-  const std::string running_uuid = running_.size() == 64 ? UuidOf(running_.substr(0, 32)) : "";
+  const std::string root_uuid = PartitionUuidOf(roothash.substr(0, 32));
+  const std::string verity_uuid = PartitionUuidOf(roothash.substr(32));
+  const std::string running_uuid =
+      running_.size() == 64 ? PartitionUuidOf(running_.substr(0, 32)) : "";
   const Slot* target = nullptr;
   for (const auto& s : slots) {
     if (s.root.uuid == running_uuid) continue;  // the running release

@@ -27,10 +27,7 @@ struct Running {
 };
 
 std::string RootUuid(const std::string& roothash) {
-  std::string h = roothash.substr(0, 32);
-  for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
-                      h.substr(16, 4), "-", h.substr(20, 12));
+  return PartitionUuidOf(roothash.substr(0, 32));
 }
 
 absl::StatusOr<std::string> BootedRootHash(const UpdaterOptions& o) {

@@ -102,8 +102,15 @@ TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["claims"]["platform"], "vtpm-only");
   EXPECT_EQ(j["claims"]["container_digest"], attest::testing::ExampleModelDigest());
+  // The running release (the image's release version and its booted root hash) comes right
+  // after the launch configuration (docs/release-channel.md).
   EXPECT_EQ(j["claims"]["runtime_events"],
-            nlohmann::json::array({"launch-config", "container-manifest"}));
+            nlohmann::json::array({"launch-config", "release", "container-manifest"}));
+  EXPECT_EQ(j["claims"]["release_version"], 1);
+  const auto roothash_file = attest::testing::ReadFileOrDie(kImage / "image.root.roothash");
+  std::string roothash(roothash_file.begin(), roothash_file.end());
+  roothash.erase(roothash.find_last_not_of(" \n") + 1);
+  EXPECT_EQ(j["claims"]["release_target_sha256"], roothash);
   EXPECT_EQ(j["claims"]["tpm_trust"], "host");
   EXPECT_TRUE(j["prediction"].contains("predictions")) << j.dump(2);
   // The boot: the firmware log (with the PCR 11 phases) replays to the quote, and PCRs 4, 7, 9,

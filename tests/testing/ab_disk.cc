@@ -27,14 +27,6 @@ std::vector<uint8_t> Random(size_t n) {
   return v;
 }
 
-std::string UuidOf(const std::string& hex32) {
-  std::string u =
-      absl::StrCat(hex32.substr(0, 8), "-", hex32.substr(8, 4), "-", hex32.substr(12, 4), "-",
-                   hex32.substr(16, 4), "-", hex32.substr(20, 12));
-  for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return u;
-}
-
 }  // namespace
 
 appliance::supervisor::ReleaseFiles TestRelease::Files() const {
@@ -52,11 +44,11 @@ AbDisk::AbDisk(const fs::path& dir)
   fs::resize_file(disk_path_, 48 * kMiB);
   const std::string layout = absl::StrCat(
       "label: gpt\n", "size=4MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp\n",
-      "size=8MiB, type=", kRootPartitionType,
-      ", name=appliance_1, uuid=", UuidOf(r1.roothash.substr(0, 32)), "\n",
+      "size=8MiB, type=", kRootPartitionType, ", name=appliance_1, uuid=",
+      appliance::supervisor::PartitionUuidOf(r1.roothash.substr(0, 32)), "\n",
       "size=1MiB, type=", kVerityPartitionType,
-      ", name=appliance_1, uuid=", UuidOf(r1.roothash.substr(32)), "\n",
-      "size=8MiB, type=", kRootPartitionType, ", name=_empty\n",
+      ", name=appliance_1, uuid=", appliance::supervisor::PartitionUuidOf(r1.roothash.substr(32)),
+      "\n", "size=8MiB, type=", kRootPartitionType, ", name=_empty\n",
       "size=1MiB, type=", kVerityPartitionType, ", name=_empty\n");
   WriteFileOrDie(dir_ / "layout", layout);
   auto r = RunProcess({"/bin/sh", "-c",
@@ -136,8 +128,12 @@ uint64_t AbDisk::Boot() {
   EXPECT_TRUE(gpt_->Reload().ok());
   std::optional<Partition> root, verity;
   for (const auto& p : gpt_->partitions()) {
-    if (p.type == kRootPartitionType && p.uuid == UuidOf(hash->substr(0, 32))) root = p;
-    if (p.type == kVerityPartitionType && p.uuid == UuidOf(hash->substr(32))) verity = p;
+    if (p.type == kRootPartitionType &&
+        p.uuid == appliance::supervisor::PartitionUuidOf(hash->substr(0, 32)))
+      root = p;
+    if (p.type == kVerityPartitionType &&
+        p.uuid == appliance::supervisor::PartitionUuidOf(hash->substr(32)))
+      verity = p;
   }
   if (!root || !verity) return 0;
   for (const auto& [v, r] : releases_) {

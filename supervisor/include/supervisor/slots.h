@@ -75,6 +75,10 @@ std::optional<BootEntry> ParseBootEntry(const std::string& file, const std::stri
 // before used-up ones, newest version first. The first is what boots.
 std::vector<BootEntry> BootOrder(const std::filesystem::path& esp, const std::string& image_name);
 
+// The partition UUID ("8-4-4-4-12", upper case as sfdisk prints it) made of 32 hex digits: half a
+// verity root hash (root partition: the first half, verity partition: the second).
+std::string PartitionUuidOf(const std::string& hex32);
+
 // The `roothash=` of a kernel command line, lower-case hex; NotFound if absent.
 absl::StatusOr<std::string> RootHashOf(const std::string& cmdline);
 
