@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -269,7 +270,6 @@ absl::Status SlotWriter::WriteVerified(const Partition& p, const fs::path& sourc
     return absl::FailedPreconditionError(absl::StrCat("slot.size: the ", what, " image has ", size,
                                                       " bytes, partition ", p.number, " ", p.size));
   }
-  ASSIGN_OR_RETURN(auto want, attest::Sha256OfFile(source));
   RETURN_IF_ERROR(Step("write-" + what));
   const int in = open(source.c_str(), O_RDONLY | O_CLOEXEC);
   const int out = open(disk_.device().c_str(), O_WRONLY | O_CLOEXEC);
@@ -279,6 +279,10 @@ absl::Status SlotWriter::WriteVerified(const Partition& p, const fs::path& sourc
     return absl::InternalError(
         absl::StrCat("open for the ", what, " slot: ", std::strerror(errno)));
   }
+  // What was written is hashed as it goes; the read-back below must hash the same.
+  using Sha256 = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+  Sha256 written(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(written.get(), EVP_sha256(), nullptr);
   std::vector<char> buf(kChunk);
   absl::Status st;
   for (uint64_t done = 0; done < size && st.ok();) {
@@ -290,6 +294,7 @@ absl::Status SlotWriter::WriteVerified(const Partition& p, const fs::path& sourc
       st = absl::DataLossError(absl::StrCat(source.string(), ": short read"));
       break;
     }
+    EVP_DigestUpdate(written.get(), buf.data(), static_cast<size_t>(n));
     for (ssize_t w = 0; w < n;) {
       const ssize_t m = pwrite(out, buf.data() + w, static_cast<size_t>(n - w),
                                static_cast<off_t>(p.start + done + static_cast<uint64_t>(w)));
@@ -312,20 +317,20 @@ absl::Status SlotWriter::WriteVerified(const Partition& p, const fs::path& sourc
   RETURN_IF_ERROR(Step("verify-" + what));
   const int back = open(disk_.device().c_str(), O_RDONLY | O_CLOEXEC);
   if (back < 0) return absl::InternalError("cannot reopen the disk");
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  Sha256 read(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(read.get(), EVP_sha256(), nullptr);
   uint64_t done = 0;
   while (done < size) {
     const ssize_t n = pread(back, buf.data(), std::min<uint64_t>(kChunk, size - done),
                             static_cast<off_t>(p.start + done));
     if (n <= 0) break;
-    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
+    EVP_DigestUpdate(read.get(), buf.data(), static_cast<size_t>(n));
     done += static_cast<uint64_t>(n);
   }
   close(back);
-  std::vector<uint8_t> got(32);
-  EVP_DigestFinal_ex(ctx, got.data(), nullptr);
-  EVP_MD_CTX_free(ctx);
+  std::vector<uint8_t> got(32), want(32);
+  EVP_DigestFinal_ex(read.get(), got.data(), nullptr);
+  EVP_DigestFinal_ex(written.get(), want.data(), nullptr);
   if (done != size) return absl::DataLossError(absl::StrCat("read-back of the ", what, " slot"));
   if (got != want) {
     return absl::DataLossError(absl::StrCat("slot.verify: partition ", p.number, " holds ",

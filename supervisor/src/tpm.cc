@@ -312,12 +312,22 @@ absl::Status SysfsRtmrRegister::Extend(uint32_t /*index*/,
   return absl::OkStatus();
 }
 
-// ESYS handle of an NV index (closed on destruction); none if the index is not defined.
+// ESYS handle of an NV index (closed on destruction).
 struct NvHandle {
   ESYS_CONTEXT* esys;
   ESYS_TR tr = ESYS_TR_NONE;
   ~NvHandle() {
     if (tr != ESYS_TR_NONE) Esys_TR_Close(esys, &tr);
+  }
+  // Binds the handle to a defined index (reads its public area from the TPM).
+  absl::Status Open(uint32_t index) {
+    TSS2_RC rc = WithRetry([&] {
+      return Esys_TR_FromTPMPublic(esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+    });
+    if (rc != TSS2_RC_SUCCESS) {
+      return TpmError(absl::StrCat("TR_FromTPMPublic(0x", absl::Hex(index), ")"), rc);
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -336,16 +346,7 @@ absl::StatusOr<std::optional<uint64_t>> Tpm::NvCounterRead(uint32_t index) {
     return std::optional<uint64_t>();
   }
   NvHandle nv{impl_->esys};
-  rc = WithRetry([&] {
-    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 &nv.tr);
-  });
-  if ((rc & ~TSS2_RC_LAYER_MASK & ~TPM2_RC_N_MASK) == TPM2_RC_HANDLE ||
-      (rc & ~TSS2_RC_LAYER_MASK) == (TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)) {
-    return std::optional<uint64_t>();
-  }
-  if (rc != TSS2_RC_SUCCESS)
-    return TpmError(absl::StrCat("TR_FromTPMPublic(0x", absl::Hex(index), ")"), rc);
+  RETURN_IF_ERROR(nv.Open(index));
   TPM2B_NV_PUBLIC* pub_raw = nullptr;
   TPM2B_NAME* name_raw = nullptr;
   rc = WithRetry([&] {
@@ -400,13 +401,8 @@ absl::Status Tpm::NvCounterDefine(uint32_t index) {
 absl::Status Tpm::NvCounterIncrement(uint32_t index) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   NvHandle nv{impl_->esys};
+  RETURN_IF_ERROR(nv.Open(index));
   TSS2_RC rc = WithRetry([&] {
-    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 &nv.tr);
-  });
-  if (rc != TSS2_RC_SUCCESS)
-    return TpmError(absl::StrCat("TR_FromTPMPublic(0x", absl::Hex(index), ")"), rc);
-  rc = WithRetry([&] {
     return Esys_NV_Increment(impl_->esys, nv.tr, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                              ESYS_TR_NONE);
   });
