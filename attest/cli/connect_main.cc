@@ -23,6 +23,7 @@
 #include "attest/files.h"
 #include "attest/launch_config.h"
 #include "attest/status.h"
+#include "attest/tuf/client_revocations.h"
 #include "attest/tuf/release.h"
 #include "nlohmann/json.hpp"
 #include "output.h"
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
                      "refuse an appliance that reports no release or one below this version");
   app.add_option("--release-metadata", release_metadata,
                  "the release channel's trusted metadata directory (kept by appliance-verify "
-                 "release): its signed minimum release version and revocations apply");
+                 "release): its signed minimum release version, release revocations and "
+                 "client-revocation list apply");
   std::string evidence_out;
   app.add_option("--evidence-out", evidence_out,
                  "write the verified evidence bundle (protobuf) here");
@@ -104,6 +106,14 @@ int main(int argc, char** argv) {
     o.min_release_version =
         std::max(o.min_release_version.value_or(0), policy->min_release_version);
     o.revoked_releases = policy->revoked;
+    // The channel's client-revocation list, when it publishes one: the appliance must apply it.
+    if (auto it = targets->targets.find(attest::tuf::kClientRevocationsTarget);
+        it != targets->targets.end() && it->second.hashes.count("sha256") &&
+        it->second.hashes.at("sha256").size() == 32) {
+      std::array<uint8_t, 32> d{};
+      std::copy_n(it->second.hashes.at("sha256").begin(), 32, d.begin());
+      o.client_revocations_sha256 = d;
+    }
   }
   o.timeout = absl::Milliseconds(timeout_s * 1000);
   auto cert_pem = ReadText(cert, 1 << 20), key_pem = ReadText(key, 1 << 20);

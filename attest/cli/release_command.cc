@@ -3,9 +3,10 @@
 //   appliance-verify release --metadata-dir D --metadata-url U [--trusted-root ROOT.json]
 //       [--reference-values F] [--release-version N]
 //       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--require-sbom]
-//       [--ca-file F] [--json]
+//       [--ca-file F] [--signed-time TSR --tsa-ca PEM] [--json]
 // 1. The TUF client workflow from the trusted root in D (--trusted-root starts D): root chain,
-//    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry.
+//    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry
+//    (against max(clock, the time floor kept in D, the --signed-time verified first)).
 // 2. --reference-values: the file is a target of the trusted targets (by SHA-256 and length);
 //    its release version is the one checked next (and must equal --release-version if given).
 // 3. The release is not below the channel's signed minimum release version, nor revoked.
@@ -25,6 +26,7 @@
 #include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client.h"
 #include "attest/tuf/release.h"
+#include "attest/tuf/signed_time.h"
 #include "output.h"
 
 namespace attest::cli {
@@ -34,7 +36,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct ReleaseArgs {
-  std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key, ca_file;
+  std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key, ca_file,
+      signed_time, tsa_ca;
   uint64_t release_version = 0;
   bool has_release_version = false, require_logged = false, require_sbom = false, json = false;
 };
@@ -57,6 +60,16 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
   }
   auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), a.ca_file);
   tuf::Client client(dir, a.metadata_url, fetcher.get());
+  if (!a.signed_time.empty()) {
+    ASSIGN_OR_RETURN(auto tsr, ReadInput(a.signed_time, tuf::kMaxTimeStampResponse));
+    ASSIGN_OR_RETURN(auto roots, ReadInput(a.tsa_ca, 1 << 20));
+    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTime(
+                                  tsr, std::string_view(reinterpret_cast<const char*>(roots.data()),
+                                                        roots.size())));
+    client.set_signed_time(st.time, absl::StrCat("a time stamp ", st.tsa));
+    out["signed_time"] = {{"time", tuf::FormatUtc(st.time)}, {"tsa", st.tsa}};
+    out["checks"].push_back("time.signed");
+  }
   RETURN_IF_ERROR(AsCheck(client.Refresh()));
   const tuf::Targets& targets = client.targets();
   out["targets_version"] = targets.envelope.version;
@@ -89,9 +102,8 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
   if (release) {
     // The release's SBOM (a target of kind "sbom" of the same release), if it carries one.
     for (const auto& [name, tf] : targets.targets) {
-      if (tf.custom.is_object() && tf.custom.value("kind", "") == "sbom" &&
-          tf.custom.value("release_version", uint64_t{0}) == *release &&
-          tf.hashes.count("sha256")) {
+      const tuf::TargetRelease r = tuf::ReleaseOf(tf);
+      if (r.kind == "sbom" && r.release_version == *release && tf.hashes.count("sha256")) {
         out["sbom"] = {{"target", name}, {"sha256", HexEncode(tf.hashes.at("sha256"))}};
       }
     }
@@ -149,6 +161,13 @@ void AddReleaseCommand(CLI::App& app, int* exit_code) {
                               "log.json), pinned by the coordinator");
   cmd->add_option("--log-url", a->log_url, "the log's URL or directory (default: URL/log)");
   cmd->add_option("--ca-file", a->ca_file, "HTTPS: trust these CA certificates (PEM)");
+  auto* signed_time =
+      cmd->add_option("--signed-time", a->signed_time,
+                      "an RFC 3161 time-stamp response (DER): expiry is checked against it too");
+  auto* tsa_ca = cmd->add_option("--tsa-ca", a->tsa_ca,
+                                 "the TSA certificates trusted for --signed-time (PEM)");
+  signed_time->needs(tsa_ca);
+  tsa_ca->needs(signed_time);
   cmd->add_flag("--require-sbom", a->require_sbom,
                 "the release must carry an SBOM target (kind sbom, same release version)");
   logged->needs(key);

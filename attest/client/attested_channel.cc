@@ -205,6 +205,7 @@ absl::StatusOr<AttestedConnection> ConnectAttested(const ConnectOptions& o, Chec
   e.allow_vtpm_only = o.allow_vtpm_only;
   e.min_release_version = o.min_release_version;
   e.revoked_releases = o.revoked_releases;
+  e.client_revocations_sha256 = o.client_revocations_sha256;
   e.extra_snp_roots_der = o.extra_snp_roots_der;
   e.extra_tdx_roots_der = o.extra_tdx_roots_der;
   e.tdx_collateral = o.tdx_collateral;

@@ -115,11 +115,7 @@ absl::StatusOr<CertIdentity> IdentityOfPemCertificate(absl::string_view pem) {
   if (!cert) return absl::InvalidArgumentError("not a PEM certificate: " + ossl::LastError());
   CertIdentity id;
   id.subject = Rfc2253(X509_get_subject_name(cert.get()));
-  unsigned char* der = nullptr;
-  int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &der);
-  if (n <= 0) return absl::InvalidArgumentError("certificate public key: " + ossl::LastError());
-  id.spki_der.assign(der, der + n);
-  OPENSSL_free(der);
+  ASSIGN_OR_RETURN(id.spki_der, ossl::SpkiDer(cert.get()));
   auto sha = ossl::Sha256(id.spki_der);
   std::copy(sha.begin(), sha.end(), id.spki_sha256.begin());
   return id;

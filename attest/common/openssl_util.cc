@@ -157,6 +157,15 @@ absl::StatusOr<std::vector<uint8_t>> EcdsaSignatureDer(std::span<const uint8_t> 
   return out;
 }
 
+absl::StatusOr<std::vector<uint8_t>> SpkiDer(const X509* cert) {
+  unsigned char* der = nullptr;
+  const int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (n <= 0) return absl::InvalidArgumentError("certificate public key: " + LastError());
+  std::vector<uint8_t> out(der, der + n);
+  OPENSSL_free(der);
+  return out;
+}
+
 std::vector<uint8_t> Sha256(std::span<const uint8_t> data) {
   std::vector<uint8_t> out(SHA256_DIGEST_LENGTH);
   SHA256(data.data(), data.size(), out.data());

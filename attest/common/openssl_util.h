@@ -52,6 +52,8 @@ std::string LastError();
 absl::StatusOr<X509Ptr> ParseDerCertificate(std::span<const uint8_t> der, absl::string_view what);
 absl::StatusOr<X509CrlPtr> ParseDerCrl(std::span<const uint8_t> der, absl::string_view what);
 std::vector<uint8_t> ToDer(const X509* cert);
+// The certificate's SubjectPublicKeyInfo, DER.
+absl::StatusOr<std::vector<uint8_t>> SpkiDer(const X509* cert);
 // DER certificates as concatenated PEM blocks; fails on bytes that are not a certificate.
 absl::StatusOr<std::string> CertificatesToPem(const std::vector<std::vector<uint8_t>>& ders);
 

@@ -224,8 +224,8 @@ absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> by
       r.runtime_events.insert(e.get<std::string>());
     }
   } else {
-    r.runtime_events = {kEventLaunchConfig, kEventContainerManifest, kEventContainerRestart,
-                        kEventSupervisorRestart, kEventRelease};
+    r.runtime_events = {kEventLaunchConfig,      kEventContainerManifest, kEventContainerRestart,
+                        kEventSupervisorRestart, kEventRelease,           kEventClientRevocations};
   }
   if (auto img = j.find("image"); img != j.end()) {
     if (!img->is_object()) return Bad("image", "an object expected");

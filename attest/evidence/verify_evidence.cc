@@ -170,6 +170,28 @@ absl::Status CheckRelease(const appliance::v1::Evidence& ev, const tpm::Cel& cel
   return absl::OkStatus();
 }
 
+// The client-revocation list the appliance applies (its last "client-revocations" event) is the
+// channel's current one.
+absl::Status CheckClientRevocations(const tpm::Cel& cel, const EvidenceExpectations& e,
+                                    CheckLog& log) {
+  if (!e.client_revocations_sha256) return absl::OkStatus();
+  const tpm::CelRecord* applied = nullptr;
+  for (const auto& rec : cel) {
+    if (rec.event == kEventClientRevocations) applied = &rec;
+  }
+  const auto& want = *e.client_revocations_sha256;
+  if (applied == nullptr || applied->data.size() != 32 ||
+      !std::equal(want.begin(), want.end(), applied->data.begin())) {
+    return log.Fail(
+        "release.client_revocations",
+        absl::StrCat("the channel's client-revocation list is ", HexEncode(want),
+                     ", the appliance applies ",
+                     applied == nullptr ? std::string("none") : HexEncode(applied->data)));
+  }
+  log.Pass("release.client_revocations", HexEncode(want));
+  return absl::OkStatus();
+}
+
 // The firmware event log of the boot: parsed, replayed with the reference's PCR 11 boot phases
 // (systemd-pcrphase extends them after systemd-stub's logged events, and logs them nowhere), and
 // compared with the quote: every PCR the log touches must equal the replay ("tpm.eventlog.replay").
@@ -463,6 +485,7 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
   log.Pass("runtime.proof", out.runtime_proof);
   RETURN_IF_ERROR(CheckRuntimeLog(cel, e, out.launch_config_sha256, out, log));
   RETURN_IF_ERROR(CheckRelease(ev, cel, e, out, log));
+  RETURN_IF_ERROR(CheckClientRevocations(cel, e, log));
   return out;
 }
 

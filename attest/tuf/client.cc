@@ -1,5 +1,6 @@
 #include "attest/tuf/client.h"
 
+#include <algorithm>
 #include <list>
 
 #include "absl/strings/match.h"
@@ -76,15 +77,19 @@ absl::Status Client::Commit() {
 
 absl::Status Client::Expired(const Envelope& e) const {
   // The clock is the host's: never earlier than the newest signing time already trusted.
-  const absl::Time now = std::max(now_, floor_);
+  const absl::Time now = std::max({now_, floor_, signed_time_});
   if (e.expires <= now) {
+    std::string why;
+    if (signed_time_ == now && signed_time_ > now_) {
+      why = absl::StrCat(": the clock says ", FormatUtc(now_), ", but a signed time (",
+                         signed_time_source_, ") says ", FormatUtc(signed_time_));
+    } else if (floor_ > now_) {
+      why = absl::StrCat(": the clock says ", FormatUtc(now_), ", but a timestamp issued at ",
+                         FormatUtc(floor_), " was trusted");
+    }
     return Check(absl::StrCat(e.type, ".expired"),
                  absl::StrCat(e.type, " version ", e.version, " expired at ", FormatUtc(e.expires),
-                              " (a frozen or replayed repository); now is ", FormatUtc(now),
-                              floor_ > now_ ? absl::StrCat(": the clock says ", FormatUtc(now_),
-                                                           ", but a timestamp issued at ",
-                                                           FormatUtc(floor_), " was trusted")
-                                            : ""));
+                              " (a frozen or replayed repository); now is ", FormatUtc(now), why));
   }
   return absl::OkStatus();
 }
@@ -356,7 +361,9 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
                           slash == std::string::npos ? target_name : target_name.substr(slash + 1));
   }
   ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(target_base_url, remote), tf.length));
-  RETURN_IF_ERROR(CheckHashes(bytes, tf.hashes, tf.length, "target"));
+  if (absl::Status st = CheckHashes(bytes, tf.hashes, tf.length, "target"); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), " (target '", target_name, "')"));
+  }
   std::error_code ec;
   fs::create_directories((target_dir / rel).parent_path(), ec);
   RETURN_IF_ERROR(WriteFileAtomically(target_dir / rel, bytes));

@@ -1,5 +1,6 @@
 #include "attest/tuf/release.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "attest/encoding.h"
@@ -10,8 +11,6 @@ namespace attest::tuf {
 namespace {
 
 using json = nlohmann::json;
-constexpr size_t kMaxEntry = 64 * 1024;
-constexpr size_t kMaxIndexFile = 1024;
 
 std::string Join(const std::string& base, const std::string& name) {
   return base.empty() || base.back() == '/' ? base + name : base + "/" + name;
@@ -30,6 +29,63 @@ absl::StatusOr<std::vector<uint8_t>> FetchLogFile(Fetcher& f, const std::string&
 }
 
 }  // namespace
+
+TargetRelease ReleaseOf(const TargetFile& target) {
+  TargetRelease r;
+  const json& c = target.custom;
+  if (!c.is_object()) return r;
+  auto text = [&](const char* key) {
+    auto it = c.find(key);
+    return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (auto v = c.find("release_version");
+      v != c.end() &&
+      (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0))) {
+    r.release_version = v->get<uint64_t>();
+  }
+  r.kind = text("kind");
+  r.hardware = text("hardware");
+  r.roothash = text("roothash");
+  return r;
+}
+
+absl::StatusOr<uint64_t> ParseLogIndex(std::span<const uint8_t> bytes) {
+  if (bytes.size() > kMaxLogIndexFile) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log index file: ", bytes.size(), " bytes, at most ", kMaxLogIndexFile));
+  }
+  json idx = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (!idx.is_object() || !idx.contains("index") || !idx["index"].is_number_unsigned()) {
+    return absl::InvalidArgumentError("log index file: {\"index\": N} expected");
+  }
+  return idx["index"].get<uint64_t>();
+}
+
+absl::StatusOr<LogEntry> ParseLogEntry(std::span<const uint8_t> bytes) {
+  if (bytes.size() > kMaxLogEntry) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log entry: ", bytes.size(), " bytes, at most ", kMaxLogEntry));
+  }
+  json e = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (!e.is_object()) return absl::InvalidArgumentError("log entry: a JSON object expected");
+  auto type = e.find("_type");
+  if (type == e.end() || !type->is_string() || *type != "release-log-entry") {
+    return absl::InvalidArgumentError("log entry: _type must be \"release-log-entry\"");
+  }
+  auto version = e.find("targets_version");
+  if (version == e.end() || !version->is_number_unsigned()) {
+    return absl::InvalidArgumentError("log entry: targets_version must be an unsigned integer");
+  }
+  auto sha = e.find("targets_sha256");
+  if (sha == e.end() || !sha->is_string() || sha->get_ref<const std::string&>().size() != 64 ||
+      !HexDecode(sha->get<std::string>()).ok()) {
+    return absl::InvalidArgumentError("log entry: targets_sha256 must be 64 hex digits");
+  }
+  LogEntry out;
+  out.targets_version = version->get<uint64_t>();
+  out.targets_sha256 = absl::AsciiStrToLower(sha->get<std::string>());
+  return out;
+}
 
 absl::StatusOr<ReleasePolicy> PolicyOf(const Targets& targets) {
   ReleasePolicy p;
@@ -116,33 +172,33 @@ absl::StatusOr<LoggedTargets> VerifyTargetsLogged(Fetcher& fetcher, const std::s
   // The entry of this targets version.
   ASSIGN_OR_RETURN(auto index_bytes,
                    FetchLogFile(fetcher, log_url, absl::StrCat("targets/", version, ".json"),
-                                kMaxIndexFile, "tlog.entry"));
-  json idx = json::parse(index_bytes.begin(), index_bytes.end(), nullptr, false);
-  if (!idx.is_object() || !idx.contains("index") || !idx["index"].is_number_unsigned()) {
-    return absl::InvalidArgumentError(absl::StrCat("log targets/", version, ".json: {\"index\"}"));
+                                kMaxLogIndexFile, "tlog.entry"));
+  auto index = ParseLogIndex(index_bytes);
+  if (!index.ok()) {
+    return VerificationFailed(
+        "tlog.entry", absl::StrCat("log targets/", version, ".json: ", index.status().message()));
   }
-  out.index = idx["index"];
+  out.index = *index;
   if (out.index >= out.checkpoint.size) {
     return VerificationFailed("tlog.entry",
                               absl::StrCat("targets version ", version, " is entry ", out.index,
                                            ", the checkpoint has ", out.checkpoint.size));
   }
-  ASSIGN_OR_RETURN(auto entry,
+  ASSIGN_OR_RETURN(auto entry_bytes,
                    FetchLogFile(fetcher, log_url, absl::StrCat("entries/", out.index, ".json"),
-                                kMaxEntry, "tlog.entry"));
-  json e = json::parse(entry.begin(), entry.end(), nullptr, false);
-  const auto digest = tpm::Hash(tpm::kAlgSha256, targets_bytes);
-  const std::string want = HexEncode(*digest);
-  if (!e.is_object() || e.value("_type", "") != "release-log-entry" ||
-      !e.contains("targets_version") || e["targets_version"] != version ||
-      e.value("targets_sha256", "") != want) {
+                                kMaxLogEntry, "tlog.entry"));
+  auto entry = ParseLogEntry(entry_bytes);
+  if (!entry.ok()) {
+    return VerificationFailed(
+        "tlog.entry", absl::StrCat("log entries/", out.index, ".json: ", entry.status().message()));
+  }
+  const std::string want = HexEncode(*tpm::Hash(tpm::kAlgSha256, targets_bytes));
+  if (entry->targets_version != version || entry->targets_sha256 != want) {
     return VerificationFailed(
         "tlog.entry",
-        absl::StrCat(
-            "log entry ", out.index, " does not record targets version ", version, " with SHA-256 ",
-            want, " (it records version ",
-            e.is_object() && e.contains("targets_version") ? e["targets_version"].dump() : "(none)",
-            ", SHA-256 ", e.is_object() ? e.value("targets_sha256", "(none)") : "(none)", ")"));
+        absl::StrCat("log entry ", out.index, " does not record targets version ", version,
+                     " with SHA-256 ", want, " (it records version ", entry->targets_version,
+                     ", SHA-256 ", entry->targets_sha256, ")"));
   }
   ASSIGN_OR_RETURN(
       auto proof_bytes,
@@ -153,7 +209,7 @@ absl::StatusOr<LoggedTargets> VerifyTargetsLogged(Fetcher& fetcher, const std::s
     return VerificationFailed("tlog.inclusion", absl::StrCat("the proof is for entry ", proof.index,
                                                              ", not ", out.index));
   }
-  RETURN_IF_ERROR(tlog::VerifyEntry(entry, proof, out.checkpoint));
+  RETURN_IF_ERROR(tlog::VerifyEntry(entry_bytes, proof, out.checkpoint));
   if (trusted) {
     if (trusted->log != out.checkpoint.log) {
       return VerificationFailed("tlog.consistency",

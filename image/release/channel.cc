@@ -14,6 +14,7 @@
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client.h"
+#include "attest/tuf/client_revocations.h"
 #include "attest/tuf/metadata.h"
 #include "keys.h"
 #include "log.h"
@@ -347,6 +348,44 @@ absl::Status AddTarget(const fs::path& workdir, const fs::path& file, const Targ
   if (!custom.empty()) entry["custom"] = custom;
   draft["targets"][name] = entry;
   return attest::WriteFileAtomically(workdir / "draft.json", draft.dump(2) + "\n");
+}
+
+absl::StatusOr<size_t> RevokeClients(const fs::path& workdir,
+                                     const std::vector<std::string>& spki_sha256,
+                                     const std::string& reason) {
+  ASSIGN_OR_RETURN(Channel c, OpenChannel(workdir));
+  if (spki_sha256.empty()) return absl::InvalidArgumentError("no client identity to revoke");
+  if (reason.size() > tuf::kMaxRevocationReason) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reason: at most ", tuf::kMaxRevocationReason, " bytes"));
+  }
+  const fs::path current = workdir / "targets" / tuf::kClientRevocationsTarget;
+  tuf::ClientRevocations list;
+  std::error_code ec;
+  if (fs::exists(current, ec)) {
+    ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(current, tuf::kMaxClientRevocationsFile));
+    ASSIGN_OR_RETURN(list, tuf::ParseClientRevocations(bytes));
+  }
+  for (const auto& spki : spki_sha256) {
+    if (spki.size() != 64 || !attest::HexDecode(spki).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client identity '", spki, "': 64 hex digits (SHA-256 of the SPKI)"));
+    }
+    list.revoked[absl::AsciiStrToLower(spki)] = reason;
+  }
+  if (list.revoked.size() > tuf::kMaxClientRevocations) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("more than ", tuf::kMaxClientRevocations, " revoked clients"));
+  }
+  const fs::path staged = workdir / "client-revocations.json.new";
+  RETURN_IF_ERROR(attest::WriteFileAtomically(staged, tuf::SerializeClientRevocations(list)));
+  TargetOptions o;
+  o.name = tuf::kClientRevocationsTarget;
+  o.kind = tuf::kClientRevocationsKind;
+  absl::Status added = AddTarget(workdir, staged, o);
+  fs::remove(staged, ec);
+  RETURN_IF_ERROR(added);
+  return list.revoked.size();
 }
 
 absl::StatusOr<std::vector<std::string>> Sign(const fs::path& workdir,

@@ -64,6 +64,14 @@ struct TargetOptions {
 absl::Status AddTarget(const std::filesystem::path& workdir, const std::filesystem::path& file,
                        const TargetOptions& o);
 
+// Adds client identities (SHA-256 of a certificate's SubjectPublicKeyInfo, hex) to the channel's
+// client-revocation list (attest/tuf/client_revocations.h), the draft's target
+// client-revocations.json; `sign` and `publish` then ship it like any release file. Returns the
+// number of identities the list holds.
+absl::StatusOr<size_t> RevokeClients(const std::filesystem::path& workdir,
+                                     const std::vector<std::string>& spki_sha256,
+                                     const std::string& reason);
+
 struct SignOptions {
   std::vector<std::filesystem::path> extra_keys;  // --key FILE: keys not in channel.json
   std::vector<std::string> renew;                 // roles to re-sign with new versions (expiry)

@@ -7,16 +7,21 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tuf/client_revocations.h"
 #include "channel.h"
 #include "keys.h"
 
 namespace appliance::release {
 namespace {
 
+namespace tuf = attest::tuf;
+
 struct Args {
   std::string workdir, repo, name, key_type = "ed25519", passphrase_file, file, target_name,
-                                   hardware, kind, roothash;
+                                   hardware, kind, roothash, reason;
+  std::vector<std::string> revoke_certs, revoke_spkis;
   std::vector<std::string> keys, key_counts, thresholds, expires, extra_keys, renew, generate,
       add_keys, remove_keys;
   uint64_t release_version = 0, min_release_version = 0;
@@ -138,6 +143,39 @@ void AddChannelCommands(CLI::App& app, int& exit_code) {
     if (add->count("--roothash")) o.roothash = a->roothash;
     auto st = AddTarget(a->workdir, a->file, o);
     exit_code = st.ok() ? 0 : Fail("add-target", st);
+  });
+
+  auto* revoke = app.add_subcommand(
+      "revoke-client", "add client keys to the channel's client-revocation list (a target)");
+  workdir_option(revoke);
+  revoke->add_option("--cert", a->revoke_certs, "a client certificate (PEM) whose key to revoke");
+  revoke->add_option("--spki-sha256", a->revoke_spkis,
+                     "a client identity: SHA-256 of its SubjectPublicKeyInfo (hex)");
+  revoke->add_option("--reason", a->reason, "why (kept in the list)");
+  revoke->callback([a, &exit_code] {
+    std::vector<std::string> ids = a->revoke_spkis;
+    for (const auto& file : a->revoke_certs) {
+      auto pem = attest::ReadFileBounded(file, 64 * 1024);
+      auto id = pem.ok() ? tuf::SpkiSha256OfPemCertificate(std::string_view(
+                               reinterpret_cast<const char*>(pem->data()), pem->size()))
+                         : absl::StatusOr<std::string>(pem.status());
+      if (!id.ok()) {
+        exit_code =
+            Fail("revoke-client",
+                 absl::InvalidArgumentError(absl::StrCat(file, ": ", id.status().message())));
+        return;
+      }
+      ids.push_back(*id);
+    }
+    auto n = RevokeClients(a->workdir, ids, a->reason);
+    if (!n.ok()) {
+      exit_code = Fail("revoke-client", n.status());
+      return;
+    }
+    for (const auto& id : ids) std::printf("revoked client %s\n", id.c_str());
+    std::printf("%s: %zu revoked clients (draft: sign and publish to ship it)\n",
+                tuf::kClientRevocationsTarget, *n);
+    exit_code = 0;
   });
 
   auto* sign = app.add_subcommand("sign", "stage and sign new metadata versions");

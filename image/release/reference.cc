@@ -156,9 +156,9 @@ absl::StatusOr<std::string> BuildReference(const ReferenceArgs& a) {
     ASSIGN_OR_RETURN(auto sha, attest::tpm::Hash(attest::tpm::kAlgSha256, config));
     out["launch_config_sha256"] = json::array({attest::HexEncode(sha)});
   }
-  out["runtime_events"] = {attest::kEventLaunchConfig, attest::kEventContainerManifest,
+  out["runtime_events"] = {attest::kEventLaunchConfig,     attest::kEventContainerManifest,
                            attest::kEventContainerRestart, attest::kEventSupervisorRestart,
-                           attest::kEventRelease};
+                           attest::kEventRelease,          attest::kEventClientRevocations};
   return out.dump(2) + "\n";
 }
 

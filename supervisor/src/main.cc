@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   app.add_option("--release-file", release_file,
                  "the running release, {\"release_version\": N, \"target_sha256\": hex}: "
                  "logged and reported in the evidence");
+  std::string client_revocations;
+  app.add_option("--client-revocations", client_revocations,
+                 "the release channel's client-revocation list (appliance-update revocations): "
+                 "revoked client keys are refused; re-read when it changes");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -39,6 +43,11 @@ int main(int argc, char** argv) {
     if (const char* env = std::getenv("APPLIANCE_RELEASE_FILE"); env != nullptr) release_file = env;
   }
   o.release_file = release_file;
+  if (client_revocations.empty()) {
+    if (const char* env = std::getenv("APPLIANCE_CLIENT_REVOCATIONS"); env != nullptr)
+      client_revocations = env;
+  }
+  o.client_revocations = client_revocations;
   o.software_roots_dir = roots_dir.empty() ? o.state_dir : std::filesystem::path(roots_dir);
   return appliance::supervisor::RunDaemon(o);
 }

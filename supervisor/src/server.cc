@@ -35,6 +35,7 @@
 #include "attest/status.h"
 #include "attest/tpm/eventlog.h"
 #include "attest/tpm/hash_alg.h"
+#include "attest/tuf/client_revocations.h"
 #include "logging.h"
 #include "nlohmann/json.hpp"
 #include "supervisor.h"
@@ -74,12 +75,97 @@ struct Client {
   std::string spki_hex;  // SHA-256 of the SubjectPublicKeyInfo, hex
 };
 
+// The release channel's client-revocation list (DaemonOptions::client_revocations), re-read when
+// the file changes.
+class RevocationList {
+ public:
+  explicit RevocationList(fs::path path) : path_(std::move(path)) {}
+  bool enabled() const { return !path_.empty(); }
+
+  // Reads the file if it changed since the last read. The new list's SHA-256 when the list in
+  // force changed; nullopt when not; an error when the file is unreadable or malformed (the list
+  // in force stays, and the same file is not reported again).
+  absl::StatusOr<std::optional<std::array<uint8_t, 32>>> Refresh() {
+    struct stat st {};
+    const bool exists = stat(path_.c_str(), &st) == 0;
+    const Stamp stamp{exists, exists ? st.st_ino : 0, exists ? st.st_size : 0,
+                      exists ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0};
+    if (stamp_ && *stamp_ == stamp) return std::nullopt;
+    stamp_ = stamp;
+    std::string bytes = attest::tuf::SerializeClientRevocations({});  // absent: none revoked
+    if (exists) {
+      ASSIGN_OR_RETURN(auto b,
+                       attest::ReadFileBounded(path_, attest::tuf::kMaxClientRevocationsFile));
+      bytes.assign(b.begin(), b.end());
+    }
+    const std::span<const uint8_t> view(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                        bytes.size());
+    auto list = attest::tuf::ParseClientRevocations(view);
+    if (!list.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_.string(), ": ", list.status().message()));
+    }
+    ASSIGN_OR_RETURN(auto digest, attest::tpm::Hash(attest::tpm::kAlgSha256, view));
+    std::array<uint8_t, 32> d{};
+    std::copy(digest.begin(), digest.end(), d.begin());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (digest_ == d) return std::nullopt;
+    digest_ = d;
+    list_ = std::make_shared<const attest::tuf::ClientRevocations>(*std::move(list));
+    return d;
+  }
+
+  absl::Status Check(const Client& c) const {
+    std::shared_ptr<const attest::tuf::ClientRevocations> list;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      list = list_;
+    }
+    std::string reason;
+    if (list && list->Revoked(c.spki_hex, &reason)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("client \"", c.subject, "\" (SPKI sha256 ", c.spki_hex,
+                       ") is revoked by the release channel",
+                       reason.empty() ? std::string() : absl::StrCat(": ", reason)));
+    }
+    return absl::OkStatus();
+  }
+
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return list_ ? list_->revoked.size() : 0;
+  }
+
+ private:
+  struct Stamp {
+    bool exists;
+    ino_t inode;
+    off_t size;
+    int64_t mtime_ns;
+    bool operator==(const Stamp&) const = default;
+  };
+  const fs::path path_;
+  std::optional<Stamp> stamp_;  // Refresh runs on one thread at a time (Init, then Monitor)
+  mutable std::mutex mu_;
+  std::shared_ptr<const attest::tuf::ClientRevocations> list_;
+  std::optional<std::array<uint8_t, 32>> digest_;
+};
+
 class Allowlist {
  public:
-  explicit Allowlist(const attest::LaunchConfig& cfg) : allowed_(cfg.allowed_clients) {}
+  Allowlist(const attest::LaunchConfig& cfg, const RevocationList* revocations)
+      : allowed_(cfg.allowed_clients), revocations_(revocations) {}
 
-  // Identity of a PEM client certificate if the launch configuration allows it.
+  // Identity of a PEM client certificate if the launch configuration allows it and the release
+  // channel has not revoked its key.
   absl::StatusOr<Client> Check(absl::string_view pem) const {
+    ASSIGN_OR_RETURN(Client c, Allowed(pem));
+    RETURN_IF_ERROR(revocations_->Check(c));
+    return c;
+  }
+
+ private:
+  absl::StatusOr<Client> Allowed(absl::string_view pem) const {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = cache_.find(std::string(pem)); it != cache_.end()) return it->second;
@@ -104,8 +190,8 @@ class Allowlist {
     return c;
   }
 
- private:
   std::vector<attest::AllowedClient> allowed_;
+  const RevocationList* revocations_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, Client> cache_;
 };
@@ -227,6 +313,7 @@ class Daemon {
   absl::Status Init();
   absl::Status LoadFirmwareEventLog();
   absl::Status LoadRelease();
+  absl::Status ApplyRevocations(bool startup);
   absl::Status StartContainer(bool restart);
   absl::Status StartServer();
   void Monitor();
@@ -238,6 +325,7 @@ class Daemon {
   std::optional<std::pair<uint64_t, std::vector<uint8_t>>> release_;  // version, target SHA-256
   attest::LaunchConfig cfg_;
   std::string ca_pem_;
+  std::unique_ptr<RevocationList> revocations_;
   std::unique_ptr<Allowlist> allowlist_;
   std::unique_ptr<Limiter> limiter_;
   std::unique_ptr<Audit> audit_;
@@ -522,7 +610,8 @@ absl::Status Daemon::Init() {
                    attest::ReadFileBounded(opts_.config_path, attest::kMaxLaunchConfigSize));
   ASSIGN_OR_RETURN(cfg_, attest::ParseLaunchConfig(config_bytes_));
   ASSIGN_OR_RETURN(ca_pem_, attest::CertificatesToPem(cfg_.client_ca_der));
-  allowlist_ = std::make_unique<Allowlist>(cfg_);
+  revocations_ = std::make_unique<RevocationList>(opts_.client_revocations);
+  allowlist_ = std::make_unique<Allowlist>(cfg_, revocations_.get());
   limiter_ = std::make_unique<Limiter>(cfg_.requests_per_second, cfg_.burst, cfg_.query_budget);
   audit_ = std::make_unique<Audit>(opts_.state_dir / "audit.jsonl");
 
@@ -649,6 +738,8 @@ absl::Status Daemon::Init() {
                 {"RECORD", std::to_string(rec)}});
     }
   }
+
+  RETURN_IF_ERROR(ApplyRevocations(/*startup=*/true));
 
   if (cfg_.container_runner == "systemd") {
     SystemdRunnerOptions so;
@@ -836,9 +927,42 @@ absl::Status Daemon::StartServer() {
   return absl::OkStatus();
 }
 
+// Applies the client-revocation list if it changed: logged (runtime event, PCR 15), then, once
+// serving, a new TLS key so that every connection re-handshakes against it. At startup an
+// unreadable or malformed list stops the supervisor (it must not serve clients the channel
+// revoked); later the list in force stays and the error is logged.
+absl::Status Daemon::ApplyRevocations(bool startup) {
+  if (!revocations_->enabled()) return absl::OkStatus();
+  auto changed = revocations_->Refresh();
+  if (!changed.ok()) {
+    if (startup) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("client revocations: ", changed.status().message()));
+    }
+    LogEvent(Level::kError, "client-revocations-failed",
+             absl::StrCat(changed.status().message(), "; the list in force stays"));
+    return changed.status();
+  }
+  if (!*changed) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto rec, log_->Append(attest::kEventClientRevocations, **changed));
+  LogEvent(Level::kInfo, "client-revocations",
+           absl::StrCat(revocations_->size(), " revoked client keys applied"),
+           {{"CLIENT_REVOCATIONS_SHA256", Hex(**changed)},
+            {"PCR", "15"},
+            {"RECORD", std::to_string(rec)}});
+  if (!startup) {
+    if (absl::Status s = StartServer(); !s.ok()) {
+      LogEvent(Level::kError, "server-restart-failed", std::string(s.message()));
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void Daemon::Monitor() {
   int failures = 0;
   while (!stopping_) {
+    (void)ApplyRevocations(/*startup=*/false);
     // Watched by the runner (D-Bus signals, a pidfd); one-second slices let the loop see a stop.
     absl::StatusOr<std::string> ended = runner_->WaitForExit(absl::Seconds(1));
     if (stopping_) return;

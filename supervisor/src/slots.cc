@@ -12,8 +12,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -37,6 +39,8 @@ constexpr size_t kChunk = 1 << 20;
 constexpr size_t kMaxToolOutput = 1 << 20;
 constexpr int kToolTimeoutMs = 30000;
 constexpr size_t kMaxUki = 512u << 20;
+constexpr size_t kMaxSfdiskJson = kMaxToolOutput;
+constexpr size_t kMaxPartitions = 128;  // GPT's usual entry array
 
 // Runs a tool (no shell) and returns its standard output; its standard error names a failure.
 absl::StatusOr<std::string> RunTool(const std::vector<std::string>& argv) {
@@ -134,34 +138,84 @@ absl::StatusOr<GptDisk> GptDisk::Open(const fs::path& device, std::string sfdisk
   return d;
 }
 
-absl::Status GptDisk::Reload() {
-  ASSIGN_OR_RETURN(std::string text, RunTool({sfdisk_, "--json", device_.string()}));
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("partitiontable")) {
-    return absl::InvalidArgumentError(absl::StrCat(device_.string(), ": sfdisk printed no table"));
+absl::StatusOr<std::vector<Partition>> ParsePartitionTable(std::string_view sfdisk_json) {
+  if (sfdisk_json.size() > kMaxSfdiskJson) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sfdisk: ", sfdisk_json.size(), " bytes of output, at most ", kMaxSfdiskJson));
+  }
+  const json j = json::parse(sfdisk_json, nullptr, false);
+  if (!j.is_object() || !j.contains("partitiontable") || !j["partitiontable"].is_object()) {
+    return absl::InvalidArgumentError("sfdisk: no partitiontable object");
   }
   const json& t = j["partitiontable"];
-  if (t.value("label", "") != "gpt") {
-    return absl::FailedPreconditionError(absl::StrCat(device_.string(), ": not a GPT disk"));
+  auto text = [](const json& o, const char* key) -> std::optional<std::string> {
+    auto it = o.find(key);
+    if (it == o.end()) return std::string();
+    if (!it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  auto label = text(t, "label");
+  if (!label) return absl::InvalidArgumentError("sfdisk: label is not a string");
+  if (*label != "gpt") {
+    return absl::FailedPreconditionError(absl::StrCat("not a GPT disk (label '", *label, "')"));
   }
-  const uint64_t sector = t.value("sectorsize", uint64_t{512});
-  partitions_.clear();
-  for (const auto& p : t.value("partitions", json::array())) {
-    Partition part;
-    const std::string node = p.value("node", "");
-    size_t digits = node.size();
-    while (digits > 0 && absl::ascii_isdigit(static_cast<unsigned char>(node[digits - 1])))
-      --digits;
-    if (!absl::SimpleAtoi(node.substr(digits), &part.number)) {
-      return absl::InvalidArgumentError(absl::StrCat("sfdisk: partition node '", node, "'"));
+  uint64_t sector = 512;
+  if (auto it = t.find("sectorsize"); it != t.end()) {
+    if (!it->is_number_unsigned() || (*it != 512 && *it != 4096)) {
+      return absl::InvalidArgumentError("sfdisk: sectorsize must be 512 or 4096");
     }
-    part.start = p.value("start", uint64_t{0}) * sector;
-    part.size = p.value("size", uint64_t{0}) * sector;
-    part.type = Upper(p.value("type", ""));
-    part.uuid = Upper(p.value("uuid", ""));
-    part.label = p.value("name", "");
-    partitions_.push_back(std::move(part));
+    sector = it->get<uint64_t>();
   }
+  std::vector<Partition> out;
+  auto parts = t.find("partitions");
+  if (parts == t.end()) return out;
+  if (!parts->is_array() || parts->size() > kMaxPartitions) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sfdisk: partitions must be a list of at most ", kMaxPartitions));
+  }
+  for (const auto& p : *parts) {
+    if (!p.is_object()) return absl::InvalidArgumentError("sfdisk: a partition is not an object");
+    Partition part;
+    auto node = text(p, "node"), type = text(p, "type"), uuid = text(p, "uuid"),
+         name = text(p, "name");
+    if (!node || !type || !uuid || !name) {
+      return absl::InvalidArgumentError("sfdisk: node, type, uuid and name must be strings");
+    }
+    size_t digits = node->size();
+    while (digits > 0 && absl::ascii_isdigit(static_cast<unsigned char>((*node)[digits - 1])))
+      --digits;
+    if (!absl::SimpleAtoi(node->substr(digits), &part.number) || part.number <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("sfdisk: partition node '", *node, "'"));
+    }
+    for (const auto& [key, field] : {std::pair{"start", &part.start}, {"size", &part.size}}) {
+      auto it = p.find(key);
+      if (it == p.end() || !it->is_number_unsigned() ||
+          it->get<uint64_t>() > std::numeric_limits<uint64_t>::max() / sector) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sfdisk: partition ", part.number, " ", key, " must be a sector count"));
+      }
+      *field = it->get<uint64_t>() * sector;
+    }
+    if (part.start > std::numeric_limits<uint64_t>::max() - part.size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sfdisk: partition ", part.number, " ends beyond 2^64 bytes"));
+    }
+    part.type = Upper(*type);
+    part.uuid = Upper(*uuid);
+    part.label = *name;
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
+absl::Status GptDisk::Reload() {
+  ASSIGN_OR_RETURN(std::string text, RunTool({sfdisk_, "--json", device_.string()}));
+  auto parts = ParsePartitionTable(text);
+  if (!parts.ok()) {
+    return absl::Status(parts.status().code(),
+                        absl::StrCat(device_.string(), ": ", parts.status().message()));
+  }
+  partitions_ = *std::move(parts);
   return absl::OkStatus();
 }
 
@@ -249,7 +303,8 @@ absl::StatusOr<std::string> RootHashOf(const std::string& cmdline) {
       absl::AsciiStrToLower(&hex);
       while (!hex.empty() && hex.back() == '\0') hex.pop_back();
       if (hex.size() != 64 || !attest::HexDecode(hex).ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("roothash=", hex, ": 64 hex digits"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("roothash= has ", hex.size(), " characters, 64 hex digits expected"));
       }
       return hex;
     }

@@ -25,6 +25,11 @@ struct DaemonOptions {
   // the updater when it installs a release. Logged as the runtime event "release" and reported
   // as Evidence.release. Empty: no release is reported.
   std::filesystem::path release_file;
+  // The release channel's client-revocation list (attest/tuf/client_revocations.h), written by
+  // `appliance-update revocations`. Applied to every TLS handshake and call, logged as the
+  // runtime event "client-revocations", re-read when it changes (then the TLS key is renewed so
+  // that every connection re-handshakes). Absent file: an empty list. Empty path: no list.
+  std::filesystem::path client_revocations;
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.

@@ -8,8 +8,11 @@
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client.h"
+#include "attest/tuf/client_revocations.h"
 #include "attest/tuf/release.h"
+#include "attest/tuf/signed_time.h"
 #include "supervisor/release_counter.h"
 #include "supervisor/slots.h"
 #include "supervisor/tpm.h"
@@ -79,19 +82,15 @@ struct Candidate {
 std::optional<Candidate> Newest(const tuf::Targets& targets, const std::string& hardware) {
   std::map<uint64_t, Candidate> releases;
   for (const auto& [name, tf] : targets.targets) {
-    const json& c = tf.custom;
-    if (!c.is_object() || c.value("hardware", "") != hardware || !c.contains("release_version") ||
-        !c["release_version"].is_number_unsigned()) {
-      continue;
-    }
-    Candidate& cand = releases[c["release_version"].get<uint64_t>()];
-    cand.version = c["release_version"];
-    const std::string kind = c.value("kind", "");
-    if (kind == "uki") cand.uki = name;
-    if (kind == "verity") cand.verity = name;
-    if (kind == "root") {
+    const tuf::TargetRelease r = tuf::ReleaseOf(tf);
+    if (r.hardware != hardware || r.release_version == 0) continue;
+    Candidate& cand = releases[r.release_version];
+    cand.version = r.release_version;
+    if (r.kind == "uki") cand.uki = name;
+    if (r.kind == "verity") cand.verity = name;
+    if (r.kind == "root") {
       cand.root = name;
-      cand.roothash = c.value("roothash", "");
+      cand.roothash = r.roothash;
     }
   }
   for (auto it = releases.rbegin(); it != releases.rend(); ++it) {
@@ -113,6 +112,14 @@ absl::StatusOr<json> WithChannel(const UpdaterOptions& o, F body) {
   }
   auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), o.ca_file);
   tuf::Client client(o.metadata_dir, o.metadata_url, fetcher.get());
+  if (!o.signed_time.empty()) {
+    ASSIGN_OR_RETURN(auto tsr, attest::ReadFileBounded(o.signed_time, tuf::kMaxTimeStampResponse));
+    ASSIGN_OR_RETURN(auto roots, attest::ReadFileBounded(o.tsa_ca, 1 << 20));
+    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTime(
+                                  tsr, std::string_view(reinterpret_cast<const char*>(roots.data()),
+                                                        roots.size())));
+    client.set_signed_time(st.time, absl::StrCat("a time stamp ", st.tsa));
+  }
   RETURN_IF_ERROR(client.Refresh());
   return body(client);
 }
@@ -208,6 +215,47 @@ absl::StatusOr<json> UpdaterCommit(const UpdaterOptions& o) {
     RETURN_IF_ERROR(ReleaseCounter(*tpm).Commit(*running.version));
   }
   return out;
+}
+
+absl::StatusOr<json> UpdaterRevocations(const UpdaterOptions& o) {
+  if (o.revocations_file.empty()) {
+    return absl::InvalidArgumentError("revocations: no --revocations-file");
+  }
+  return WithChannel(o, [&](tuf::Client& client) -> absl::StatusOr<json> {
+    json out = {{"targets_version", client.targets().envelope.version}};
+    std::string bytes = tuf::SerializeClientRevocations({});
+    const std::string base =
+        o.targets_url.empty() ? absl::StrCat(o.metadata_url, "/targets") : o.targets_url;
+    std::string tmpl = (o.revocations_file.parent_path() / ".revocations-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("mkdtemp in ", o.revocations_file.parent_path().string(), " failed"));
+    }
+    const fs::path work = tmpl;
+    auto got = client.Download(tuf::kClientRevocationsTarget, base, work);
+    std::error_code ec;
+    if (got.ok()) {
+      auto file = attest::ReadFileBounded(work / tuf::kClientRevocationsTarget,
+                                          tuf::kMaxClientRevocationsFile);
+      fs::remove_all(work, ec);
+      if (!file.ok()) return file.status();
+      bytes.assign(file->begin(), file->end());
+      out["target"] = tuf::kClientRevocationsTarget;
+    } else {
+      fs::remove_all(work, ec);
+      if (!absl::IsNotFound(got.status())) return got.status();
+      out["target"] = nullptr;  // the channel revokes no client
+    }
+    ASSIGN_OR_RETURN(auto list, tuf::ParseClientRevocations(std::span(
+                                    reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+    RETURN_IF_ERROR(attest::WriteFileAtomically(o.revocations_file, bytes));
+    out["revoked_clients"] = list.revoked.size();
+    out["file"] = o.revocations_file.string();
+    out["sha256"] = attest::HexEncode(*attest::tpm::Hash(
+        attest::tpm::kAlgSha256,
+        std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+    return out;
+  });
 }
 
 }  // namespace appliance::supervisor

@@ -13,6 +13,7 @@
 #include "attest/tpm/cel.h"
 #include "pe_builder.h"
 #include "snp_signer.h"
+#include "software_tsa.h"
 #include "tdx_signer.h"
 #include "test_support.h"
 #include "tpm_signer.h"
@@ -282,6 +283,14 @@ void WriteTufSeeds(const std::filesystem::path& root) {
 
 }  // namespace
 
+// RFC 3161 responses of the software TSA: with and without its certificate.
+void WriteSignedTimeSeeds(const std::filesystem::path& root) {
+  t::SoftwareTsa tsa;
+  const absl::Time when = absl::FromUnixSeconds(1795000000);
+  t::WriteFileOrDie(root / "signed_time" / "with_cert.tsr", tsa.Stamp(when));
+  t::WriteFileOrDie(root / "signed_time" / "without_cert.tsr", tsa.Stamp(when, "x", false));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s CORPUS_ROOT\n", argv[0]);
@@ -290,6 +299,7 @@ int main(int argc, char** argv) {
   std::filesystem::path root = argv[1];
   WritePeSeeds(root);
   WriteTufSeeds(root);
+  WriteSignedTimeSeeds(root);
   int n = 0;
   for (Product product : {Product::kMilan, Product::kGenoa, Product::kTurin}) {
     auto signer = t::SoftwareSnpSigner::Create(product, 2048);

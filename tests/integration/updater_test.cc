@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance_fixture.h"
+#include "attest/tuf/client_revocations.h"
 #include "static_http_server.h"
 #include "test_support.h"
 
@@ -201,6 +202,68 @@ TEST_F(UpdaterTest, ChannelPolicyAndABrokenReleaseFallBack) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["running_version"], 1);
   EXPECT_EQ(json::parse(r.out)["committed_version"], 0);
+}
+
+// Client-certificate revocations ship as a signed target (issue 8 item 7): the operator revokes a
+// coordinator's key with appliance-release, the appliance's updater writes the channel's list for
+// the supervisor (which applies it: supervisor_integration_tests); a mirror that swaps the list
+// makes the updater write nothing.
+TEST_F(UpdaterTest, ClientRevocationsShipAsASignedTarget) {
+  const fs::path out = P("appliance/state/client-revocations.json");
+  fs::create_directories(out.parent_path());
+  auto revocations = [&] {
+    return RunProcess(
+        {(kBin / "appliance-update").string(), "--metadata-dir", S("appliance/meta"),
+         "--trusted-root", S("image-root.json"), "--metadata-url", server_->url(), "--hardware",
+         "qemu-x86_64", "--ca-file", S("repo-ca.pem"), "revocations", "--output", out.string()},
+        120);
+  };
+  auto list = [&] {
+    return attest::tuf::ParseClientRevocations(attest::testing::ReadFileOrDie(out));
+  };
+  // The channel revokes no one yet: the supervisor gets the empty list.
+  auto r = revocations();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(json::parse(r.out)["target"].is_null()) << r.out;
+  ASSERT_TRUE(list().ok());
+  EXPECT_TRUE(list()->revoked.empty());
+
+  attest::testing::TestPki pki(P("pki"), "coordinators");
+  const auto stolen = pki.Issue("coordinator-7", "c7");
+  auto spki = attest::tuf::SpkiSha256OfPemCertificate(stolen.cert_pem);
+  ASSERT_TRUE(spki.ok()) << spki.status();
+  const std::string other(64, 'b');
+  r = Release({"revoke-client", "--workdir", S("w"), "--cert", stolen.cert_path.string(),
+               "--spki-sha256", other, "--reason", "key stolen"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, *spki)) << r.out;
+  r = Release({"revoke-client", "--workdir", S("w"), "--spki-sha256", "12345"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "64 hex digits")) << r.err;
+  ASSERT_EQ(Release({"sign", "--workdir", S("w")}).exit_code, 0);
+  ASSERT_EQ(Release({"publish", "--workdir", S("w"), "--repo", S("repo")}).exit_code, 0);
+
+  r = revocations();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["revoked_clients"], 2) << r.out;
+  ASSERT_TRUE(list().ok()) << list().status();
+  std::string reason;
+  EXPECT_TRUE(list()->Revoked(*spki, &reason));
+  EXPECT_EQ(reason, "key stolen");
+  EXPECT_TRUE(list()->Revoked(other));
+
+  // A mirror serves an empty list under the signed name (every copy of it): refused, and the
+  // supervisor's file keeps the signed list.
+  const auto before = attest::testing::ReadFileOrDie(out);
+  for (const auto& f : fs::directory_iterator(P("repo/targets"))) {
+    if (absl::EndsWith(f.path().filename().string(), attest::tuf::kClientRevocationsTarget)) {
+      attest::testing::WriteFileOrDie(f.path(), attest::tuf::SerializeClientRevocations({}));
+    }
+  }
+  r = revocations();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "client-revocations.json")) << r.err;
+  EXPECT_EQ(attest::testing::ReadFileOrDie(out), before);
 }
 
 }  // namespace

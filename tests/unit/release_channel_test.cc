@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "software_tsa.h"
 #include "test_support.h"
 
 namespace {
@@ -312,4 +313,36 @@ TEST_F(ReleaseChannelTest, ForkedLogIsRefusedByACoordinatorWhoKeptACheckpoint) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+// A coordinator-supplied signed time (RFC 3161 response from a TSA it trusts): expiry is checked
+// against it too, so a coordinator whose clock is wrong (or an appliance whose host sets it) still
+// sees expired metadata; a time stamp that does not verify is a failed check, a file that is not
+// one is bad input.
+TEST_F(ReleaseChannelTest, SignedTimeFromATrustedTsaAppliesToExpiry) {
+  InitAndPublish();
+  attest::testing::SoftwareTsa tsa, other;
+  WriteFileOrDie(P("tsa.pem"), tsa.root_pem());
+  WriteFileOrDie(P("other.pem"), other.root_pem());
+  auto stamp = [&](absl::Duration from_now) {
+    const auto tsr = tsa.Stamp(absl::Now() + from_now);
+    WriteFileOrDie(P("time.tsr"), std::string(tsr.begin(), tsr.end()));
+    return S("time.tsr");
+  };
+  auto r = VerifyRelease(
+      {"--signed-time", stamp(absl::ZeroDuration()), "--tsa-ca", S("tsa.pem"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "time.signed")) << r.out;
+  // The timestamp role expires after a day: a signed time two days on says it has expired.
+  r = VerifyRelease({"--signed-time", stamp(absl::Hours(48)), "--tsa-ca", S("tsa.pem")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "tuf.timestamp.expired")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "signed time")) << r.err;
+  r = VerifyRelease({"--signed-time", stamp(absl::ZeroDuration()), "--tsa-ca", S("other.pem")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "time.signed")) << r.err;
+  WriteFileOrDie(P("junk.tsr"), "not a time stamp");
+  r = VerifyRelease({"--signed-time", S("junk.tsr"), "--tsa-ca", S("tsa.pem")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = VerifyRelease({"--signed-time", stamp(absl::ZeroDuration())});  // no --tsa-ca
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
 }  // namespace

@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "ab_disk.h"
 #include "absl/strings/match.h"
 #include "test_support.h"
@@ -166,6 +169,75 @@ TEST_F(SlotsTest, RefusesWhatWouldNotBootAndDetectsABadReadBack) {
   auto slots = Slots();
   EXPECT_EQ((*slots)[1].version, 5u);
   EXPECT_EQ(Boot(), 6u);
+}
+
+// sfdisk's JSON of a disk the host controls: the real output parses to what GptDisk read; every
+// truncation, wrong type and overflowing offset is a clean error naming the field.
+TEST_F(SlotsTest, PartitionTableParserIsStrict) {
+  auto run =
+      attest::testing::RunProcess({"/usr/sbin/sfdisk", "--json", disk_->gpt().device().string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto parts = ParsePartitionTable(run.out);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_EQ(parts->size(), disk_->gpt().partitions().size());
+  for (size_t i = 0; i < parts->size(); ++i) {
+    EXPECT_EQ((*parts)[i].number, disk_->gpt().partitions()[i].number);
+    EXPECT_EQ((*parts)[i].start, disk_->gpt().partitions()[i].start);
+    EXPECT_EQ((*parts)[i].uuid, disk_->gpt().partitions()[i].uuid);
+  }
+  for (size_t n = 0; n + 1 < run.out.size(); n += 7) {
+    auto r = ParsePartitionTable(run.out.substr(0, n));
+    EXPECT_FALSE(r.ok()) << n;
+  }
+  auto edit = [&](auto f) {
+    auto j = nlohmann::json::parse(run.out);
+    f(j["partitiontable"]);
+    return ParsePartitionTable(j.dump());
+  };
+  auto first = [](nlohmann::json& t) -> nlohmann::json& { return t["partitions"][0]; };
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> f;
+    const char* names;
+  };
+  const std::vector<Case> cases = {
+      {"start as text", [&](auto& t) { first(t)["start"] = "2048"; }, "start"},
+      {"negative size", [&](auto& t) { first(t)["size"] = -1; }, "size"},
+      {"huge start", [&](auto& t) { first(t)["start"] = UINT64_MAX / 2; }, "start"},
+      {"end past 2^64",
+       [&](auto& t) {
+         first(t)["start"] = (UINT64_MAX / 512) - 1;
+         first(t)["size"] = 16;
+       },
+       "2^64"},
+      {"uuid as number", [&](auto& t) { first(t)["uuid"] = 1; }, "strings"},
+      {"node without number", [&](auto& t) { first(t)["node"] = "disk"; }, "node"},
+      {"odd sector size", [&](auto& t) { t["sectorsize"] = 513; }, "sectorsize"},
+      {"partitions an object", [&](auto& t) { t["partitions"] = nlohmann::json::object(); },
+       "partitions"},
+      {"too many partitions",
+       [&](auto& t) {
+         for (int i = 0; i < 130; ++i) t["partitions"].push_back(first(t));
+       },
+       "at most 128"},
+  };
+  for (const auto& c : cases) {
+    auto r = edit(c.f);
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << c.what << ": " << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), c.names)) << c.what << ": " << r.status();
+  }
+  auto dos = edit([](auto& t) { t["label"] = "dos"; });
+  EXPECT_TRUE(absl::IsFailedPrecondition(dos.status())) << dos.status();
+  // Boot entry names and the command line's roothash= (both host-controlled).
+  EXPECT_FALSE(ParseBootEntry("appliance_+3.efi", "appliance"));
+  EXPECT_FALSE(ParseBootEntry("appliance_2+3-1-1.efi", "appliance"));
+  EXPECT_FALSE(ParseBootEntry("appliance_2+99999999999.efi", "appliance"));
+  EXPECT_FALSE(ParseBootEntry("appliance_-2.efi", "appliance"));
+  EXPECT_TRUE(ParseBootEntry("appliance_2+0-3.efi", "appliance")->bad());
+  EXPECT_TRUE(absl::IsNotFound(RootHashOf("console=ttyS0 roothash").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(RootHashOf("roothash=" + std::string(63, 'a')).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(RootHashOf("roothash=" + std::string(64, 'g')).status()));
+  EXPECT_EQ(*RootHashOf("x roothash=" + std::string(64, 'A') + " y"), std::string(64, 'a'));
 }
 
 }  // namespace

@@ -3,17 +3,25 @@
 // (tests/testing/tuf_repo.h). After every refused refresh the trusted metadata directory is
 // unchanged byte for byte.
 #include <gtest/gtest.h>
+#include <openssl/ts.h>
 
 #include <fstream>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client.h"
+#include "attest/tuf/client_revocations.h"
 #include "attest/tuf/metadata.h"
+#include "attest/tuf/release.h"
+#include "attest/tuf/signed_time.h"
+#include "software_tsa.h"
 #include "static_http_server.h"
 #include "test_support.h"
 #include "tuf_repo.h"
@@ -530,5 +538,206 @@ TEST(TufMetadataTest, CanonicalJsonAndKeys) {
                    .ok());
 }
 
+// The release log's index and entry files (fetched from a mirror before any proof is checked):
+// every truncation and every wrongly typed field is a clean InvalidArgument, never a throw.
+TEST(ReleaseLogFilesTest, StrictTypesAndEveryTruncationRefused) {
+  auto bytes = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  const std::string sha(64, 'a');
+  const std::string entry = R"({"_type":"release-log-entry","channel":"c","targets_version":7,)"
+                            R"("targets_sha256":")" +
+                            sha + R"(","targets":{}})";
+  auto e = ParseLogEntry(bytes(entry));
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->targets_version, 7u);
+  EXPECT_EQ(e->targets_sha256, sha);
+  auto i = ParseLogIndex(bytes(R"({"index":12})"));
+  ASSERT_TRUE(i.ok()) << i.status();
+  EXPECT_EQ(*i, 12u);
+  for (size_t n = 0; n < entry.size(); ++n) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseLogEntry(bytes(entry.substr(0, n))).status())) << n;
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           R"({"_type":"release-log-entry","targets_version":"7","targets_sha256":")" + sha + "\"}",
+           R"({"_type":"release-log-entry","targets_version":-7,"targets_sha256":")" + sha + "\"}",
+           R"({"_type":"release-log-entry","targets_version":7,"targets_sha256":7})",
+           R"({"_type":"release-log-entry","targets_version":7,"targets_sha256":")" +
+               sha.substr(1) + "g\"}",
+           R"({"_type":["release-log-entry"],"targets_version":7,"targets_sha256":")" + sha + "\"}",
+           R"({"_type":"other","targets_version":7,"targets_sha256":")" + sha + "\"}",
+           std::string("[]")}) {
+    auto r = ParseLogEntry(bytes(bad));
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad << ": " << r.status();
+  }
+  for (const std::string bad : {R"({"index":"1"})", R"({"index":-1})", R"({"index":1.5})",
+                                R"({"Index":1})", R"([1])", R"({"index":1)"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseLogIndex(bytes(bad)).status())) << bad;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseLogIndex(bytes(R"({"index":1,"pad":")" + std::string(2000, ' ') + "\"}")).status()));
+  // A target's release facts: wrong types read as "no release", never a throw.
+  TargetFile tf;
+  tf.custom =
+      nlohmann::json::parse(R"({"release_version":"3","kind":7,"hardware":["x"],"roothash":null})");
+  const TargetRelease r = ReleaseOf(tf);
+  EXPECT_EQ(r.release_version, 0u);
+  EXPECT_TRUE(r.kind.empty() && r.hardware.empty() && r.roothash.empty());
+  tf.custom = {{"release_version", 3}, {"kind", "uki"}, {"hardware", "h"}};
+  EXPECT_EQ(ReleaseOf(tf).release_version, 3u);
+  EXPECT_EQ(ReleaseOf(tf).kind, "uki");
+}
+
+// The client-revocation list: canonical bytes parse back; every truncation, unknown key,
+// duplicate, malformed hash and oversized field is a clean InvalidArgument naming the field.
+TEST(ClientRevocationsTest, StrictBoundedAndEveryTruncationRefused) {
+  auto parse = [](const std::string& s) {
+    return ParseClientRevocations(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  };
+  ClientRevocations list;
+  list.revoked[std::string(64, 'a')] = "key stolen";
+  list.revoked[std::string(64, '1')] = "";
+  const std::string bytes = SerializeClientRevocations(list);
+  auto back = parse(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->revoked, list.revoked);
+  std::string reason;
+  EXPECT_TRUE(back->Revoked(std::string(64, 'A'), &reason));
+  EXPECT_EQ(reason, "key stolen");
+  EXPECT_FALSE(back->Revoked(std::string(64, 'b')));
+  for (size_t n = 0; n + 1 < bytes.size(); ++n) {  // the last byte is the newline
+    EXPECT_TRUE(absl::IsInvalidArgument(parse(bytes.substr(0, n)).status())) << n;
+  }
+  const std::string h = std::string(64, 'c');
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"_type":"client-revocations","revoked":[],"extra":1})", "unknown key 'extra'"},
+      {R"({"_type":"revocations","revoked":[]})", "_type"},
+      {R"({"_type":"client-revocations","revoked":{}})", "revoked must be a list"},
+      {R"({"_type":"client-revocations","revoked":[{"spki_sha256":")" + h.substr(1) + R"("}]})",
+       "revoked[0].spki_sha256"},
+      {R"({"_type":"client-revocations","revoked":[{"spki_sha256":")" + h.substr(1) + R"(z"}]})",
+       "revoked[0].spki_sha256"},
+      {R"({"_type":"client-revocations","revoked":[{"spki_sha256":")" + h +
+           R"("},{"spki_sha256":")" + absl::AsciiStrToUpper(h) + R"("}]})",
+       "listed twice"},
+      {R"({"_type":"client-revocations","revoked":[{"spki_sha256":")" + h + R"(","why":"x"}]})",
+       "unknown key 'why'"},
+      {R"({"_type":"client-revocations","revoked":[{"spki_sha256":")" + h + R"(","reason":")" +
+           std::string(300, 'r') + R"("}]})",
+       "reason"},
+      {R"({"_type":"client-revocations","revoked":[7]})", "revoked[0]: an object"},
+  };
+  for (const auto& [text, names] : bad) {
+    auto r = parse(text);
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << text << ": " << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), names)) << r.status();
+  }
+  std::string many = R"({"_type":"client-revocations","revoked":[)";
+  for (size_t i = 0; i <= kMaxClientRevocations; ++i) {
+    char hex[65];
+    std::snprintf(hex, sizeof(hex), "%064zx", i);
+    absl::StrAppend(&many, i ? "," : "", R"({"spki_sha256":")", hex, R"("})");
+  }
+  many += "]}";
+  EXPECT_TRUE(absl::StrContains(parse(many).status().message(), "at most")) << parse(many).status();
+  EXPECT_FALSE(SpkiSha256OfPemCertificate("-----BEGIN CERTIFICATE-----\nAAAA\n").ok());
+}
+
+// A coordinator-supplied signed time (RFC 3161, issue 8 item 6): the host set the clock back
+// further than the floor can tell (the newest timestamp was issued before the targets expired), so
+// only the signed time shows that the targets expired; a time stamp that does not verify is refused
+// before anything is fetched.
+TEST_F(TufClientTest, SignedTimeCatchesAClockSetBackBeyondTheFloor) {
+  const absl::Time real = absl::Now();
+  const absl::Time host_clock = real - absl::Hours(72);
+  repo_->issued = real - absl::Hours(48);
+  repo_->role_expires["targets"] = real - absl::Hours(24);
+  ++repo_->targets_version;
+  ++repo_->snapshot_version;
+  ++repo_->timestamp_version;
+  repo_->PublishAll();
+  testing::SoftwareTsa tsa;
+  auto st = VerifySignedTime(tsa.Stamp(real), tsa.root_pem());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(absl::ToUnixSeconds(st->time), absl::ToUnixSeconds(real));
+  EXPECT_TRUE(absl::StrContains(st->tsa, "Software TSA root")) << st->tsa;
+  EXPECT_EQ(st->policy, "1.3.6.1.4.1.99999.1");
+  const auto before = Snapshot(meta());
+  {
+    Client c(meta(), repo_->dir().string(), fetcher_.get(), host_clock);
+    c.set_signed_time(st->time, "a time stamp " + st->tsa);
+    const absl::Status refused = c.Refresh();
+    EXPECT_TRUE(absl::StrContains(refused.message(), "tuf.targets.expired")) << refused;
+    EXPECT_TRUE(absl::StrContains(refused.message(), "but a signed time (a time stamp issued by"))
+        << refused;
+  }
+  EXPECT_EQ(Snapshot(meta()), before);
+  // An old (replayed) time stamp cannot move "now" back: the floor still holds.
+  {
+    auto old = VerifySignedTime(tsa.Stamp(real - absl::Hours(24 * 30)), tsa.root_pem());
+    ASSERT_TRUE(old.ok()) << old.status();
+    Client c(meta(), repo_->dir().string(), fetcher_.get(), real);
+    c.set_signed_time(old->time, "old");
+    EXPECT_TRUE(absl::StrContains(c.Refresh().message(), "tuf.targets.expired"));
+  }
+  // Without it the clock set back (and a floor older than the expiry) accept the expired targets:
+  // what the signed time is for.
+  EXPECT_TRUE(Refresh(host_clock).ok());
+}
+
+// The DER TSTInfo a time-stamp response signs (to locate it in the response).
+std::vector<uint8_t> TstInfoDer(const std::vector<uint8_t>& tsr) {
+  const unsigned char* p = tsr.data();
+  TS_RESP* resp = d2i_TS_RESP(nullptr, &p, static_cast<long>(tsr.size()));
+  if (resp == nullptr) return {};
+  unsigned char* der = nullptr;
+  const int n = i2d_TS_TST_INFO(TS_RESP_get_tst_info(resp), &der);
+  std::vector<uint8_t> out(der, der + std::max(n, 0));
+  OPENSSL_free(der);
+  TS_RESP_free(resp);
+  return out;
+}
+
+TEST(SignedTimeTest, OnlyAVerifiedTimeStampFromATrustedTsaIsAccepted) {
+  testing::SoftwareTsa tsa, other;
+  const absl::Time t = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  const auto tsr = tsa.Stamp(t);
+  ASSERT_TRUE(VerifySignedTime(tsr, tsa.root_pem()).ok());
+  // Another TSA's root, a token without the TSA certificate, a time outside the TSA's validity.
+  auto wrong = VerifySignedTime(tsr, other.root_pem());
+  EXPECT_TRUE(absl::IsPermissionDenied(wrong.status())) << wrong.status();
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(), "time.signed")) << wrong.status();
+  EXPECT_FALSE(VerifySignedTime(tsa.Stamp(t, "x", /*include_cert=*/false), tsa.root_pem()).ok());
+  EXPECT_FALSE(VerifySignedTime(tsa.Stamp(t + absl::Hours(24 * 800)), tsa.root_pem()).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(VerifySignedTime(tsr, "no certificates").status()));
+  // Every truncation and trailing garbage: malformed.
+  for (size_t n = 0; n < tsr.size(); ++n) {
+    auto r = VerifySignedTime(std::span(tsr.data(), n), tsa.root_pem());
+    EXPECT_FALSE(r.ok()) << n;
+  }
+  auto longer = tsr;
+  longer.push_back(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(VerifySignedTime(longer, tsa.root_pem()).status()));
+  // Every byte flipped: no flip inside the signed TSTInfo (which carries the time) verifies, and
+  // none verifies to another time. (Flips that still verify, 13 of 969 bytes here, are outside
+  // the signed content: the response's PKIStatusInfo (granted → grantedWithMods) and algorithm
+  // identifiers the verification does not use.)
+  const std::vector<uint8_t> tst = TstInfoDer(tsr);
+  ASSERT_FALSE(tst.empty());
+  const auto at = std::search(tsr.begin(), tsr.end(), tst.begin(), tst.end());
+  ASSERT_NE(at, tsr.end());
+  const size_t begin = static_cast<size_t>(at - tsr.begin()), end = begin + tst.size();
+  std::vector<size_t> accepted;
+  for (size_t i = 0; i < tsr.size(); ++i) {
+    auto flipped = tsr;
+    flipped[i] ^= 0x01;
+    auto r = VerifySignedTime(flipped, tsa.root_pem());
+    if (r.ok()) {
+      accepted.push_back(i);
+      EXPECT_EQ(r->time, t) << "byte " << i;
+      EXPECT_TRUE(i < begin || i >= end) << "a flip in the signed TSTInfo verified: byte " << i;
+    }
+  }
+  std::printf("TSTInfo bytes %zu..%zu of %zu; flips that verify: %s\n", begin, end, tsr.size(),
+              absl::StrJoin(accepted, ",").c_str());
+}
 }  // namespace
 }  // namespace attest::tuf

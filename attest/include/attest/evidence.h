@@ -35,6 +35,9 @@ inline constexpr char kEventSupervisorRestart[] = "supervisor-restart";  // data
 // The running release (issue 8): data = ReleaseEventData(version, target SHA-256); the bundle's
 // Evidence.release must name the same (it is authenticated only through this event).
 inline constexpr char kEventRelease[] = "release";
+// The client-revocation list the supervisor applies (attest/tuf/client_revocations.h): data =
+// SHA-256 of the list's bytes; logged at start and whenever the list changes (the last one holds).
+inline constexpr char kEventClientRevocations[] = "client-revocations";
 
 // SHA-256 of the canonical JSON {"release_version":N,"target_sha256":"<hex>"}.
 std::array<uint8_t, 32> ReleaseEventData(uint64_t release_version,
@@ -79,6 +82,9 @@ struct EvidenceExpectations {
   // appliance must report its release, at or above the minimum and not revoked.
   std::optional<uint64_t> min_release_version;
   std::set<uint64_t> revoked_releases;
+  // The channel's client-revocation list (SHA-256 of the signed target): the appliance must apply
+  // exactly it (its last "client-revocations" runtime event), else "release.client_revocations".
+  std::optional<std::array<uint8_t, 32>> client_revocations_sha256;
   absl::Time now = absl::Now();
 };
 

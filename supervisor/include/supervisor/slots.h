@@ -22,6 +22,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,11 @@ struct Partition {
   uint64_t start = 0, size = 0;   // bytes
   std::string type, uuid, label;  // type and uuid upper-case as sfdisk prints them
 };
+
+// `sfdisk --json` of a GPT disk (the table is outside input: whoever controls the disk wrote it):
+// at most 128 partitions, every field type-checked, offsets in bytes without overflow.
+// InvalidArgument names the field; FailedPrecondition if the label is not "gpt".
+absl::StatusOr<std::vector<Partition>> ParsePartitionTable(std::string_view sfdisk_json);
 
 // A GPT disk (a block device, or a disk image file in tests) read and relabelled through sfdisk
 // (util-linux): no GPT code of our own.

@@ -7,6 +7,10 @@
 //            release_version with kinds uki, root and verity; the root target's custom.roothash);
 //            refuse it below the channel's minimum, revoked, or below the vTPM counter; download
 //            (lengths and hashes as signed); write it to the inactive slot with 3 boot tries
+//   revocations  refresh the channel and write its client-revocation list (the signed target
+//            client-revocations.json; an empty list when the channel has none) to
+//            `revocations_file`, checked and replaced atomically: the supervisor applies it
+//            (attest/tuf/client_revocations.h)
 //   commit   after the running release reached READY (systemd-bless-boot has dropped its counter):
 //            raise the vTPM counter to it, so nothing older installs again
 #ifndef SUPERVISOR_UPDATER_H_
@@ -37,12 +41,17 @@ struct UpdaterOptions {
   std::string ca_file;             // HTTPS trust anchors (empty: the system's)
   std::string sfdisk = "/usr/sbin/sfdisk";
   uint32_t tries = 3;
+  std::filesystem::path revocations_file;  // revocations: where the supervisor reads the list
+  // A coordinator-supplied signed time (RFC 3161 response) and the TSA certificates to check it
+  // with (attest/tuf/signed_time.h): expiry is also checked against it.
+  std::filesystem::path signed_time, tsa_ca;
 };
 
 // Each returns a JSON report; FailedPrecondition / PermissionDenied name a refused check.
 absl::StatusOr<nlohmann::json> UpdaterStatus(const UpdaterOptions& o);
 absl::StatusOr<nlohmann::json> UpdaterInstall(const UpdaterOptions& o);
 absl::StatusOr<nlohmann::json> UpdaterCommit(const UpdaterOptions& o);
+absl::StatusOr<nlohmann::json> UpdaterRevocations(const UpdaterOptions& o);
 
 }  // namespace appliance::supervisor
 

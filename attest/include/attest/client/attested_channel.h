@@ -40,6 +40,7 @@ struct ConnectOptions {
   // The release channel's policy (EvidenceExpectations): minimum release, revoked releases.
   std::optional<uint64_t> min_release_version;
   std::set<uint64_t> revoked_releases;
+  std::optional<std::array<uint8_t, 32>> client_revocations_sha256;  // EvidenceExpectations
   absl::Duration timeout = absl::Seconds(15);
 };
 

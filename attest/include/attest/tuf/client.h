@@ -6,9 +6,10 @@
 // snapshot.json, targets.json); nothing is written unless the whole refresh passed (each file
 // replaced atomically).
 //
-// Time: the clock is the host's, so expiry is checked against max(clock, floor), the floor being
-// the newest signing time of a timestamp ever trusted (its "issued" field, which our publisher
-// signs; kept in kFloorFile next to the metadata and never lowered).
+// Time: the clock is the host's, so expiry is checked against max(clock, floor, signed time), the
+// floor being the newest signing time of a timestamp ever trusted (its "issued" field, which our
+// publisher signs; kept in kFloorFile next to the metadata and never lowered), the signed time
+// one a coordinator supplied (set_signed_time).
 #ifndef ATTEST_TUF_CLIENT_H_
 #define ATTEST_TUF_CLIENT_H_
 
@@ -79,6 +80,14 @@ class Client {
                                       const std::filesystem::path& target_dir,
                                       const std::optional<std::string>& hardware_id = std::nullopt);
 
+  // A verified signed time (attest/tuf/signed_time.h): expiry is then checked against
+  // max(clock, floor, signed time) for the rest of this client's life. It only moves "now"
+  // forward, and is not kept (the floor is).
+  void set_signed_time(absl::Time t, std::string source) {
+    signed_time_ = t;
+    signed_time_source_ = std::move(source);
+  }
+
   const Root& root() const { return root_; }
   const Targets& targets() const { return targets_; }
 
@@ -107,6 +116,8 @@ class Client {
   Fetcher* fetcher_;
   absl::Time now_;
   absl::Time floor_ = absl::InfinitePast();
+  absl::Time signed_time_ = absl::InfinitePast();
+  std::string signed_time_source_;
   Limits limits_;
   Root root_;
   std::optional<Timestamp> timestamp_;

@@ -36,6 +36,27 @@ absl::StatusOr<ReleasePolicy> PolicyOf(const Targets& targets);
 // PermissionDenied "release.min_version: ..." or "release.revoked: ..." naming the values.
 absl::Status CheckRelease(const ReleasePolicy& policy, uint64_t release_version);
 
+// A target's release facts from its custom field (custom.release_version, .kind, .hardware,
+// .roothash); a field that is absent or of another type reads as 0 / empty (such a target belongs
+// to no release).
+struct TargetRelease {
+  uint64_t release_version = 0;
+  std::string kind;
+  std::string hardware;
+  std::string roothash;
+};
+TargetRelease ReleaseOf(const TargetFile& target);
+
+// The log's files (see above), bounded and strictly typed; InvalidArgument names the field.
+inline constexpr size_t kMaxLogIndexFile = 1024;
+inline constexpr size_t kMaxLogEntry = 64 * 1024;
+absl::StatusOr<uint64_t> ParseLogIndex(std::span<const uint8_t> bytes);  // targets/V.json
+struct LogEntry {
+  uint64_t targets_version = 0;
+  std::string targets_sha256;  // lower-case hex, 64 characters
+};
+absl::StatusOr<LogEntry> ParseLogEntry(std::span<const uint8_t> bytes);  // entries/I.json
+
 struct FoundTarget {
   std::string name;
   uint64_t release_version = 0;  // 0 if the target names none
