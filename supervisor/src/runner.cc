@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -99,8 +100,25 @@ const char* StepName(int step) {
   _exit(127);
 }
 
+// Closes every descriptor but stdio and the two pipes to the parent. clone() copies the
+// supervisor's descriptor table, and not every library opens with O_CLOEXEC (tpm2-tss's swtpm TCTI
+// does not): without this the model would inherit the supervisor's vTPM connection, sockets and
+// files, and even before exec a copy of the vTPM connection kept swtpm, which serves one
+// connection at a time, from answering the supervisor's next command until the child ended.
+void CloseInheritedDescriptors(const ChildArgs* a) {
+  int keep[2] = {std::min(a->sync_read, a->error_write), std::max(a->sync_read, a->error_write)};
+  unsigned from = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) (void)close_range(from, static_cast<unsigned>(fd) - 1, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  (void)close_range(from, ~0U, 0);
+}
+
 int ChildMain(void* arg) {
   const ChildArgs* a = static_cast<const ChildArgs*>(arg);
+  CloseInheritedDescriptors(a);
   char c;
   if (read(a->sync_read, &c, 1) != 1) ChildFail(a, kWaitMaps);
   close(a->sync_read);

@@ -8,7 +8,8 @@
 //     `socket_dir` at /run/model as the only writable, shared directory;
 //   - network: a new namespace with only `lo` (brought up); no other interface exists;
 //   - no capabilities (bounding, effective, permitted, inheritable, ambient all empty),
-//     PR_SET_NO_NEW_PRIVS, a fresh PID namespace in which the server is PID 1.
+//     PR_SET_NO_NEW_PRIVS, a fresh PID namespace in which the server is PID 1;
+//   - no descriptor of the supervisor's but stdin, stdout and stderr.
 #ifndef SUPERVISOR_RUNNER_H_
 #define SUPERVISOR_RUNNER_H_
 
