@@ -2,25 +2,33 @@
 // of reference values (or a release version an appliance reports).
 //   appliance-verify release --metadata-dir D --metadata-url U [--trusted-root ROOT.json]
 //       [--reference-values F] [--release-version N]
-//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]] [--require-sbom]
+//       [--require-logged --log-key KEY.json [--log-url L (default U/log)]]
+//       [--require-sbom [--source-commit C]]
 //       [--ca-file F] [--signed-time TSR --tsa-ca PEM] [--json]
 // 1. The TUF client workflow from the trusted root in D (--trusted-root starts D): root chain,
 //    timestamp, snapshot, targets with signatures, thresholds, versions, hashes and expiry
 //    (against max(clock, the time floor kept in D, the --signed-time verified first)).
 // 2. --reference-values: the file is a target of the trusted targets (by SHA-256 and length);
 //    its release version is the one checked next (and must equal --release-version if given).
-// 3. The release is not below the channel's signed minimum release version, nor revoked.
+// 3. The release is not below the channel's signed minimum release version, nor revoked; with
+//    --require-sbom its SBOM target is downloaded and checked (well formed, of this release, its
+//    model container accepted by the reference values, built from --source-commit if given).
 // 4. --require-logged: the trusted targets version is an entry of the transparency log (the
 //    checkpoint signed by the pinned log key, the entry's inclusion proof), and the checkpoint
 //    extends the one kept in D from the last run (D/checkpoint.json, then replaced).
 // Exit 0 verified, 1 a check failed (stderr names it and the values compared), 2 bad input.
 #include "release_command.h"
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
+#include "attest/evidence.h"
 #include "attest/files.h"
 #include "attest/status.h"
 #include "attest/tpm/hash_alg.h"
@@ -37,7 +45,7 @@ using json = nlohmann::json;
 
 struct ReleaseArgs {
   std::string metadata_dir, metadata_url, trusted_root, reference_values, log_url, log_key, ca_file,
-      signed_time, tsa_ca;
+      signed_time, tsa_ca, source_commit;
   uint64_t release_version = 0;
   bool has_release_version = false, require_logged = false, require_sbom = false, json = false;
 };
@@ -46,6 +54,56 @@ struct ReleaseArgs {
 absl::Status AsCheck(const absl::Status& st) {
   if (st.ok() || absl::IsInvalidArgument(st) || IsVerificationFailure(st)) return st;
   return VerificationFailed("release.tuf", st.message());
+}
+
+// The release's SBOM, downloaded through the TUF client (length and hashes as signed): well
+// formed, of this release, naming the model the reference values accept and, if the coordinator
+// names one, built from its source commit (the commit it rebuilt the image from).
+absl::Status CheckSbom(const ReleaseArgs& a, tuf::Client& client, const std::string& target,
+                       uint64_t release, json& out) {
+  std::string tmpl = (fs::temp_directory_path() / "appliance-sbom-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+  const fs::path work = tmpl;
+  auto downloaded = client.Download(target, absl::StrCat(a.metadata_url, "/targets"), work);
+  absl::StatusOr<std::vector<uint8_t>> bytes =
+      downloaded.ok() ? ReadInput((work / target).string(), tuf::kMaxSbom)
+                      : absl::StatusOr<std::vector<uint8_t>>(downloaded.status());
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  if (!bytes.ok()) return AsCheck(bytes.status());
+  auto sbom = tuf::ParseSbom(*bytes);
+  if (!sbom.ok()) {
+    return VerificationFailed("release.sbom", absl::StrCat("target '", target, "' is signed but ",
+                                                           sbom.status().message()));
+  }
+  if (sbom->release_version != release) {
+    return VerificationFailed("release.sbom",
+                              absl::StrCat("the SBOM describes release ", sbom->release_version,
+                                           ", not release ", release));
+  }
+  const std::string model = absl::StrCat("sha256:", HexEncode(sbom->model_container));
+  if (!a.reference_values.empty()) {
+    ASSIGN_OR_RETURN(auto rv_bytes, ReadInput(a.reference_values, kMaxReferenceValuesSize));
+    ASSIGN_OR_RETURN(auto rv, ParseReferenceValues(rv_bytes));
+    if (std::find(rv.container_digests.begin(), rv.container_digests.end(),
+                  sbom->model_container) == rv.container_digests.end()) {
+      return VerificationFailed("release.sbom.model",
+                                absl::StrCat("the SBOM names the model container ", model,
+                                             ", which the reference values do not accept"));
+    }
+    out["checks"].push_back("release.sbom.model");
+  }
+  if (!a.source_commit.empty() && absl::AsciiStrToLower(a.source_commit) != sbom->source_commit) {
+    return VerificationFailed("release.sbom.commit",
+                              absl::StrCat("the release was built from commit ",
+                                           sbom->source_commit, ", expected ", a.source_commit));
+  }
+  out["sbom"]["source_commit"] = sbom->source_commit;
+  out["sbom"]["source_date_epoch"] = sbom->source_date_epoch;
+  out["sbom"]["model_container"] = model;
+  out["sbom"]["packages"] = sbom->packages.size();
+  out["checks"].push_back("release.sbom");
+  return absl::OkStatus();
 }
 
 absl::Status Run(const ReleaseArgs& a, json& out) {
@@ -107,9 +165,13 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
         out["sbom"] = {{"target", name}, {"sha256", HexEncode(tf.hashes.at("sha256"))}};
       }
     }
-    if (a.require_sbom && !out.contains("sbom")) {
+    if ((a.require_sbom || !a.source_commit.empty()) && !out.contains("sbom")) {
       return VerificationFailed("release.sbom",
                                 absl::StrCat("release ", *release, " carries no SBOM target"));
+    }
+    if (a.require_sbom || !a.source_commit.empty()) {
+      RETURN_IF_ERROR(
+          CheckSbom(a, client, out["sbom"]["target"].get<std::string>(), *release, out));
     }
     RETURN_IF_ERROR(tuf::CheckRelease(policy, *release));
     out["release_version"] = *release;
@@ -161,6 +223,8 @@ void AddReleaseCommand(CLI::App& app, int* exit_code) {
                               "log.json), pinned by the coordinator");
   cmd->add_option("--log-url", a->log_url, "the log's URL or directory (default: URL/log)");
   cmd->add_option("--ca-file", a->ca_file, "HTTPS: trust these CA certificates (PEM)");
+  cmd->add_option("--source-commit", a->source_commit,
+                  "the source commit the release's SBOM must name (implies --require-sbom)");
   auto* signed_time =
       cmd->add_option("--signed-time", a->signed_time,
                       "an RFC 3161 time-stamp response (DER): expiry is checked against it too");

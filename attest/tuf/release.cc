@@ -1,6 +1,9 @@
 #include "attest/tuf/release.h"
 
+#include <set>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "attest/encoding.h"
@@ -85,6 +88,75 @@ absl::StatusOr<LogEntry> ParseLogEntry(std::span<const uint8_t> bytes) {
   out.targets_version = version->get<uint64_t>();
   out.targets_sha256 = absl::AsciiStrToLower(sha->get<std::string>());
   return out;
+}
+
+absl::StatusOr<Sbom> ParseSbom(std::span<const uint8_t> bytes) {
+  auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("SBOM: ", what));
+  };
+  if (bytes.size() > kMaxSbom) {
+    return bad(absl::StrCat(bytes.size(), " bytes, at most ", kMaxSbom));
+  }
+  const json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (!j.is_object()) return bad("a JSON object expected");
+  auto text = [&](const json& o, const char* key,
+                  const std::string& at) -> absl::StatusOr<std::string> {
+    auto it = o.find(key);
+    if (it == o.end() || !it->is_string() || it->get_ref<const std::string&>().empty() ||
+        it->get_ref<const std::string&>().size() > 256) {
+      return bad(absl::StrCat(at, key, ": a string of 1 to 256 bytes expected"));
+    }
+    return it->get<std::string>();
+  };
+  auto number = [&](const char* key) -> absl::StatusOr<uint64_t> {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned()) {
+      return bad(absl::StrCat(key, ": an unsigned integer expected"));
+    }
+    return it->get<uint64_t>();
+  };
+  auto sha256 = [&](const std::string& hex,
+                    const std::string& what) -> absl::StatusOr<std::array<uint8_t, 32>> {
+    auto b = HexDecode(hex);
+    if (hex.size() != 64 || !b.ok()) return bad(absl::StrCat(what, ": 64 hex digits expected"));
+    std::array<uint8_t, 32> out{};
+    std::copy(b->begin(), b->end(), out.begin());
+    return out;
+  };
+  ASSIGN_OR_RETURN(std::string type, text(j, "_type", ""));
+  if (type != "appliance-sbom") return bad("_type must be \"appliance-sbom\"");
+  Sbom s;
+  ASSIGN_OR_RETURN(s.source_commit, text(j, "source_commit", ""));
+  if (s.source_commit.size() != 40 || !HexDecode(s.source_commit).ok()) {
+    return bad("source_commit: a git commit (40 hex digits) expected");
+  }
+  s.source_commit = absl::AsciiStrToLower(s.source_commit);
+  ASSIGN_OR_RETURN(s.source_date_epoch, number("source_date_epoch"));
+  ASSIGN_OR_RETURN(s.release_version, number("release_version"));
+  ASSIGN_OR_RETURN(std::string model, text(j, "model_container", ""));
+  if (!absl::StartsWith(model, "sha256:")) return bad("model_container: sha256:<hex> expected");
+  ASSIGN_OR_RETURN(s.model_container, sha256(model.substr(7), "model_container"));
+  auto packages = j.find("packages");
+  if (packages == j.end() || !packages->is_array() || packages->size() > kMaxSbomPackages) {
+    return bad(absl::StrCat("packages: a list of at most ", kMaxSbomPackages, " expected"));
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < packages->size(); ++i) {
+    const json& p = (*packages)[i];
+    const std::string at = absl::StrCat("packages[", i, "].");
+    if (!p.is_object()) return bad(absl::StrCat(at, ": an object expected"));
+    SbomPackage pkg;
+    ASSIGN_OR_RETURN(pkg.name, text(p, "name", at));
+    ASSIGN_OR_RETURN(pkg.version, text(p, "version", at));
+    ASSIGN_OR_RETURN(pkg.architecture, text(p, "architecture", at));
+    ASSIGN_OR_RETURN(std::string deb, text(p, "deb_sha256", at));
+    ASSIGN_OR_RETURN(pkg.deb_sha256, sha256(deb, at + "deb_sha256"));
+    if (!names.insert(absl::StrCat(pkg.name, ":", pkg.architecture)).second) {
+      return bad(absl::StrCat(at, "name: ", pkg.name, ":", pkg.architecture, " is listed twice"));
+    }
+    s.packages.push_back(std::move(pkg));
+  }
+  return s;
 }
 
 absl::StatusOr<ReleasePolicy> PolicyOf(const Targets& targets) {

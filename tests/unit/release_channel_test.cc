@@ -74,8 +74,7 @@ class ReleaseChannelTest : public ::testing::Test {
   }
   void AddRelease(int version) {
     WriteFileOrDie(P("uki.efi"), absl::StrCat("UKI of release ", version));
-    WriteFileOrDie(P(absl::StrCat("rv", version, ".json")),
-                   absl::StrCat(R"({"release": )", version, "}\n"));
+    WriteFileOrDie(P(absl::StrCat("rv", version, ".json")), ReferenceValues(version));
     const std::string v = std::to_string(version);
     auto r = Release({"add-target", "--workdir", S("w"), S("uki.efi"), "--kind", "uki",
                       "--release-version", v, "--hardware", "qemu-x86_64"});
@@ -84,6 +83,35 @@ class ReleaseChannelTest : public ::testing::Test {
                  "--name", "reference-values.json", "--kind", "reference-values",
                  "--release-version", v});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // Reference values accepting one model container, a different one per release.
+  static std::string ModelOf(int version) {
+    return "sha256:" + std::string(63, 'a') + std::to_string(version % 10);
+  }
+  static std::string ReferenceValues(int version) {
+    return json{{"version", 1}, {"container_digests", {ModelOf(version)}}}.dump() + "\n";
+  }
+  static std::string Sbom(int version, const std::string& model) {
+    return json{{"_type", "appliance-sbom"},
+                {"source_commit", std::string(40, 'c')},
+                {"source_date_epoch", 1795000000},
+                {"release_version", version},
+                {"model_container", model},
+                {"packages",
+                 {{{"name", "libc6"},
+                   {"version", "2.36-9+deb12u10"},
+                   {"architecture", "amd64"},
+                   {"deb_sha256", std::string(64, 'd')}}}}}
+        .dump();
+  }
+  void PublishSbom(const std::string& text) {
+    WriteFileOrDie(P("sbom2.json"), text);
+    auto r = Release({"add-target", "--workdir", S("w"), S("sbom2.json"), "--kind", "sbom",
+                      "--release-version", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = Release({"sign", "--workdir", S("w")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Publish();
   }
   void Publish() {
     auto r = Release({"publish", "--workdir", S("w"), "--repo", S("repo")});
@@ -150,16 +178,33 @@ TEST_F(ReleaseChannelTest, OperatorPublishesClientsFollowCoordinatorAuditsTheLog
   r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "release.sbom: release 2 carries no SBOM target")) << r.err;
-  WriteFileOrDie(P("sbom2.json"), R"({"_type": "appliance-sbom", "release_version": 2})");
-  r = Release({"add-target", "--workdir", S("w"), S("sbom2.json"), "--kind", "sbom",
-               "--release-version", "2"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = Release({"sign", "--workdir", S("w")});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  Publish();
+  // Its content is checked: well formed, of this release, naming the model the reference values
+  // accept, and built from the commit the coordinator rebuilt from.
+  PublishSbom(R"({"_type": "appliance-sbom", "release_version": 2})");
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "release.sbom: target 'sbom2.json' is signed but SBOM"))
+      << r.err;
+  PublishSbom(Sbom(3, ModelOf(2)));
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "the SBOM describes release 3")) << r.err;
+  PublishSbom(Sbom(2, ModelOf(1)));
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "release.sbom.model")) << r.err;
+  PublishSbom(Sbom(2, ModelOf(2)));
   r = VerifyRelease({"--reference-values", S("rv2.json"), "--require-sbom", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(json::parse(r.out)["sbom"]["target"], "sbom2.json");
+  out = json::parse(r.out);
+  EXPECT_EQ(out["sbom"]["target"], "sbom2.json");
+  EXPECT_EQ(out["sbom"]["packages"], 1);
+  EXPECT_EQ(out["sbom"]["model_container"], ModelOf(2));
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--source-commit", std::string(40, 'e')});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "release.sbom.commit")) << r.err;
+  r = VerifyRelease({"--reference-values", S("rv2.json"), "--source-commit", std::string(40, 'C')});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   // Release 1's reference values are no longer a target; release 1 reported by evidence is
   // below the minimum.
   r = VerifyRelease({"--reference-values", S("rv1.json")});
@@ -168,17 +213,20 @@ TEST_F(ReleaseChannelTest, OperatorPublishesClientsFollowCoordinatorAuditsTheLog
   r = VerifyRelease({"--release-version", "1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "release.min_version: release 1 is below")) << r.err;
-  // A log that does not show this targets version (3, entry 2), or shows it altered, is refused.
-  fs::copy_file(P("repo/log/entries/2.json"), P("entry2"));
-  WriteFileOrDie(P("repo/log/entries/2.json"), Text(P("entry2")) + " ");
+  // A log that does not show the current targets version (its last entry), or shows it altered,
+  // is refused.
+  const std::string last =
+      absl::StrCat("repo/log/entries/", Status()["log"]["size"].get<int>() - 1, ".json");
+  fs::copy_file(P(last), P("entry-last"));
+  WriteFileOrDie(P(last), Text(P("entry-last")) + " ");
   r = VerifyRelease({"--require-logged", "--log-key", S("repo/log/log.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "tlog.inclusion")) << r.err;
-  fs::remove(P("repo/log/entries/2.json"));
+  fs::remove(P(last));
   r = VerifyRelease({"--require-logged", "--log-key", S("repo/log/log.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "tlog.entry")) << r.err;
-  fs::copy_file(P("entry2"), P("repo/log/entries/2.json"));
+  fs::copy_file(P("entry-last"), P(last));
   // The policy only tightens.
   r = Release({"sign", "--workdir", S("w"), "--min-release-version", "1"});
   EXPECT_EQ(r.exit_code, 1);

@@ -6,6 +6,7 @@
 #include <openssl/ts.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -738,6 +739,52 @@ TEST(SignedTimeTest, OnlyAVerifiedTimeStampFromATrustedTsaIsAccepted) {
   }
   std::printf("TSTInfo bytes %zu..%zu of %zu; flips that verify: %s\n", begin, end, tsr.size(),
               absl::StrJoin(accepted, ",").c_str());
+}
+
+// The release's SBOM: what scripts/build-image writes parses; every truncation, wrong type,
+// malformed hash and duplicate package is a clean InvalidArgument naming the field.
+TEST(SbomTest, StrictBoundedAndEveryTruncationRefused) {
+  auto parse = [](const std::string& s) {
+    return ParseSbom(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  };
+  const std::string deb(64, 'd'), model = "sha256:" + std::string(64, 'e');
+  auto pkg = [&](const std::string& name, const std::string& arch) {
+    return nlohmann::json{
+        {"name", name}, {"version", "1.0-1"}, {"architecture", arch}, {"deb_sha256", deb}};
+  };
+  nlohmann::json good = {{"_type", "appliance-sbom"},
+                         {"source_commit", std::string(40, 'a')},
+                         {"source_date_epoch", 1795000000},
+                         {"release_version", 2},
+                         {"model_container", model},
+                         {"packages", {pkg("libc6", "amd64"), pkg("libc6", "i386")}}};
+  auto s = parse(good.dump(2));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->release_version, 2u);
+  EXPECT_EQ(s->packages.size(), 2u);
+  const std::string text = good.dump();
+  for (size_t n = 0; n < text.size(); ++n) {
+    EXPECT_TRUE(absl::IsInvalidArgument(parse(text.substr(0, n)).status())) << n;
+  }
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad = {
+      {[](auto& j) { j["_type"] = "sbom"; }, "_type"},
+      {[](auto& j) { j["source_commit"] = std::string(39, 'a'); }, "source_commit"},
+      {[](auto& j) { j["source_date_epoch"] = "1795000000"; }, "source_date_epoch"},
+      {[](auto& j) { j["release_version"] = -2; }, "release_version"},
+      {[](auto& j) { j["model_container"] = std::string(64, 'e'); }, "model_container"},
+      {[](auto& j) { j["packages"] = nlohmann::json::object(); }, "packages"},
+      {[](auto& j) { j["packages"][0]["deb_sha256"] = "xyz"; }, "packages[0].deb_sha256"},
+      {[](auto& j) { j["packages"][1]["architecture"] = "amd64"; }, "listed twice"},
+      {[](auto& j) { j["packages"][0]["version"] = std::string(300, 'v'); }, "packages[0].version"},
+      {[](auto& j) { j["packages"][0].erase("name"); }, "packages[0].name"},
+  };
+  for (const auto& [edit, names] : bad) {
+    nlohmann::json j = good;
+    edit(j);
+    auto r = parse(j.dump());
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << names << ": " << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), names)) << r.status();
+  }
 }
 }  // namespace
 }  // namespace attest::tuf

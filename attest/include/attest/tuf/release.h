@@ -12,6 +12,7 @@
 #ifndef ATTEST_TUF_RELEASE_H_
 #define ATTEST_TUF_RELEASE_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -56,6 +57,26 @@ struct LogEntry {
   std::string targets_sha256;  // lower-case hex, 64 characters
 };
 absl::StatusOr<LogEntry> ParseLogEntry(std::span<const uint8_t> bytes);  // entries/I.json
+
+// The release's SBOM (scripts/build-image writes it; docs/release-channel.md "SBOM"):
+//   {"_type": "appliance-sbom", "source_commit": "<40 hex>", "source_date_epoch": N,
+//    "release_version": V, "model_container": "sha256:<hex>",
+//    "packages": [{"name", "version", "architecture", "deb_sha256": "<hex>"}, ...]}
+struct SbomPackage {
+  std::string name, version, architecture;
+  std::array<uint8_t, 32> deb_sha256{};
+};
+struct Sbom {
+  std::string source_commit;  // lower-case hex
+  uint64_t source_date_epoch = 0;
+  uint64_t release_version = 0;
+  std::array<uint8_t, 32> model_container{};
+  std::vector<SbomPackage> packages;  // name:architecture unique
+};
+inline constexpr size_t kMaxSbom = 8 << 20;
+inline constexpr size_t kMaxSbomPackages = 20000;
+// Bounded and strict; InvalidArgument names the field.
+absl::StatusOr<Sbom> ParseSbom(std::span<const uint8_t> bytes);
 
 struct FoundTarget {
   std::string name;
