@@ -103,9 +103,11 @@ TEST_F(ImageE2eTest, CoordinatorAttestsAndPredicts) {
   EXPECT_EQ(j["claims"]["platform"], "vtpm-only");
   EXPECT_EQ(j["claims"]["container_digest"], attest::testing::ExampleModelDigest());
   // The running release (the image's release version and its booted root hash) comes right
-  // after the launch configuration (docs/release-channel.md).
+  // after the launch configuration, then the client-revocation list it applies (none yet: /var
+  // is fresh on every boot; docs/release-channel.md).
   EXPECT_EQ(j["claims"]["runtime_events"],
-            nlohmann::json::array({"launch-config", "release", "container-manifest"}));
+            nlohmann::json::array(
+                {"launch-config", "release", "client-revocations", "container-manifest"}));
   EXPECT_EQ(j["claims"]["release_version"], 1);
   const auto roothash_file = attest::testing::ReadFileOrDie(kImage / "image.root.roothash");
   std::string roothash(roothash_file.begin(), roothash_file.end());
