@@ -1,6 +1,11 @@
 #include "attest/tuf/client.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <list>
 
 #include "absl/strings/match.h"
@@ -20,6 +25,35 @@ absl::Status Check(absl::string_view name, absl::string_view what) {
 
 class FileFetcher : public Fetcher {
  public:
+  absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) override {
+    const fs::path path = absl::StartsWith(url, "file://") ? url.substr(7) : url;
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return errno == ENOENT ? absl::NotFoundError(absl::StrCat(url, ": not found"))
+                             : absl::UnavailableError(absl::StrCat(url, ": ", strerror(errno)));
+    }
+    std::vector<uint8_t> chunk(1 << 20);
+    size_t total = 0;
+    absl::Status st;
+    while (st.ok()) {
+      const ssize_t n = read(fd, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        st = absl::UnavailableError(absl::StrCat(url, ": ", strerror(errno)));
+        break;
+      }
+      if (n == 0) break;
+      total += static_cast<size_t>(n);
+      if (total > max_bytes) {
+        st = Check("download.size", absl::StrCat(url, " is larger than the limit of ", max_bytes,
+                                                 " bytes (endless data)"));
+        break;
+      }
+      st = sink(std::span<const uint8_t>(chunk.data(), static_cast<size_t>(n)));
+    }
+    close(fd);
+    return st;
+  }
   absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
     const fs::path path = absl::StartsWith(url, "file://") ? url.substr(7) : url;
     auto bytes = ReadFileBounded(path, max_bytes);
@@ -34,6 +68,11 @@ class FileFetcher : public Fetcher {
 };
 
 }  // namespace
+
+absl::Status Fetcher::FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) {
+  ASSIGN_OR_RETURN(auto bytes, Fetch(url, max_bytes));
+  return sink(bytes);
+}
 
 std::unique_ptr<Fetcher> MakeFileFetcher() { return std::make_unique<FileFetcher>(); }
 
@@ -360,13 +399,42 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
                           HexEncode(h->second), ".",
                           slash == std::string::npos ? target_name : target_name.substr(slash + 1));
   }
-  ASSIGN_OR_RETURN(auto bytes, fetcher_->Fetch(Url(target_base_url, remote), tf.length));
-  if (absl::Status st = CheckHashes(bytes, tf.hashes, tf.length, "target"); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat(st.message(), " (target '", target_name, "')"));
-  }
   std::error_code ec;
-  fs::create_directories((target_dir / rel).parent_path(), ec);
-  RETURN_IF_ERROR(WriteFileAtomically(target_dir / rel, bytes));
+  const fs::path final_path = target_dir / rel;
+  fs::create_directories(final_path.parent_path(), ec);
+  const fs::path part = final_path.string() + ".part";
+  const int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat(part.string(), ": ", strerror(errno)));
+  }
+  StreamingHashes hashes(tf.hashes);
+  absl::Status st = fetcher_->FetchTo(
+      Url(target_base_url, remote), tf.length, [&](std::span<const uint8_t> piece) -> absl::Status {
+        hashes.Update(piece);
+        for (size_t done = 0; done < piece.size();) {
+          const ssize_t n = write(fd, piece.data() + done, piece.size() - done);
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0)
+            return absl::UnavailableError(absl::StrCat(part.string(), ": ", strerror(errno)));
+          done += static_cast<size_t>(n);
+        }
+        return absl::OkStatus();
+      });
+  if (st.ok()) st = hashes.Finish(tf.length, "target");
+  if (st.ok() && fsync(fd) != 0) {
+    st = absl::UnavailableError(absl::StrCat(part.string(), ": fsync: ", strerror(errno)));
+  }
+  close(fd);
+  if (st.ok() && rename(part.c_str(), final_path.c_str()) != 0) {
+    st = absl::UnavailableError(absl::StrCat(final_path.string(), ": rename: ", strerror(errno)));
+  }
+  if (!st.ok()) {
+    fs::remove(part, ec);
+    if (absl::IsFailedPrecondition(st) || IsVerificationFailure(st)) {
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (target '", target_name, "')"));
+    }
+    return st;
+  }
   return tf;
 }
 

@@ -1,7 +1,8 @@
 // HTTP(S) fetching for the TUF client (Boost.Beast over Boost.Asio, TLS through OpenSSL): one
 // deadline for the whole request, the timeout plus 1 s per MiB allowed (a server that trickles
 // bytes cannot hold the client longer: slow retrieval), the body bounded by the caller's limit
-// (endless data), redirects refused (a mirror is a fixed place). HTTPS: TLS 1.3 only, the server's
+// (endless data) and streamed to the caller in 1 MiB pieces, redirects refused (a mirror is a
+// fixed place). HTTPS: TLS 1.3 only, the server's
 // certificate verified against the system's trust store (or a given CA file) and its name (DNS name
 // or IP address) checked, SNI sent.
 #include <openssl/ssl.h>
@@ -13,11 +14,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <functional>
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "attest/status.h"
 #include "attest/tuf/client.h"
 
 namespace attest::tuf {
@@ -27,6 +30,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+constexpr size_t kChunk = 1 << 20;  // a streamed body's pieces
 
 struct Url {
   bool tls = false;
@@ -72,15 +77,24 @@ class HttpFetcher : public Fetcher {
       : timeout_(timeout), ca_file_(std::move(ca_file)) {}
 
   absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
+    std::vector<uint8_t> body;
+    RETURN_IF_ERROR(FetchTo(url, max_bytes, [&](std::span<const uint8_t> piece) {
+      body.insert(body.end(), piece.begin(), piece.end());
+      return absl::OkStatus();
+    }));
+    return body;
+  }
+
+  absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) override {
     if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
-      return MakeFileFetcher()->Fetch(url, max_bytes);
+      return MakeFileFetcher()->FetchTo(url, max_bytes, sink);
     }
     auto u = ParseHttpUrl(url);
     if (!u.ok()) return u.status();
     asio::io_context ioc;
     if (!u->tls) {
       beast::tcp_stream stream(ioc);
-      return Get(ioc, stream, stream, *u, url, max_bytes, nullptr);
+      return Get(ioc, stream, stream, *u, url, max_bytes, sink, nullptr);
     }
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_3_VERSION);
@@ -108,16 +122,16 @@ class HttpFetcher : public Fetcher {
       X509_VERIFY_PARAM_set1_host(param, u->host.c_str(), 0);
       SSL_set_tlsext_host_name(ssl, u->host.c_str());
     }
-    return Get(ioc, stream, beast::get_lowest_layer(stream), *u, url, max_bytes, &stream);
+    return Get(ioc, stream, beast::get_lowest_layer(stream), *u, url, max_bytes, sink, &stream);
   }
 
  private:
-  // One GET over `stream` (plain, or TLS whose handshake runs after the connect).
+  // One GET over `stream` (plain, or TLS whose handshake runs after the connect), the body
+  // streamed to `sink` in pieces of at most kChunk bytes.
   template <typename Stream>
-  absl::StatusOr<std::vector<uint8_t>> Get(asio::io_context& ioc, Stream& stream,
-                                           beast::tcp_stream& tcp, const Url& u,
-                                           const std::string& url, size_t max_bytes,
-                                           beast::ssl_stream<beast::tcp_stream>* tls) {
+  absl::Status Get(asio::io_context& ioc, Stream& stream, beast::tcp_stream& tcp, const Url& u,
+                   const std::string& url, size_t max_bytes, const Sink& sink,
+                   beast::ssl_stream<beast::tcp_stream>* tls) {
     tcp::resolver resolver(ioc);
     // The whole request's deadline: the timeout, plus one second per MiB the response may have
     // (a floor on the average rate, 1 MiB/s, so that a large target can arrive and a trickle
@@ -130,11 +144,33 @@ class HttpFetcher : public Fetcher {
     req.set(http::field::host, u.host);
     req.set(http::field::user_agent, "appliance-tuf-client");
     beast::flat_buffer buffer;
-    http::response_parser<http::vector_body<uint8_t>> parser;
+    http::response_parser<http::buffer_body> parser;
     parser.body_limit(max_bytes);
     parser.header_limit(16 * 1024);
     beast::error_code result;
     bool timed_out = false, oversize = false, no_length = false, handshake_failed = false;
+    absl::Status sink_status;
+    size_t received = 0;
+    std::vector<uint8_t> chunk(kChunk);
+    // The body, a piece at a time (Beast's buffer_body: need_buffer means the piece is full).
+    std::function<void()> read_body = [&] {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          result = ec;
+          return;
+        }
+        const size_t got = chunk.size() - parser.get().body().size;
+        received += got;
+        if (got > 0 && parser.get().result_int() == 200) {
+          sink_status = sink(std::span<const uint8_t>(chunk.data(), got));
+          if (!sink_status.ok()) return;
+        }
+        if (!parser.is_done()) read_body();
+      });
+    };
     auto request = [&] {
       http::async_write(stream, req, [&](beast::error_code ec3, size_t) {
         if (ec3) {
@@ -158,8 +194,7 @@ class HttpFetcher : public Fetcher {
               return;
             }
           }
-          http::async_read(stream, buffer, parser,
-                           [&](beast::error_code ec5, size_t) { result = ec5; });
+          read_body();
         });
       });
     };
@@ -208,7 +243,8 @@ class HttpFetcher : public Fetcher {
       return absl::UnavailableError(
           absl::StrCat("tls: ", url, ": the server is not authenticated: ", why));
     }
-    if (oversize || result == http::error::body_limit || parser.get().body().size() > max_bytes) {
+    if (!sink_status.ok()) return sink_status;
+    if (oversize || result == http::error::body_limit || received > max_bytes) {
       return absl::FailedPreconditionError(absl::StrCat("tuf.download.size: ", url,
                                                         " is larger than the limit of ", max_bytes,
                                                         " bytes (endless data)"));
@@ -226,7 +262,7 @@ class HttpFetcher : public Fetcher {
     }
     if (!parser.is_done())
       return absl::UnavailableError(absl::StrCat(url, ": incomplete response"));
-    return std::move(parser.get().body());
+    return absl::OkStatus();
   }
 
   absl::Duration timeout_;

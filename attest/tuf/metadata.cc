@@ -435,31 +435,65 @@ absl::Status VerifyRoleSignatures(const Envelope& e, const std::string& role_nam
   return absl::OkStatus();
 }
 
-absl::Status CheckHashes(std::span<const uint8_t> bytes,
-                         const std::map<std::string, std::vector<uint8_t>>& expected,
-                         std::optional<uint64_t> length, const std::string& what) {
-  if (length && bytes.size() != *length) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("tuf.", what, ".length: ", bytes.size(), " bytes, expected ", *length));
-  }
-  size_t known = 0;
+struct StreamingHashes::Digest {
+  std::string name;
+  const std::vector<uint8_t>* expected = nullptr;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), EVP_MD_CTX_free};
+};
+
+StreamingHashes::StreamingHashes(const std::map<std::string, std::vector<uint8_t>>& expected)
+    : expected_(expected) {
   for (const auto& [name, digest] : expected) {
     const EVP_MD* md = HashByName(name);
     if (md == nullptr) continue;
-    ++known;
-    std::vector<uint8_t> d(static_cast<size_t>(EVP_MD_get_size(md)));
+    auto d = std::make_unique<Digest>();
+    d->name = name;
+    d->expected = &digest;
+    EVP_DigestInit_ex(d->ctx.get(), md, nullptr);
+    digests_.push_back(std::move(d));
+  }
+}
+
+StreamingHashes::~StreamingHashes() = default;
+
+void StreamingHashes::Update(std::span<const uint8_t> bytes) {
+  size_ += bytes.size();
+  for (auto& d : digests_) EVP_DigestUpdate(d->ctx.get(), bytes.data(), bytes.size());
+}
+
+absl::Status StreamingHashes::Finish(std::optional<uint64_t> length, const std::string& what) {
+  if (length && size_ != *length) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tuf.", what, ".length: ", size_, " bytes, expected ", *length));
+  }
+  for (auto& d : digests_) {
+    std::vector<uint8_t> got(EVP_MAX_MD_SIZE);
     unsigned int n = 0;
-    EVP_Digest(bytes.data(), bytes.size(), d.data(), &n, md, nullptr);
-    if (d != digest) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tuf.", what, ".hash: ", name, " ", HexEncode(d), ", expected ", HexEncode(digest)));
+    EVP_DigestFinal_ex(d->ctx.get(), got.data(), &n);
+    got.resize(n);
+    if (got != *d->expected) {
+      return absl::FailedPreconditionError(absl::StrCat("tuf.", what, ".hash: ", d->name, " ",
+                                                        HexEncode(got), ", expected ",
+                                                        HexEncode(*d->expected)));
     }
   }
-  if (!expected.empty() && known == 0) {
+  if (!expected_.empty() && digests_.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("tuf.", what, ".hash: no sha256/sha512 listed"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckHashes(std::span<const uint8_t> bytes,
+                         const std::map<std::string, std::vector<uint8_t>>& expected,
+                         std::optional<uint64_t> length, const std::string& what) {
+  if (length && bytes.size() != *length) {  // before hashing what is already the wrong size
+    return absl::FailedPreconditionError(
+        absl::StrCat("tuf.", what, ".length: ", bytes.size(), " bytes, expected ", *length));
+  }
+  StreamingHashes h(expected);
+  h.Update(bytes);
+  return h.Finish(length, what);
 }
 
 }  // namespace attest::tuf

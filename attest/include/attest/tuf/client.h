@@ -15,10 +15,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,8 +35,13 @@ namespace attest::tuf {
 // missing file is NotFound.
 class Fetcher {
  public:
+  using Sink = std::function<absl::Status(std::span<const uint8_t>)>;
   virtual ~Fetcher() = default;
   virtual absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) = 0;
+  // The same, with the body handed to `sink` piece by piece as it arrives (a target of gigabytes
+  // is never held in memory); a sink error ends the transfer with that error. Default: Fetch,
+  // then one piece.
+  virtual absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink);
 };
 // A repository directory: plain paths and file:// URLs.
 std::unique_ptr<Fetcher> MakeFileFetcher();
@@ -74,7 +81,9 @@ class Client {
   // each delegated role, cached or fetched, verified against its delegator's keys and threshold
   // on every lookup), downloaded from TARGET_BASE_URL, checked, written to TARGET_DIR/<name>. With
   // `hardware_id`, the target's custom "hardware" must name it (a release built for other hardware
-  // is wrong software for this appliance).
+  // is wrong software for this appliance). The body is streamed into TARGET_DIR/<name>.part and
+  // hashed as it arrives (memory stays bounded whatever the target's size), then renamed into
+  // place only once its length and hashes match; a failed download leaves no file.
   absl::StatusOr<TargetFile> Download(const std::string& target_name,
                                       const std::string& target_base_url,
                                       const std::filesystem::path& target_dir,

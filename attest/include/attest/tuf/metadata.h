@@ -126,6 +126,25 @@ absl::Status CheckHashes(std::span<const uint8_t> bytes,
                          const std::map<std::string, std::vector<uint8_t>>& expected,
                          std::optional<uint64_t> length, const std::string& what);
 
+// CheckHashes over bytes that arrive in pieces (a streamed download).
+class StreamingHashes {
+ public:
+  explicit StreamingHashes(const std::map<std::string, std::vector<uint8_t>>& expected);
+  ~StreamingHashes();
+  StreamingHashes(const StreamingHashes&) = delete;
+  StreamingHashes& operator=(const StreamingHashes&) = delete;
+  void Update(std::span<const uint8_t> bytes);
+  uint64_t size() const { return size_; }
+  // FailedPrecondition "tuf.<what>.length" / "tuf.<what>.hash" as CheckHashes.
+  absl::Status Finish(std::optional<uint64_t> length, const std::string& what);
+
+ private:
+  struct Digest;
+  const std::map<std::string, std::vector<uint8_t>>& expected_;
+  std::vector<std::unique_ptr<Digest>> digests_;
+  uint64_t size_ = 0;
+};
+
 }  // namespace attest::tuf
 
 #endif  // ATTEST_TUF_METADATA_H_
