@@ -116,6 +116,7 @@ TEST_F(TufClientTest, ArbitrarySoftwareIsRefused) {
   ASSERT_FALSE(tf.ok());
   EXPECT_TRUE(absl::StrContains(tf.status().message(), "tuf.target.hash")) << tf.status();
   EXPECT_FALSE(fs::exists(out() / "release-1.raw"));
+  EXPECT_FALSE(fs::exists(out() / "release-1.raw.part"));  // the streamed copy is removed too
   // Targets metadata signed by a key the root does not list.
   ++repo_->timestamp_version;
   ++repo_->snapshot_version;
