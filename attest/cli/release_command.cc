@@ -19,8 +19,6 @@
 // Exit 0 verified, 1 a check failed (stderr names it and the values compared), 2 bad input.
 #include "release_command.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -61,15 +59,7 @@ absl::Status AsCheck(const absl::Status& st) {
 // names one, built from its source commit (the commit it rebuilt the image from).
 absl::Status CheckSbom(const ReleaseArgs& a, tuf::Client& client, const std::string& target,
                        uint64_t release, json& out) {
-  std::string tmpl = (fs::temp_directory_path() / "appliance-sbom-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
-  const fs::path work = tmpl;
-  auto downloaded = client.Download(target, absl::StrCat(a.metadata_url, "/targets"), work);
-  absl::StatusOr<std::vector<uint8_t>> bytes =
-      downloaded.ok() ? ReadInput((work / target).string(), tuf::kMaxSbom)
-                      : absl::StatusOr<std::vector<uint8_t>>(downloaded.status());
-  std::error_code ec;
-  fs::remove_all(work, ec);
+  auto bytes = client.ReadTarget(target, absl::StrCat(a.metadata_url, "/targets"), tuf::kMaxSbom);
   if (!bytes.ok()) return AsCheck(bytes.status());
   auto sbom = tuf::ParseSbom(*bytes);
   if (!sbom.ok()) {
@@ -119,11 +109,7 @@ absl::Status Run(const ReleaseArgs& a, json& out) {
   auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), a.ca_file);
   tuf::Client client(dir, a.metadata_url, fetcher.get());
   if (!a.signed_time.empty()) {
-    ASSIGN_OR_RETURN(auto tsr, ReadInput(a.signed_time, tuf::kMaxTimeStampResponse));
-    ASSIGN_OR_RETURN(auto roots, ReadInput(a.tsa_ca, 1 << 20));
-    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTime(
-                                  tsr, std::string_view(reinterpret_cast<const char*>(roots.data()),
-                                                        roots.size())));
+    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTimeFiles(a.signed_time, a.tsa_ca));
     client.set_signed_time(st.time, absl::StrCat("a time stamp ", st.tsa));
     out["signed_time"] = {{"time", tuf::FormatUtc(st.time)}, {"tsa", st.tsa}};
     out["checks"].push_back("time.signed");

@@ -54,24 +54,17 @@ class FileFetcher : public Fetcher {
     close(fd);
     return st;
   }
-  absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
-    const fs::path path = absl::StartsWith(url, "file://") ? url.substr(7) : url;
-    auto bytes = ReadFileBounded(path, max_bytes);
-    if (bytes.ok() || absl::IsNotFound(bytes.status())) return bytes;
-    std::error_code ec;
-    if (fs::file_size(path, ec) > max_bytes && !ec) {
-      return Check("download.size", absl::StrCat(url, " is larger than the limit of ", max_bytes,
-                                                 " bytes (endless data)"));
-    }
-    return bytes.status();
-  }
 };
 
 }  // namespace
 
-absl::Status Fetcher::FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) {
-  ASSIGN_OR_RETURN(auto bytes, Fetch(url, max_bytes));
-  return sink(bytes);
+absl::StatusOr<std::vector<uint8_t>> Fetcher::Fetch(const std::string& url, size_t max_bytes) {
+  std::vector<uint8_t> body;
+  RETURN_IF_ERROR(FetchTo(url, max_bytes, [&](std::span<const uint8_t> piece) {
+    body.insert(body.end(), piece.begin(), piece.end());
+    return absl::OkStatus();
+  }));
+  return body;
 }
 
 std::unique_ptr<Fetcher> MakeFileFetcher() { return std::make_unique<FileFetcher>(); }
@@ -370,10 +363,9 @@ absl::StatusOr<TargetFile> Client::Lookup(const std::string& target_name) {
       "tuf.target: '", target_name, "' is not in the trusted targets metadata or its delegations"));
 }
 
-absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
-                                            const std::string& target_base_url,
-                                            const fs::path& target_dir,
-                                            const std::optional<std::string>& hardware_id) {
+absl::StatusOr<std::pair<TargetFile, std::string>> Client::Locate(
+    const std::string& target_name, const std::string& target_base_url,
+    const std::optional<std::string>& hardware_id) {
   if (!have_targets_) RETURN_IF_ERROR(Refresh());
   ASSIGN_OR_RETURN(const TargetFile tf, Lookup(target_name));
   if (hardware_id) {
@@ -399,6 +391,41 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
                           HexEncode(h->second), ".",
                           slash == std::string::npos ? target_name : target_name.substr(slash + 1));
   }
+  return std::make_pair(tf, Url(target_base_url, remote));
+}
+
+namespace {
+// A failed check of a target's bytes names the target.
+absl::Status NamingTarget(const absl::Status& st, const std::string& target_name) {
+  if (absl::IsFailedPrecondition(st) || IsVerificationFailure(st)) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), " (target '", target_name, "')"));
+  }
+  return st;
+}
+}  // namespace
+
+absl::StatusOr<std::vector<uint8_t>> Client::ReadTarget(const std::string& target_name,
+                                                        const std::string& target_base_url,
+                                                        size_t max_bytes) {
+  ASSIGN_OR_RETURN(auto located, Locate(target_name, target_base_url, std::nullopt));
+  const TargetFile& tf = located.first;
+  if (tf.length > max_bytes) {
+    return Check("download.size", absl::StrCat("'", target_name, "' is listed with ", tf.length,
+                                               " bytes, more than the limit of ", max_bytes));
+  }
+  auto bytes = fetcher_->Fetch(located.second, tf.length);
+  if (!bytes.ok()) return NamingTarget(bytes.status(), target_name);
+  RETURN_IF_ERROR(NamingTarget(CheckHashes(*bytes, tf.hashes, tf.length, "target"), target_name));
+  return bytes;
+}
+
+absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
+                                            const std::string& target_base_url,
+                                            const fs::path& target_dir,
+                                            const std::optional<std::string>& hardware_id) {
+  ASSIGN_OR_RETURN(auto located, Locate(target_name, target_base_url, hardware_id));
+  const TargetFile& tf = located.first;
+  const fs::path rel(target_name);
   std::error_code ec;
   const fs::path final_path = target_dir / rel;
   fs::create_directories(final_path.parent_path(), ec);
@@ -409,7 +436,7 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
   }
   StreamingHashes hashes(tf.hashes);
   absl::Status st = fetcher_->FetchTo(
-      Url(target_base_url, remote), tf.length, [&](std::span<const uint8_t> piece) -> absl::Status {
+      located.second, tf.length, [&](std::span<const uint8_t> piece) -> absl::Status {
         hashes.Update(piece);
         for (size_t done = 0; done < piece.size();) {
           const ssize_t n = write(fd, piece.data() + done, piece.size() - done);
@@ -430,10 +457,7 @@ absl::StatusOr<TargetFile> Client::Download(const std::string& target_name,
   }
   if (!st.ok()) {
     fs::remove(part, ec);
-    if (absl::IsFailedPrecondition(st) || IsVerificationFailure(st)) {
-      return absl::Status(st.code(), absl::StrCat(st.message(), " (target '", target_name, "')"));
-    }
-    return st;
+    return NamingTarget(st, target_name);
   }
   return tf;
 }

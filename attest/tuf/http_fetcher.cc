@@ -76,15 +76,6 @@ class HttpFetcher : public Fetcher {
   HttpFetcher(absl::Duration timeout, std::string ca_file)
       : timeout_(timeout), ca_file_(std::move(ca_file)) {}
 
-  absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) override {
-    std::vector<uint8_t> body;
-    RETURN_IF_ERROR(FetchTo(url, max_bytes, [&](std::span<const uint8_t> piece) {
-      body.insert(body.end(), piece.begin(), piece.end());
-      return absl::OkStatus();
-    }));
-    return body;
-  }
-
   absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) override {
     if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
       return MakeFileFetcher()->FetchTo(url, max_bytes, sink);

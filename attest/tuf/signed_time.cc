@@ -7,6 +7,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "absl/strings/str_cat.h"
+#include "attest/files.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
 
@@ -89,6 +90,14 @@ absl::StatusOr<SignedTime> VerifySignedTime(std::span<const uint8_t> tsr_der,
     if (OBJ_obj2txt(oid, sizeof(oid), policy, 1) > 0) out.policy = oid;
   }
   return out;
+}
+
+absl::StatusOr<SignedTime> VerifySignedTimeFiles(const std::filesystem::path& tsr,
+                                                 const std::filesystem::path& tsa_roots_pem) {
+  ASSIGN_OR_RETURN(auto der, ReadFileBounded(tsr, kMaxTimeStampResponse));
+  ASSIGN_OR_RETURN(auto roots, ReadFileBounded(tsa_roots_pem, 1 << 20));
+  return VerifySignedTime(
+      der, std::string_view(reinterpret_cast<const char*>(roots.data()), roots.size()));
 }
 
 }  // namespace attest::tuf

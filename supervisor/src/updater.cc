@@ -113,11 +113,7 @@ absl::StatusOr<json> WithChannel(const UpdaterOptions& o, F body) {
   auto fetcher = tuf::MakeHttpFetcher(absl::Seconds(30), o.ca_file);
   tuf::Client client(o.metadata_dir, o.metadata_url, fetcher.get());
   if (!o.signed_time.empty()) {
-    ASSIGN_OR_RETURN(auto tsr, attest::ReadFileBounded(o.signed_time, tuf::kMaxTimeStampResponse));
-    ASSIGN_OR_RETURN(auto roots, attest::ReadFileBounded(o.tsa_ca, 1 << 20));
-    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTime(
-                                  tsr, std::string_view(reinterpret_cast<const char*>(roots.data()),
-                                                        roots.size())));
+    ASSIGN_OR_RETURN(auto st, tuf::VerifySignedTimeFiles(o.signed_time, o.tsa_ca));
     client.set_signed_time(st.time, absl::StrCat("a time stamp ", st.tsa));
   }
   RETURN_IF_ERROR(client.Refresh());
@@ -226,23 +222,12 @@ absl::StatusOr<json> UpdaterRevocations(const UpdaterOptions& o) {
     std::string bytes = tuf::SerializeClientRevocations({});
     const std::string base =
         o.targets_url.empty() ? absl::StrCat(o.metadata_url, "/targets") : o.targets_url;
-    std::string tmpl = (o.revocations_file.parent_path() / ".revocations-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("mkdtemp in ", o.revocations_file.parent_path().string(), " failed"));
-    }
-    const fs::path work = tmpl;
-    auto got = client.Download(tuf::kClientRevocationsTarget, base, work);
-    std::error_code ec;
+    auto got =
+        client.ReadTarget(tuf::kClientRevocationsTarget, base, tuf::kMaxClientRevocationsFile);
     if (got.ok()) {
-      auto file = attest::ReadFileBounded(work / tuf::kClientRevocationsTarget,
-                                          tuf::kMaxClientRevocationsFile);
-      fs::remove_all(work, ec);
-      if (!file.ok()) return file.status();
-      bytes.assign(file->begin(), file->end());
+      bytes.assign(got->begin(), got->end());
       out["target"] = tuf::kClientRevocationsTarget;
     } else {
-      fs::remove_all(work, ec);
       if (!absl::IsNotFound(got.status())) return got.status();
       out["target"] = nullptr;  // the channel revokes no client
     }

@@ -39,11 +39,8 @@ const fs::path kBuild = APPLIANCE_BUILD_DIR;
 constexpr char kPass[] = "correct horse battery";
 
 ProcessResult Release(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/usr/bin/env",
-                                   std::string("APPLIANCE_RELEASE_PASSPHRASE=") + kPass,
-                                   (kBuild / "bin/appliance-release").string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, 300);
+  return attest::testing::RunReleaseTool((kBuild / "bin/appliance-release").string(), args, kPass,
+                                         300);
 }
 
 std::string Text(const fs::path& p) {

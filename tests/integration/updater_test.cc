@@ -50,11 +50,7 @@ class UpdaterTest : public ::testing::Test {
   std::string S(const std::string& n) const { return P(n).string(); }
 
   ProcessResult Release(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"/usr/bin/env",
-                                     std::string("APPLIANCE_RELEASE_PASSPHRASE=") + kPass,
-                                     (kBin / "appliance-release").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv);
+    return attest::testing::RunReleaseTool((kBin / "appliance-release").string(), args, kPass);
   }
   void Publish(const TestRelease& r, const std::string& hardware = "qemu-x86_64") {
     const std::string v = std::to_string(r.version);

@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <signal.h>
@@ -108,6 +109,19 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_secon
   result.out = slurp(out_path);
   result.err = slurp(err_path);
   return result;
+}
+
+ProcessResult RunReleaseTool(const std::string& tool, const std::vector<std::string>& args,
+                             const std::string& passphrase, int timeout_seconds) {
+  std::vector<std::string> argv = {"/usr/bin/env", "APPLIANCE_RELEASE_PASSPHRASE=" + passphrase,
+                                   tool};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult r = RunProcess(argv, timeout_seconds);
+  for (const std::string* s : {&r.out, &r.err}) {
+    EXPECT_EQ(s->find("PRIVATE KEY"), std::string::npos) << *s;
+    EXPECT_EQ(s->find(passphrase), std::string::npos) << *s;
+  }
+  return r;
 }
 
 }  // namespace attest::testing

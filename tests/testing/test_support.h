@@ -53,6 +53,11 @@ struct ProcessResult {
 // Runs argv[0] with arguments, no shell, stdin from /dev/null; kills it after timeout_seconds.
 ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_seconds = 60);
 
+// `appliance-release` (the binary at `tool`) with the keys' passphrase in its environment, as an
+// operator runs it; the calling test fails if its output shows a private key or the passphrase.
+ProcessResult RunReleaseTool(const std::string& tool, const std::vector<std::string>& args,
+                             const std::string& passphrase, int timeout_seconds = 60);
+
 }  // namespace attest::testing
 
 #endif  // TESTS_TESTING_TEST_SUPPORT_H_

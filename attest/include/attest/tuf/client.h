@@ -37,11 +37,11 @@ class Fetcher {
  public:
   using Sink = std::function<absl::Status(std::span<const uint8_t>)>;
   virtual ~Fetcher() = default;
-  virtual absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes) = 0;
-  // The same, with the body handed to `sink` piece by piece as it arrives (a target of gigabytes
-  // is never held in memory); a sink error ends the transfer with that error. Default: Fetch,
-  // then one piece.
-  virtual absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink);
+  // The body handed to `sink` piece by piece as it arrives (a target of gigabytes is never held
+  // in memory); a sink error ends the transfer with that error.
+  virtual absl::Status FetchTo(const std::string& url, size_t max_bytes, const Sink& sink) = 0;
+  // The whole body (metadata, small targets).
+  absl::StatusOr<std::vector<uint8_t>> Fetch(const std::string& url, size_t max_bytes);
 };
 // A repository directory: plain paths and file:// URLs.
 std::unique_ptr<Fetcher> MakeFileFetcher();
@@ -97,6 +97,12 @@ class Client {
     signed_time_source_ = std::move(source);
   }
 
+  // After Refresh: a small target (listed with at most `max_bytes`) found as Download finds it,
+  // fetched into memory and checked (length and hashes as signed).
+  absl::StatusOr<std::vector<uint8_t>> ReadTarget(const std::string& target_name,
+                                                  const std::string& target_base_url,
+                                                  size_t max_bytes);
+
   const Root& root() const { return root_; }
   const Targets& targets() const { return targets_; }
 
@@ -112,6 +118,11 @@ class Client {
       absl::StatusOr<Parsed> (*parse)(std::span<const uint8_t>), const char* named_by,
       const Role& signers, const std::map<std::string, Key>& keys);
   absl::StatusOr<TargetFile> Lookup(const std::string& target_name);
+  // The target's signed metadata and the URL it is fetched from (its hash-prefixed name under
+  // consistent snapshots), after the hardware and name checks.
+  absl::StatusOr<std::pair<TargetFile, std::string>> Locate(
+      const std::string& target_name, const std::string& target_base_url,
+      const std::optional<std::string>& hardware_id);
   absl::StatusOr<Targets> LoadDelegated(const Delegation& d,
                                         const std::map<std::string, Key>& keys);
   absl::Status Expired(const Envelope& e) const;

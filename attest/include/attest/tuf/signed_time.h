@@ -9,6 +9,7 @@
 #define ATTEST_TUF_SIGNED_TIME_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct SignedTime {
 // are not a response; PermissionDenied ("time.signed: …") for one that does not verify.
 absl::StatusOr<SignedTime> VerifySignedTime(std::span<const uint8_t> tsr_der,
                                             std::string_view tsa_roots_pem);
+// The same from files (what --signed-time TSR --tsa-ca PEM name), each read bounded.
+absl::StatusOr<SignedTime> VerifySignedTimeFiles(const std::filesystem::path& tsr,
+                                                 const std::filesystem::path& tsa_roots_pem);
 
 }  // namespace attest::tuf
 
