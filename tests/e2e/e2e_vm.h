@@ -4,9 +4,12 @@
 #ifndef TESTS_E2E_E2E_VM_H_
 #define TESTS_E2E_E2E_VM_H_
 
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "appliance_fixture.h"
@@ -80,6 +83,32 @@ class BootedVm {
   std::string failure() const { return boot_.out + boot_.err; }
   const std::string& target() const { return target_; }
   std::filesystem::path serial_log() const { return work_ / "serial.log"; }
+
+  // The console's text so far, without colour escapes (ESC [ ... letter).
+  std::string Console() const {
+    auto serial = attest::testing::ReadFileOrDie(serial_log());
+    std::string text;
+    for (size_t i = 0; i < serial.size(); ++i) {
+      if (serial[i] == 0x1b && i + 1 < serial.size() && serial[i + 1] == '[') {
+        for (i += 2; i < serial.size() && !std::isalpha(serial[i]); ++i) {
+        }
+        continue;
+      }
+      text.push_back(static_cast<char>(serial[i]));
+    }
+    return text;
+  }
+
+  // Polls the console (once a second, at most `timeout_s` seconds) until it shows `what`; returns
+  // the console's text at that point. Units that follow READY (systemd-bless-boot) print later.
+  std::string WaitForConsole(const std::string& what, int timeout_s) const {
+    std::string text = Console();
+    for (int i = 0; i < timeout_s && text.find(what) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      text = Console();
+    }
+    return text;
+  }
 
  private:
   std::filesystem::path work_;
