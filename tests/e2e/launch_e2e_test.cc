@@ -55,7 +55,7 @@ TEST(LaunchE2eTest, OperatorLaunchesVerifiesAndStopsThroughLibvirt) {
   attest::testing::WriteFileOrDie(root / "etc/qemu.conf",
                                   std::string("user = \"root\"\ngroup = \"root\"\n"
                                               "swtpm_user = \"root\"\nswtpm_group = \"root\"\n"
-                                              "stdio_handler = \"file\"\n"));
+                                              "stdio_handler = \"file\"\nremember_owner = 0\n"));
   const std::string uri = "qemu:///embed?root=" + root.string();
   const std::string name = "appliance-e2e";
   auto launch = [&](std::vector<std::string> args, int timeout = 120) {
