@@ -780,6 +780,13 @@ absl::StatusOr<nlohmann::ordered_json> Launcher::Wait(const LaunchOptions& o) {
   const auto start = Clock::now();
   const auto deadline = start + (o.timeout.count() > 0 ? o.timeout : std::chrono::seconds(600));
   const bool read_serial = host_->local();
+  if (!read_serial && m->net.network.empty() && m->net.host_address == "127.0.0.1") {
+    // Nothing of the guest is observable from here: its console is a file on that host and its
+    // forward listens on that host's loopback.
+    return absl::InvalidArgumentError(
+        "wait: on a remote host a forward on 127.0.0.1 cannot be observed from here: define the "
+        "domain with --host-address 0.0.0.0 (or an address of that host) or --network NET");
+  }
   std::string last_console;
   std::string why = "the supervisor has not said ready on the console";
   while (true) {
@@ -816,13 +823,6 @@ absl::StatusOr<nlohmann::ordered_json> Launcher::Wait(const LaunchOptions& o) {
     if (ready) {
       if (address.empty()) {
         why = absl::StrCat("no DHCP lease for the guest on network '", m->net.network, "' yet");
-      } else if (!host_->local() && m->net.network.empty() && m->net.host_address == "127.0.0.1") {
-        // The forward listens on the remote host's loopback: nothing to check from here.
-        nlohmann::ordered_json out = {
-            {"name", o.name},
-            {"target", absl::StrCat(UriHost(host_->uri()), ":", port)},
-            {"note", "the forward listens on the host's loopback (ssh -L to reach it)"}};
-        return out;
       } else if (TcpAnswers(address, port, std::chrono::milliseconds(1000))) {
         const double s = std::chrono::duration<double>(Clock::now() - start).count();
         nlohmann::ordered_json out = {{"name", o.name},
@@ -946,9 +946,9 @@ absl::StatusOr<nlohmann::ordered_json> Launcher::Status(const LaunchOptions& o) 
                                 {"launch_config_sha256", m->launch_config_sha256}};
   if (state == VIR_DOMAIN_SHUTOFF) out["reason"] = ShutoffReason(reason);
   if (m->net.network.empty()) {
-    out["target"] =
-        absl::StrCat(m->net.host_address == "0.0.0.0" ? "127.0.0.1" : m->net.host_address, ":",
-                     m->net.host_port);
+    std::string address = m->net.host_address;
+    if (address == "0.0.0.0") address = host_->local() ? "127.0.0.1" : UriHost(host_->uri());
+    out["target"] = absl::StrCat(address, ":", m->net.host_port);
   } else {
     out["network"] = m->net.network;
     const std::string ip = Host::Ipv4Lease(d->get());
