@@ -16,6 +16,10 @@
 //               [--revoke-release N]...; publish --workdir W --repo R;
 //               rotate-root --workdir W [--generate ROLE]... [--add-key ROLE=FILE]...
 //               [--remove-key ROLE=KEYID]... [--threshold ROLE=N]...; status --workdir W [--json]
+//   seal-model  --image LAYOUT --output DIR --model-id ID --key-out FILE [--passphrase-file F]
+//               [--chunk-size N] [--json]: a sealed model for the key release service (issue 10,
+//               docs/sealed-model.md); the key service's passphrase from
+//               $APPLIANCE_KEYD_PASSPHRASE.
 // Passphrases for keys come from $APPLIANCE_RELEASE_PASSPHRASE or --passphrase-file; never printed.
 // Exit codes: 0 success, 1 a check failed, 2 usage error or bad input (stderr names it).
 //
@@ -40,6 +44,7 @@
 #include "keys.h"
 #include "log.h"
 #include "reference.h"
+#include "seal_cli.h"
 
 namespace {
 
@@ -327,6 +332,7 @@ int main(int argc, char** argv) {
     exit_code = 0;
   });
   appliance::release::AddChannelCommands(app, exit_code);
+  appliance::release::AddSealCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "attest/files.h"
+#include "attest/seal/key_file.h"
+#include "attest/seal/sealed_blob.h"
 #include "attest/snp/report.h"
 #include "attest/tdx/quote.h"
 #include "attest/tpm/cel.h"
@@ -291,6 +293,32 @@ void WriteSignedTimeSeeds(const std::filesystem::path& root) {
   t::WriteFileOrDie(root / "signed_time" / "without_cert.tsr", tsa.Stamp(when, "x", false));
 }
 
+// Sealed blobs under the fuzz target's fixed key: empty, one chunk, three chunks.
+void WriteSealedBlobSeeds(const std::filesystem::path& root) {
+  attest::seal::ModelKey key;
+  key.fill(0x5a);
+  std::vector<uint8_t> plain(150);
+  for (size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<uint8_t>(i);
+  std::filesystem::create_directories(root / "sealed_blob");
+  for (auto [name, size, chunk] : {std::tuple{"empty", 0, 64}, std::tuple{"one_chunk", 150, 4096},
+                                   std::tuple{"three_chunks", 150, 64}}) {
+    auto sealed = attest::seal::Seal(std::span(plain).first(size), key, chunk);
+    if (!sealed.ok()) std::abort();
+    t::WriteFileOrDie(root / "sealed_blob" / (std::string(name) + ".sealed"),
+                      std::string(sealed->begin(), sealed->end()));
+  }
+}
+
+// A model key file under the fuzz target's passphrase.
+void WriteSealedModelSeeds(const std::filesystem::path& root) {
+  attest::seal::ModelKey key;
+  key.fill(0x33);
+  auto text = attest::seal::EncryptModelKey(key, "example-model:1", "fuzz passphrase");
+  if (!text.ok()) std::abort();
+  std::filesystem::create_directories(root / "sealed_model");
+  t::WriteFileOrDie(root / "sealed_model" / "model.key.json", *text);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s CORPUS_ROOT\n", argv[0]);
@@ -300,6 +328,8 @@ int main(int argc, char** argv) {
   WritePeSeeds(root);
   WriteTufSeeds(root);
   WriteSignedTimeSeeds(root);
+  WriteSealedBlobSeeds(root);
+  WriteSealedModelSeeds(root);
   int n = 0;
   for (Product product : {Product::kMilan, Product::kGenoa, Product::kTurin}) {
     auto signer = t::SoftwareSnpSigner::Create(product, 2048);
