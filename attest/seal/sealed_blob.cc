@@ -301,7 +301,7 @@ absl::StatusOr<std::vector<uint8_t>> Seal(std::span<const uint8_t> plaintext, co
   size_t at = 0;
   auto h = SealStream(
       [&](uint8_t* p, size_t n) {
-        std::memcpy(p, plaintext.data() + at, n);
+        if (n > 0) std::memcpy(p, plaintext.data() + at, n);
         at += n;
         return absl::OkStatus();
       },
@@ -325,7 +325,7 @@ absl::StatusOr<std::vector<uint8_t>> Open(std::span<const uint8_t> sealed, const
           return absl::InvalidArgumentError(
               absl::StrCat("truncated: ", n - (sealed.size() - at), " more bytes expected"));
         }
-        std::memcpy(p, sealed.data() + at, n);
+        if (n > 0) std::memcpy(p, sealed.data() + at, n);
         at += n;
         return absl::OkStatus();
       },
