@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
 #include "attest/seal/key_file.h"
+#include "attest/seal/key_wrap.h"
 #include "attest/seal/sealed_blob.h"
 #include "attest/seal/sealed_image.h"
 #include "supervisor/oci.h"
@@ -460,6 +461,56 @@ TEST(SealModelCliTest, TheMeasuredDigestIsThePlainManifestsDigest) {
   expected.erase(expected.find_last_not_of(" \n") + 1);
   EXPECT_EQ(image->manifest.digest, expected);
   std::filesystem::remove_all(shm);
+}
+
+}  // namespace
+}  // namespace attest::seal
+
+// Key release wrapping (attest/seal/key_wrap.h).
+namespace attest::seal {
+namespace {
+
+TEST(KeyWrapTest, OnlyTheKeyRequestKeyUnwrapsForItsModel) {
+  const ModelKey key = Key(41);
+  auto request = KeyRequestKey::Generate();
+  ASSERT_TRUE(request.ok()) << request.status();
+  auto wrapped = WrapForKeyRequest(key, request->spki_der(), "example-model:1");
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status();
+  auto back = request->Unwrap(*wrapped, "example-model:1");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, key);
+  // Another model's context, another key-request key: refused.
+  EXPECT_TRUE(absl::IsPermissionDenied(request->Unwrap(*wrapped, "example-model:2").status()));
+  auto other = KeyRequestKey::Generate();
+  EXPECT_TRUE(absl::IsPermissionDenied(other->Unwrap(*wrapped, "example-model:1").status()));
+  // Every byte of the nonce and ciphertext, and the ephemeral key swapped: refused.
+  for (size_t i = 0; i < wrapped->nonce.size() + wrapped->ciphertext.size(); ++i) {
+    WrappedKey t = *wrapped;
+    if (i < t.nonce.size()) {
+      t.nonce[i] ^= 1;
+    } else {
+      t.ciphertext[i - t.nonce.size()] ^= 1;
+    }
+    EXPECT_FALSE(request->Unwrap(t, "example-model:1").ok()) << i;
+  }
+  WrappedKey t = *wrapped;
+  t.ephemeral_spki_der = other->spki_der();
+  EXPECT_TRUE(absl::IsPermissionDenied(request->Unwrap(t, "example-model:1").status()));
+  t.ephemeral_spki_der.pop_back();
+  EXPECT_TRUE(absl::IsInvalidArgument(request->Unwrap(t, "example-model:1").status()));
+  // Two wraps of the same key differ (ephemeral key, nonce).
+  EXPECT_NE(WrapForKeyRequest(key, request->spki_der(), "m")->ciphertext,
+            WrapForKeyRequest(key, request->spki_der(), "m")->ciphertext);
+  // Not a P-256 SubjectPublicKeyInfo: refused, naming it.
+  auto bad = WrapForKeyRequest(key, std::vector<uint8_t>(91, 0x30), "m");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  auto ed25519 = attest::testing::RunProcess({"/bin/sh", "-c",
+                                              "openssl genpkey -algorithm ed25519 2>/dev/null | "
+                                              "openssl pkey -pubout -outform DER | base64 -w0"});
+  ASSERT_EQ(ed25519.exit_code, 0);
+  auto ed = WrapForKeyRequest(key, *attest::Base64Decode(ed25519.out), "m");
+  ASSERT_FALSE(ed.ok());
+  EXPECT_TRUE(absl::StrContains(ed.status().message(), "P-256 EC key expected")) << ed.status();
 }
 
 }  // namespace
