@@ -132,19 +132,19 @@ std::string SigningKey::SignHex(const std::string& message) const {
   return attest::HexEncode(sig);
 }
 
-absl::StatusOr<std::string> ReadPassphrase(const std::string& file) {
+absl::StatusOr<std::string> ReadPassphrase(const std::string& file, const char* env) {
   if (!file.empty()) {
     ASSIGN_OR_RETURN(auto b, attest::ReadFileBounded(file, 4096));
     std::string p(b.begin(), b.end());
     if (auto nl = p.find_first_of("\r\n"); nl != std::string::npos) p.resize(nl);
     return p;
   }
-  const char* env = std::getenv("APPLIANCE_RELEASE_PASSPHRASE");
-  if (env == nullptr || *env == '\0') {
+  const char* value = std::getenv(env);
+  if (value == nullptr || *value == '\0') {
     return absl::InvalidArgumentError(
-        "no passphrase: set APPLIANCE_RELEASE_PASSPHRASE or give --passphrase-file");
+        absl::StrCat("no passphrase: set ", env, " or give --passphrase-file"));
   }
-  return std::string(env);
+  return std::string(value);
 }
 
 }  // namespace appliance::release

@@ -42,8 +42,10 @@ class SigningKey {
   std::string id_;
 };
 
-// The passphrase from --passphrase-file FILE (first line) or $APPLIANCE_RELEASE_PASSPHRASE.
-absl::StatusOr<std::string> ReadPassphrase(const std::string& file);
+// The passphrase from --passphrase-file FILE (first line) or the environment variable `env`
+// ($APPLIANCE_RELEASE_PASSPHRASE for the channel's keys).
+absl::StatusOr<std::string> ReadPassphrase(const std::string& file,
+                                           const char* env = "APPLIANCE_RELEASE_PASSPHRASE");
 
 }  // namespace appliance::release
 

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "attest/files.h"
 #include "attest/seal/key_file.h"
 #include "attest/seal/sealed_image.h"
+#include "keys.h"
 
 namespace appliance::release {
 namespace {
@@ -27,26 +27,10 @@ int Fail(const absl::Status& st) {
   return absl::IsInvalidArgument(st) || absl::IsAlreadyExists(st) || absl::IsNotFound(st) ? 2 : 1;
 }
 
-// The key service's store passphrase: --passphrase-file (first line) or $APPLIANCE_KEYD_PASSPHRASE.
-absl::StatusOr<std::string> KeydPassphrase(const std::string& file) {
-  if (!file.empty()) {
-    auto b = attest::ReadFileBounded(file, 4096);
-    if (!b.ok()) return b.status();
-    std::string p(b->begin(), b->end());
-    if (auto nl = p.find_first_of("\r\n"); nl != std::string::npos) p.resize(nl);
-    return p;
-  }
-  const char* env = std::getenv("APPLIANCE_KEYD_PASSPHRASE");
-  if (env == nullptr || *env == '\0') {
-    return absl::InvalidArgumentError(
-        "no passphrase: set APPLIANCE_KEYD_PASSPHRASE or give --passphrase-file");
-  }
-  return std::string(env);
-}
-
 int RunSeal(const SealArgs& a) {
   if (auto st = attest::seal::CheckModelId(a.model_id); !st.ok()) return Fail(st);
-  auto passphrase = KeydPassphrase(a.passphrase_file);
+  // The key service's store passphrase: --passphrase-file or $APPLIANCE_KEYD_PASSPHRASE.
+  auto passphrase = ReadPassphrase(a.passphrase_file, "APPLIANCE_KEYD_PASSPHRASE");
   if (!passphrase.ok()) return Fail(passphrase.status());
   if (passphrase->size() < attest::seal::kMinKeyPassphrase) {
     return Fail(absl::InvalidArgumentError(
