@@ -297,6 +297,12 @@ absl::StatusOr<SealResult> SealLayout(const fs::path& layout, const fs::path& ou
   if (fs::exists(out_dir, ec)) return Bad("seal", absl::StrCat(out_dir.string(), " exists"));
   fs::create_directories(out_dir / "blobs", ec);
   if (ec) return absl::InternalError(absl::StrCat(out_dir.string(), ": ", ec.message()));
+  // A half-sealed model is of no use: whatever fails, nothing of it stays.
+  bool done = false;
+  absl::Cleanup remove_on_failure = [&] {
+    std::error_code ignored;
+    if (!done) fs::remove_all(out_dir, ignored);
+  };
   SealResult r;
   r.toc.model_id = r.model.model_id = model_id;
   std::vector<std::pair<std::string, fs::path>> files;
@@ -337,6 +343,7 @@ absl::StatusOr<SealResult> SealLayout(const fs::path& layout, const fs::path& ou
       !st.ok()) {
     return st;
   }
+  done = true;
   return r;
 }
 

@@ -271,6 +271,21 @@ TEST_F(SealedLayoutTest, UnsealsTheSameTreeIntoMemoryOnly) {
   EXPECT_FALSE(fs::exists(tmp_.path() / "plain"));
 }
 
+TEST_F(SealedLayoutTest, SealingFailsWholeOrNotAtAll) {
+  // A layout with a symlink cannot be sealed; nothing of the attempt stays.
+  std::filesystem::create_symlink("index.json", layout_ / "link");
+  auto r = SealLayout(layout_, tmp_.path() / "sealed2", key_, "m", 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "symlink")) << r.status();
+  EXPECT_FALSE(fs::exists(tmp_.path() / "sealed2"));
+  // Into an existing folder: refused, the folder untouched.
+  std::filesystem::remove(layout_ / "link");
+  r = SealLayout(layout_, sealed_, key_, "m", 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(fs::exists(sealed_ / "sealed-model.json"));
+  EXPECT_FALSE(SealLayout(layout_, tmp_.path() / "sealed3", key_, "bad id/", 4096).ok());
+}
+
 TEST_F(SealedLayoutTest, AnotherKeyTamperingAndSwapsAreRefusedAndNothingIsLeft) {
   auto r = UnsealLayout(sealed_, Key(22), shm_ / "plain");
   ASSERT_FALSE(r.ok());
