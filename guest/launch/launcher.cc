@@ -330,14 +330,10 @@ class Host {
   }
   ~Host() { virConnectClose(conn_); }
 
-  std::string uri() const {
-    char* u = virConnectGetURI(conn_);
-    std::string out = u ? u : "";
-    free(u);
-    return out;
-  }
-  bool local() const { return UriHost(uri()).empty(); }
-  bool is_test() const { return absl::StartsWith(uri(), "test:"); }
+  // The connection's canonical URI, asked once (for a remote host each ask is a round trip).
+  const std::string& uri() const { return uri_; }
+  bool local() const { return local_; }
+  bool is_test() const { return absl::StartsWith(uri_, "test:"); }
 
   HostVersions versions() const {
     HostVersions v;
@@ -415,8 +411,15 @@ class Host {
   }
 
  private:
-  explicit Host(virConnectPtr c) : conn_(c) {}
+  explicit Host(virConnectPtr c) : conn_(c) {
+    char* u = virConnectGetURI(conn_);
+    uri_ = u ? u : "";
+    free(u);
+    local_ = UriHost(uri_).empty();
+  }
   virConnectPtr conn_;
+  std::string uri_;
+  bool local_ = true;
 };
 
 // ---------------------------------------------------------------------------------------------

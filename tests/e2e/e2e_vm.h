@@ -4,7 +4,6 @@
 #ifndef TESTS_E2E_E2E_VM_H_
 #define TESTS_E2E_E2E_VM_H_
 
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "appliance_fixture.h"
+#include "launcher.h"
 #include "test_support.h"
 
 namespace attest::testing {
@@ -84,19 +84,11 @@ class BootedVm {
   const std::string& target() const { return target_; }
   std::filesystem::path serial_log() const { return work_ / "serial.log"; }
 
-  // The console's text so far, without colour escapes (ESC [ ... letter).
+  // The console's text so far, without colour escapes (appliance::launch::ConsoleText).
   std::string Console() const {
-    auto serial = attest::testing::ReadFileOrDie(serial_log());
-    std::string text;
-    for (size_t i = 0; i < serial.size(); ++i) {
-      if (serial[i] == 0x1b && i + 1 < serial.size() && serial[i + 1] == '[') {
-        for (i += 2; i < serial.size() && !std::isalpha(serial[i]); ++i) {
-        }
-        continue;
-      }
-      text.push_back(static_cast<char>(serial[i]));
-    }
-    return text;
+    const auto serial = attest::testing::ReadFileOrDie(serial_log());
+    return appliance::launch::ConsoleText(
+        absl::string_view(reinterpret_cast<const char*>(serial.data()), serial.size()));
   }
 
   // Polls the console (once a second, at most `timeout_s` seconds) until it shows `what`; returns
