@@ -18,6 +18,7 @@
 #include "attest/files.h"
 #include "attest/seal/sealed_image.h"
 #include "nlohmann/json.hpp"
+#include "seal/aead.h"
 
 namespace attest::seal {
 namespace {
@@ -61,46 +62,6 @@ absl::StatusOr<std::array<uint8_t, 32>> DeriveKek(const std::string& passphrase,
 
 std::string Aad(const std::string& model_id) { return kAadPrefix + model_id; }
 
-// AES-256-GCM of `in` (encrypt: tag appended; decrypt: tag expected at the end).
-absl::StatusOr<std::vector<uint8_t>> Gcm(bool encrypt, const std::array<uint8_t, 32>& kek,
-                                         const std::vector<uint8_t>& nonce, const std::string& aad,
-                                         std::span<const uint8_t> in) {
-  if (!encrypt && in.size() < 16)
-    return absl::PermissionDeniedError("key file: ciphertext too short");
-  std::unique_ptr<EVP_CIPHER_CTX, void (*)(EVP_CIPHER_CTX*)> ctx(EVP_CIPHER_CTX_new(),
-                                                                 EVP_CIPHER_CTX_free);
-  const size_t body = encrypt ? in.size() : in.size() - 16;
-  std::vector<uint8_t> out(body + (encrypt ? 16 : 0));
-  int len = 0;
-  bool ok =
-      (encrypt ? EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, kek.data(), nonce.data())
-               : EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, kek.data(),
-                                    nonce.data())) == 1;
-  auto update = encrypt ? EVP_EncryptUpdate : EVP_DecryptUpdate;
-  ok = ok && update(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
-                    static_cast<int>(aad.size())) == 1;
-  ok = ok && update(ctx.get(), out.data(), &len, in.data(), static_cast<int>(body)) == 1;
-  if (encrypt) {
-    ok = ok && EVP_EncryptFinal_ex(ctx.get(), out.data() + body, &len) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, out.data() + body) == 1;
-  } else {
-    std::array<uint8_t, 16> tag{};
-    std::memcpy(tag.data(), in.data() + body, 16);
-    ok = ok && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data()) == 1 &&
-         EVP_DecryptFinal_ex(ctx.get(), out.data() + body, &len) == 1;
-  }
-  if (!ok) {
-    ERR_clear_error();
-    OPENSSL_cleanse(out.data(), out.size());
-    if (!encrypt) {
-      return absl::PermissionDeniedError(
-          "key file: wrong passphrase, or its ciphertext, model id or parameters were changed");
-    }
-    return absl::InternalError("AES-256-GCM failed");
-  }
-  return out;
-}
-
 absl::StatusOr<std::vector<uint8_t>> B64(const json& j, const char* key, size_t size) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_string())
@@ -139,7 +100,7 @@ absl::StatusOr<std::string> EncryptModelKey(const ModelKey& key, const std::stri
   }
   auto kek = DeriveKek(passphrase, kdf);
   if (!kek.ok()) return kek.status();
-  auto ct = Gcm(true, *kek, nonce, Aad(model_id), key);
+  auto ct = aead::Encrypt(*kek, nonce, Aad(model_id), key);
   OPENSSL_cleanse(kek->data(), kek->size());
   if (!ct.ok()) return ct.status();
   json j = {{"version", 1},
@@ -208,8 +169,12 @@ absl::StatusOr<ModelKey> DecryptModelKey(std::span<const uint8_t> bytes,
   // and the tag fails.
   auto kek = DeriveKek(passphrase, kdf);
   if (!kek.ok()) return kek.status();
-  auto plain = Gcm(false, *kek, *nonce, Aad(id->get<std::string>()), *ct);
+  auto plain = aead::Decrypt(*kek, *nonce, Aad(id->get<std::string>()), *ct);
   OPENSSL_cleanse(kek->data(), kek->size());
+  if (absl::IsPermissionDenied(plain.status())) {
+    return absl::PermissionDeniedError(
+        "key file: wrong passphrase, or its ciphertext, model id or parameters were changed");
+  }
   if (!plain.ok()) return plain.status();
   ModelKey key{};
   std::memcpy(key.data(), plain->data(), key.size());

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/openssl_util.h"
+#include "seal/aead.h"
 
 namespace attest::seal {
 namespace {
@@ -72,24 +73,8 @@ absl::StatusOr<std::array<uint8_t, 32>> Kek(std::vector<uint8_t>& shared,
   std::vector<uint8_t> both(request_spki.begin(), request_spki.end());
   both.insert(both.end(), ephemeral_spki.begin(), ephemeral_spki.end());
   const std::vector<uint8_t> salt = ossl::Sha256(both);
-  const std::string info = kInfoPrefix + context;
-  std::unique_ptr<EVP_KDF, void (*)(EVP_KDF*)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr),
-                                                   EVP_KDF_free);
-  std::unique_ptr<EVP_KDF_CTX, void (*)(EVP_KDF_CTX*)> kctx(
-      kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr, EVP_KDF_CTX_free);
-  if (!kctx) return absl::InternalError("HKDF unavailable");
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, shared.data(), shared.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
-  std::array<uint8_t, 32> kek{};
-  const bool ok = EVP_KDF_derive(kctx.get(), kek.data(), kek.size(), params) == 1;
+  auto kek = aead::HkdfSha256(shared, salt, kInfoPrefix + context);
   OPENSSL_cleanse(shared.data(), shared.size());
-  if (!ok) return absl::InternalError("HKDF: " + ossl::LastError());
   return kek;
 }
 
@@ -121,26 +106,13 @@ absl::StatusOr<ModelKey> KeyRequestKey::Unwrap(const WrappedKey& w,
   if (!shared.ok()) return shared.status();
   auto kek = Kek(*shared, spki_der_, w.ephemeral_spki_der, context);
   if (!kek.ok()) return kek.status();
-  std::unique_ptr<EVP_CIPHER_CTX, void (*)(EVP_CIPHER_CTX*)> ctx(EVP_CIPHER_CTX_new(),
-                                                                 EVP_CIPHER_CTX_free);
-  ModelKey key{};
-  std::array<uint8_t, 16> tag{};
-  std::memcpy(tag.data(), w.ciphertext.data() + kKeySize, tag.size());
-  int len = 0;
-  const bool ok =
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, kek->data(), w.nonce.data()) == 1 &&
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(context.data()),
-                        static_cast<int>(context.size())) == 1 &&
-      EVP_DecryptUpdate(ctx.get(), key.data(), &len, w.ciphertext.data(),
-                        static_cast<int>(kKeySize)) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data()) == 1 &&
-      EVP_DecryptFinal_ex(ctx.get(), key.data() + kKeySize, &len) == 1;
+  auto plain = aead::Decrypt(*kek, w.nonce, context, w.ciphertext);
   OPENSSL_cleanse(kek->data(), kek->size());
-  if (!ok) {
-    ERR_clear_error();
-    OPENSSL_cleanse(key.data(), key.size());
-    return denied();
-  }
+  if (absl::IsPermissionDenied(plain.status())) return denied();
+  if (!plain.ok()) return plain.status();
+  ModelKey key{};
+  std::memcpy(key.data(), plain->data(), key.size());
+  OPENSSL_cleanse(plain->data(), plain->size());
   return key;
 }
 
@@ -159,22 +131,15 @@ absl::StatusOr<WrappedKey> WrapForKeyRequest(const ModelKey& key,
   if (!shared.ok()) return shared.status();
   auto kek = Kek(*shared, key_request_spki_der, w.ephemeral_spki_der, context);
   if (!kek.ok()) return kek.status();
-  w.nonce.resize(12);
-  w.ciphertext.resize(kKeySize + 16);
-  std::unique_ptr<EVP_CIPHER_CTX, void (*)(EVP_CIPHER_CTX*)> ctx(EVP_CIPHER_CTX_new(),
-                                                                 EVP_CIPHER_CTX_free);
-  int len = 0;
-  const bool ok =
-      RAND_bytes(w.nonce.data(), 12) == 1 &&
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, kek->data(), w.nonce.data()) == 1 &&
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(context.data()),
-                        static_cast<int>(context.size())) == 1 &&
-      EVP_EncryptUpdate(ctx.get(), w.ciphertext.data(), &len, key.data(),
-                        static_cast<int>(kKeySize)) == 1 &&
-      EVP_EncryptFinal_ex(ctx.get(), w.ciphertext.data() + kKeySize, &len) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, w.ciphertext.data() + kKeySize) == 1;
+  w.nonce.resize(aead::kNonceSize);
+  if (RAND_bytes(w.nonce.data(), static_cast<int>(w.nonce.size())) != 1) {
+    OPENSSL_cleanse(kek->data(), kek->size());
+    return absl::InternalError("RAND_bytes failed");
+  }
+  auto ct = aead::Encrypt(*kek, w.nonce, context, key);
   OPENSSL_cleanse(kek->data(), kek->size());
-  if (!ok) return absl::InternalError("AES-256-GCM: " + ossl::LastError());
+  if (!ct.ok()) return ct.status();
+  w.ciphertext = std::move(*ct);
   return w;
 }
 

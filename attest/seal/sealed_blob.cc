@@ -1,11 +1,8 @@
 #include "attest/seal/sealed_blob.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -16,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/openssl_util.h"
+#include "seal/aead.h"
 
 namespace attest::seal {
 namespace {
@@ -50,23 +48,10 @@ class ChunkCipher {
     ChunkCipher c;
     c.header_ = SerializeHeader(h);
     c.chunks_ = h.chunks();
-    std::unique_ptr<EVP_KDF, ossl::Deleter<EVP_KDF_free>> kdf(
-        EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-    std::unique_ptr<EVP_KDF_CTX, ossl::Deleter<EVP_KDF_CTX_free>> kctx(
-        kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-    if (!kctx) return absl::InternalError("HKDF unavailable: " + ossl::LastError());
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                          const_cast<uint8_t*>(model_key.data()), model_key.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                          const_cast<uint8_t*>(h.blob_id.data()), h.blob_id.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kHkdfInfo),
-                                          sizeof(kHkdfInfo) - 1),
-        OSSL_PARAM_construct_end()};
-    if (EVP_KDF_derive(kctx.get(), c.key_.data(), c.key_.size(), params) != 1) {
-      return absl::InternalError("HKDF: " + ossl::LastError());
-    }
+    auto key = aead::HkdfSha256(model_key, h.blob_id, kHkdfInfo);
+    if (!key.ok()) return key.status();
+    c.key_ = *key;
+    OPENSSL_cleanse(key->data(), key->size());
     c.ctx_.reset(EVP_CIPHER_CTX_new());
     if (!c.ctx_) return absl::InternalError("EVP_CIPHER_CTX_new failed");
     const int ok =
@@ -161,14 +146,15 @@ absl::StatusOr<SealedHeader> SealStream(const ReadFn& read, uint64_t size, const
   return h;
 }
 
-absl::StatusOr<Opened> OpenStream(const ReadFn& read, uint64_t sealed_size, const WriteFn& write,
-                                  const ModelKey& key) {
-  if (sealed_size < kHeaderSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sealed blob: ", sealed_size, " bytes, shorter than its ", kHeaderSize, "-byte header"));
-  }
-  std::array<uint8_t, kHeaderSize> header_bytes{};
-  if (auto st = read(header_bytes.data(), header_bytes.size()); !st.ok()) return st;
+absl::Status CheckHoldsHeader(uint64_t sealed_size) {
+  if (sealed_size >= kHeaderSize) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "sealed blob: ", sealed_size, " bytes, shorter than its ", kHeaderSize, "-byte header"));
+}
+
+// The header, parsed and checked against the blob's whole size (as its descriptor states it).
+absl::StatusOr<SealedHeader> HeaderOfBlob(std::span<const uint8_t> header_bytes,
+                                          uint64_t sealed_size) {
   auto h = ParseHeader(header_bytes);
   if (!h.ok()) return h.status();
   if (h->sealed_size() != sealed_size) {
@@ -176,6 +162,16 @@ absl::StatusOr<Opened> OpenStream(const ReadFn& read, uint64_t sealed_size, cons
         absl::StrCat("sealed blob: ", sealed_size, " bytes where its header (", h->plaintext_size,
                      " bytes in ", h->chunks(), " chunks) makes ", h->sealed_size()));
   }
+  return h;
+}
+
+absl::StatusOr<Opened> OpenStream(const ReadFn& read, uint64_t sealed_size, const WriteFn& write,
+                                  const ModelKey& key) {
+  if (auto st = CheckHoldsHeader(sealed_size); !st.ok()) return st;
+  std::array<uint8_t, kHeaderSize> header_bytes{};
+  if (auto st = read(header_bytes.data(), header_bytes.size()); !st.ok()) return st;
+  auto h = HeaderOfBlob(header_bytes, sealed_size);
+  if (!h.ok()) return h.status();
   auto cipher = ChunkCipher::Create(key, *h, false);
   if (!cipher.ok()) return cipher.status();
   std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(
@@ -316,25 +312,11 @@ absl::StatusOr<std::vector<uint8_t>> Seal(std::span<const uint8_t> plaintext, co
 }
 
 absl::StatusOr<std::vector<uint8_t>> Open(std::span<const uint8_t> sealed, const ModelKey& key) {
-  std::vector<uint8_t> out;
-  out.reserve(sealed.size());  // at least the plaintext: no reallocation copies
-  size_t at = 0;
-  auto opened = OpenStream(
-      [&](uint8_t* p, size_t n) {
-        if (n > sealed.size() - at) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("truncated: ", n - (sealed.size() - at), " more bytes expected"));
-        }
-        if (n > 0) std::memcpy(p, sealed.data() + at, n);
-        at += n;
-        return absl::OkStatus();
-      },
-      sealed.size(),
-      [&](const uint8_t* p, size_t n) {
-        out.insert(out.end(), p, p + n);
-        return absl::OkStatus();
-      },
-      key);
+  if (auto st = CheckHoldsHeader(sealed.size()); !st.ok()) return st;
+  auto h = HeaderOfBlob(sealed.first(kHeaderSize), sealed.size());
+  if (!h.ok()) return h.status();
+  std::vector<uint8_t> out(static_cast<size_t>(h->plaintext_size));
+  auto opened = OpenInto(sealed, key, out);
   if (!opened.ok()) {
     OPENSSL_cleanse(out.data(), out.size());
     return opened.status();
@@ -344,17 +326,9 @@ absl::StatusOr<std::vector<uint8_t>> Open(std::span<const uint8_t> sealed, const
 
 absl::StatusOr<uint64_t> OpenInto(std::span<const uint8_t> sealed, const ModelKey& key,
                                   std::span<uint8_t> out) {
-  if (sealed.size() < kHeaderSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sealed blob: ", sealed.size(), " bytes, shorter than its ", kHeaderSize, "-byte header"));
-  }
-  auto h = ParseHeader(sealed.first(kHeaderSize));
+  if (auto st = CheckHoldsHeader(sealed.size()); !st.ok()) return st;
+  auto h = HeaderOfBlob(sealed.first(kHeaderSize), sealed.size());
   if (!h.ok()) return h.status();
-  if (h->sealed_size() != sealed.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sealed blob: ", sealed.size(), " bytes where its header (", h->plaintext_size,
-                     " bytes in ", h->chunks(), " chunks) makes ", h->sealed_size()));
-  }
   if (out.size() < h->plaintext_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("output: ", out.size(), " bytes, the plaintext has ", h->plaintext_size));
