@@ -122,6 +122,30 @@ absl::StatusOr<std::vector<ExpectedEvent>> PredictUkiPcr11(std::span<const uint8
   return out;
 }
 
+absl::StatusOr<std::vector<uint8_t>> ExtendPcr11Phases(uint16_t alg, std::vector<uint8_t> value,
+                                                       const std::vector<std::string>& phases) {
+  for (const auto& phase : phases) {
+    ASSIGN_OR_RETURN(auto d, tpm::Hash(alg, Bytes(phase)));
+    ASSIGN_OR_RETURN(value, tpm::Extend(alg, value, d));
+  }
+  return value;
+}
+
+absl::StatusOr<std::optional<std::vector<std::string>>> Pcr11PhasesThatExplain(
+    uint16_t alg, const std::vector<uint8_t>& firmware_pcr11, const std::vector<uint8_t>& quoted,
+    const std::vector<std::string>& phases) {
+  if (phases.size() > 10) return std::nullopt;
+  for (uint32_t mask = 0; mask < (1u << phases.size()); ++mask) {
+    std::vector<std::string> subset;
+    for (size_t i = 0; i < phases.size(); ++i) {
+      if (mask & (1u << i)) subset.push_back(phases[i]);
+    }
+    ASSIGN_OR_RETURN(auto v, ExtendPcr11Phases(alg, firmware_pcr11, subset));
+    if (v == quoted) return subset;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<BootPrediction> PredictBoot(const BootArtifacts& a,
                                            const std::vector<uint16_t>& banks) {
   BootPrediction p;

@@ -195,6 +195,7 @@ absl::Status CheckClientRevocations(const tpm::Cel& cel, const EvidenceExpectati
 // The firmware event log of the boot: parsed, replayed with the reference's PCR 11 boot phases
 // (systemd-pcrphase extends them after systemd-stub's logged events, and logs them nowhere), and
 // compared with the quote: every PCR the log touches must equal the replay ("tpm.eventlog.replay").
+// A PCR 11 that differs only by missing phases is named as such.
 absl::StatusOr<tpm::EventLog> CheckFirmwareLog(const std::string& bytes, const ReferenceValues& ref,
                                                const tpm::PcrBanks& quoted, CheckLog& log) {
   auto parsed =
@@ -207,12 +208,28 @@ absl::StatusOr<tpm::EventLog> CheckFirmwareLog(const std::string& bytes, const R
   for (auto& [alg, pcrs] : replay.pcrs) {
     auto pcr11 = pcrs.find(11);
     if (pcr11 == pcrs.end()) continue;
-    for (const auto& phase : ref.tpm_pcr11_phases) {
-      ASSIGN_OR_RETURN(
-          auto d,
-          tpm::Hash(alg, std::span(reinterpret_cast<const uint8_t*>(phase.data()), phase.size())));
-      ASSIGN_OR_RETURN(pcr11->second, tpm::Extend(alg, pcr11->second, d));
+    const std::vector<uint8_t> firmware_only = pcr11->second;
+    ASSIGN_OR_RETURN(pcr11->second,
+                     boot::ExtendPcr11Phases(alg, firmware_only, ref.tpm_pcr11_phases));
+    auto bank = quoted.find(alg);
+    if (bank == quoted.end() || !bank->second.count(11)) continue;
+    const auto& have = bank->second.at(11);
+    if (have == pcr11->second) continue;
+    ASSIGN_OR_RETURN(auto subset,
+                     boot::Pcr11PhasesThatExplain(alg, firmware_only, have, ref.tpm_pcr11_phases));
+    if (!subset) continue;  // the generic replay message below names the events
+    std::vector<std::string> missing;
+    for (const auto& p : ref.tpm_pcr11_phases) {
+      if (std::find(subset->begin(), subset->end(), p) == subset->end()) missing.push_back(p);
     }
+    return log.Fail(
+        "tpm.eventlog.replay",
+        absl::StrFormat("%s PCR 11 is %s: the firmware log's events and the boot phases (%s) "
+                        "replay to %s; the quote equals the replay with only (%s): boot phase "
+                        "%s was not measured (systemd-pcrphase)",
+                        tpm::HashAlgName(alg), HexEncode(have),
+                        absl::StrJoin(ref.tpm_pcr11_phases, ", "), HexEncode(pcr11->second),
+                        absl::StrJoin(*subset, ", "), absl::StrJoin(missing, ", ")));
   }
   RETURN_IF_ERROR(tpm::CheckLogAgainstQuote(*parsed, replay, quoted, log).status());
   return *std::move(parsed);

@@ -277,6 +277,39 @@ TEST(BootPredictionTest, ExplainNamesTheFirstDifferingEvent) {
                                 "no firmware event log"));
 }
 
+TEST(BootPredictionTest, MissingPcr11PhasesAreFound) {
+  // A firmware-logged PCR 11 value, then the four phases with "leave-initrd" not measured.
+  const std::vector<uint8_t> firmware(32, 0x5a);
+  const auto& all = DefaultPcr11Phases();
+  for (uint16_t alg : {tpm::kAlgSha1, tpm::kAlgSha256}) {
+    std::vector<uint8_t> base = firmware;
+    base.resize(alg == tpm::kAlgSha1 ? 20 : 32);
+    auto complete = ExtendPcr11Phases(alg, base, all);
+    ASSERT_TRUE(complete.ok());
+    auto found = Pcr11PhasesThatExplain(alg, base, *complete, all);
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ(**found, all);
+    const std::vector<std::string> gap = {"enter-initrd", "sysinit", "ready"};
+    auto quoted = ExtendPcr11Phases(alg, base, gap);
+    ASSERT_TRUE(quoted.ok());
+    found = Pcr11PhasesThatExplain(alg, base, *quoted, all);
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ(**found, gap);
+    // Out of order, or an unknown extra phase: nothing explains it.
+    auto reordered = ExtendPcr11Phases(alg, base, {"sysinit", "enter-initrd"});
+    ASSERT_TRUE(reordered.ok());
+    found = Pcr11PhasesThatExplain(alg, base, *reordered, all);
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(found->has_value());
+    auto extra = ExtendPcr11Phases(
+        alg, base, {"enter-initrd", "leave-initrd", "sysinit", "ready", "shutdown"});
+    ASSERT_TRUE(extra.ok());
+    found = Pcr11PhasesThatExplain(alg, base, *extra, all);
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(found->has_value());
+  }
+}
+
 TEST(ReferenceBootSchemaTest, ParsesAndRejects) {
   const std::string digest(64, 'a');
   auto parse = [](const std::string& tpm) {

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -75,6 +76,18 @@ absl::StatusOr<uint32_t> ExpectedEventTypeFromName(const std::string& name);
 // Replays expected events into PCR values (PCRs start at zero).
 absl::StatusOr<tpm::PcrBanks> ReplayExpected(const std::vector<ExpectedEvent>& events,
                                              const std::vector<uint16_t>& banks);
+
+// PCR 11 (bank `alg`) after the firmware-logged events (`value`), extended with `phases` in order.
+absl::StatusOr<std::vector<uint8_t>> ExtendPcr11Phases(uint16_t alg, std::vector<uint8_t> value,
+                                                       const std::vector<std::string>& phases);
+
+// For a quoted PCR 11 that is not the firmware log's replay plus every phase: the subsequence of
+// `phases` (order kept; at most 2^10 tried) that explains it, or nullopt. systemd-pcrphase
+// measures each phase from its own unit; a unit that did not measure (skipped, failed, a boot that
+// stopped in the initrd) leaves exactly such a gap.
+absl::StatusOr<std::optional<std::vector<std::string>>> Pcr11PhasesThatExplain(
+    uint16_t alg, const std::vector<uint8_t>& firmware_pcr11, const std::vector<uint8_t>& quoted,
+    const std::vector<std::string>& phases);
 
 // Explains why a quoted PCR differs from its expected value: the first position where the firmware
 // log's events on that PCR (bank `alg`) differ from the expected events, e.g.
