@@ -1,6 +1,7 @@
 #include "attest/client/tls.h"
 
 #include <openssl/conf.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -107,6 +108,45 @@ absl::StatusOr<TlsIdentity> GenerateSelfSignedIdentity(absl::string_view common_
   id.spki_der.assign(der, der + n);
   OPENSSL_free(der);
   return id;
+}
+
+absl::StatusOr<std::string> EncryptPrivateKeyPem(absl::string_view key_pem,
+                                                 const std::string& passphrase) {
+  ossl::BioPtr in(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  ossl::EvpPkeyPtr key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
+  if (!key) return absl::InvalidArgumentError("not a PEM private key: " + ossl::LastError());
+  struct Args {
+    EVP_PKEY* key;
+    const std::string* passphrase;
+  } args{key.get(), &passphrase};
+  std::string out = PemOf(
+      [](BIO* b, void* a) {
+        auto* x = static_cast<Args*>(a);
+        return PEM_write_bio_PKCS8PrivateKey(b, x->key, EVP_aes_256_cbc(), nullptr, 0, nullptr,
+                                             const_cast<char*>(x->passphrase->c_str()));
+      },
+      &args);
+  if (out.empty()) return absl::InternalError("cannot encrypt the key: " + ossl::LastError());
+  return out;
+}
+
+absl::StatusOr<std::string> DecryptPrivateKeyPem(absl::string_view encrypted_pem,
+                                                 const std::string& passphrase) {
+  ossl::BioPtr in(BIO_new_mem_buf(encrypted_pem.data(), static_cast<int>(encrypted_pem.size())));
+  ossl::EvpPkeyPtr key(
+      PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, const_cast<char*>(passphrase.c_str())));
+  if (!key) {
+    ERR_clear_error();
+    return absl::PermissionDeniedError("cannot decrypt the key (wrong passphrase?)");
+  }
+  std::string out = PemOf(
+      [](BIO* b, void* k) {
+        return PEM_write_bio_PrivateKey(b, static_cast<EVP_PKEY*>(k), nullptr, nullptr, 0, nullptr,
+                                        nullptr);
+      },
+      key.get());
+  if (out.empty()) return absl::InternalError("key encoding: " + ossl::LastError());
+  return out;
 }
 
 absl::StatusOr<CertIdentity> IdentityOfPemCertificate(absl::string_view pem) {

@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -183,6 +184,21 @@ absl::StatusOr<std::vector<uint8_t>> ParseCrl(std::span<const uint8_t> bytes,
     return absl::InvalidArgumentError(absl::StrCat(what, ": expected one CRL"));
   }
   return std::move(blocks.front());
+}
+
+absl::StatusOr<std::string> ReadPassphrase(const std::string& file, const char* env) {
+  if (!file.empty()) {
+    ASSIGN_OR_RETURN(auto b, ReadFileBounded(file, 4096));
+    std::string p(b.begin(), b.end());
+    if (auto nl = p.find_first_of("\r\n"); nl != std::string::npos) p.resize(nl);
+    return p;
+  }
+  const char* value = std::getenv(env);
+  if (value == nullptr || *value == '\0') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no passphrase: set ", env, " or give --passphrase-file"));
+  }
+  return std::string(value);
 }
 
 }  // namespace attest

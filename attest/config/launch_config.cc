@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
+#include "attest/seal/sealed_image.h"
 #include "attest/status.h"
 #include "common/openssl_util.h"
 
@@ -81,7 +82,7 @@ absl::StatusOr<LaunchConfig> ParseLaunchConfig(std::span<const uint8_t> bytes) {
   if (j.is_discarded()) return absl::InvalidArgumentError("launch config: not valid JSON");
   RETURN_IF_ERROR(Keys(j, "",
                        {"version", "listen", "client_ca_pem", "allowed_clients", "limits",
-                        "container", "platform", "tpm", "release_root_sha256"},
+                        "container", "platform", "tpm", "release_root_sha256", "sealed_model"},
                        {"version", "listen", "client_ca_pem", "allowed_clients", "limits",
                         "container", "platform", "tpm"}));
   LaunchConfig c;
@@ -134,10 +135,34 @@ absl::StatusOr<LaunchConfig> ParseLaunchConfig(std::span<const uint8_t> bytes) {
   }
 
   const json& container = j["container"];
-  RETURN_IF_ERROR(Keys(
-      container, "container",
-      {"image", "expected_digest", "runner", "memory_max_mib", "cpu_quota_percent"}, {"image"}));
-  ASSIGN_OR_RETURN(c.container_image, String(container["image"], "container.image"));
+  RETURN_IF_ERROR(
+      Keys(container, "container",
+           {"image", "expected_digest", "runner", "memory_max_mib", "cpu_quota_percent"}, {}));
+  if (j.contains("sealed_model")) {
+    const json& sm = j["sealed_model"];
+    RETURN_IF_ERROR(Keys(sm, "sealed_model",
+                         {"path", "model_id", "key_service", "key_service_spki_sha256"},
+                         {"path", "model_id", "key_service", "key_service_spki_sha256"}));
+    LaunchConfig::SealedModel m;
+    ASSIGN_OR_RETURN(m.path, String(sm["path"], "sealed_model.path"));
+    ASSIGN_OR_RETURN(m.model_id, String(sm["model_id"], "sealed_model.model_id", 128));
+    if (!seal::CheckModelId(m.model_id).ok()) {
+      return Bad("sealed_model.model_id", "must be 1-128 characters of [A-Za-z0-9._:-]");
+    }
+    ASSIGN_OR_RETURN(m.key_service, String(sm["key_service"], "sealed_model.key_service", 255));
+    if (m.key_service.rfind(':') == std::string::npos || m.key_service.back() == ':') {
+      return Bad("sealed_model.key_service", "must be host:port");
+    }
+    ASSIGN_OR_RETURN(m.key_service_spki_sha256,
+                     Hex32(sm["key_service_spki_sha256"], "sealed_model.key_service_spki_sha256"));
+    c.sealed_model = std::move(m);
+    if (container.contains("image")) {
+      return Bad("container.image", "must be absent with sealed_model (the model is sealed)");
+    }
+  } else {
+    if (!container.contains("image")) return Bad("container.image", "is required");
+    ASSIGN_OR_RETURN(c.container_image, String(container["image"], "container.image"));
+  }
   if (container.contains("runner")) {
     ASSIGN_OR_RETURN(c.container_runner,
                      OneOf(container["runner"], "container.runner", {"systemd", "namespaces"}));

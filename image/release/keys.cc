@@ -133,18 +133,7 @@ std::string SigningKey::SignHex(const std::string& message) const {
 }
 
 absl::StatusOr<std::string> ReadPassphrase(const std::string& file, const char* env) {
-  if (!file.empty()) {
-    ASSIGN_OR_RETURN(auto b, attest::ReadFileBounded(file, 4096));
-    std::string p(b.begin(), b.end());
-    if (auto nl = p.find_first_of("\r\n"); nl != std::string::npos) p.resize(nl);
-    return p;
-  }
-  const char* value = std::getenv(env);
-  if (value == nullptr || *value == '\0') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("no passphrase: set ", env, " or give --passphrase-file"));
-  }
-  return std::string(value);
+  return attest::ReadPassphrase(file, env);
 }
 
 }  // namespace appliance::release

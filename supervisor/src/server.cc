@@ -6,7 +6,9 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/crypto.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -32,10 +35,12 @@
 #include "attest/evidence.h"
 #include "attest/files.h"
 #include "attest/launch_config.h"
+#include "attest/seal/sealed_image.h"
 #include "attest/status.h"
 #include "attest/tpm/eventlog.h"
 #include "attest/tpm/hash_alg.h"
 #include "attest/tuf/client_revocations.h"
+#include "key_fetch.h"
 #include "logging.h"
 #include "nlohmann/json.hpp"
 #include "supervisor.h"
@@ -299,8 +304,10 @@ class Daemon {
 
   // State shared with the services.
   absl::StatusOr<Client> Authorize(grpc::CallbackServerContext* ctx) const;
+  // `key_request`: the SPKI of a key-request key (key release), bound as "key-request".
   absl::StatusOr<Evidence> BuildEvidence(const std::string& nonce,
-                                         const attest::client::TlsIdentity& id);
+                                         const attest::client::TlsIdentity& id,
+                                         const std::vector<uint8_t>& key_request = {});
   std::shared_ptr<appliance::v1::Inference::Stub> Model(std::string* why) const {
     std::lock_guard<std::mutex> lock(model_mu_);
     if (!model_stub_) *why = model_state_;
@@ -315,6 +322,10 @@ class Daemon {
   absl::Status LoadRelease();
   absl::Status ApplyRevocations(bool startup);
   absl::Status StartContainer(bool restart);
+  absl::Status PrepareUnsealDir();
+  void SealedModelWaiting(const absl::Status& s);
+  absl::Status UnsealModel();
+  void RemoveUnsealDir();
   absl::Status StartServer();
   void Monitor();
   void SetModelState(std::shared_ptr<appliance::v1::Inference::Stub> stub, std::string state);
@@ -335,7 +346,13 @@ class Daemon {
   std::unique_ptr<RuntimeLog> log_;
   std::mutex evidence_mu_;
 
-  // Container.
+  // Container: the image (container.image, or the unsealed layout of a sealed model) and where
+  // its root file system is unpacked (the state directory, or the sealed model's tmpfs).
+  fs::path container_image_;
+  fs::path rootfs_parent_;
+  fs::path unseal_dir_;          // sealed model: memory-backed, holds "oci" and "rootfs-N"
+  bool unseal_mounted_ = false;  // unseal_dir_ is our own tmpfs mount
+  bool model_available_ = true;  // false while a sealed model's key is missing
   std::unique_ptr<ModelRunner> runner_;
   std::optional<OciImage> image_;
   fs::path socket_dir_;
@@ -349,6 +366,7 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::CallbackGenericService> unused_;
+  std::shared_ptr<const attest::client::TlsIdentity> identity_;  // the server's current key
   std::string listen_;
   int port_ = 0;
 
@@ -531,7 +549,8 @@ absl::StatusOr<Client> Daemon::Authorize(grpc::CallbackServerContext* ctx) const
 }
 
 absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
-                                               const attest::client::TlsIdentity& id) {
+                                               const attest::client::TlsIdentity& id,
+                                               const std::vector<uint8_t>& key_request) {
   std::lock_guard<std::mutex> lock(evidence_mu_);
   Evidence ev;
   RETURN_IF_ERROR(log_->WithSnapshot([&](const std::string& cel) -> absl::Status {
@@ -540,6 +559,7 @@ absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
         {"tls-spki", id.spki_der},
         {"runtime-log", std::vector<uint8_t>(cel.begin(), cel.end())}};
     if (tpm_) values["ak"] = tpm_->ak_public();
+    if (!key_request.empty()) values["key-request"] = key_request;
     ASSIGN_OR_RETURN(auto binding, attest::Binding::FromValues(values));
     RETURN_IF_ERROR(producer_->Produce(binding.ReportData(), ev));
     if (tpm_) {
@@ -767,6 +787,12 @@ absl::Status Daemon::Init() {
   }
   socket_dir_ = opts_.state_dir / "model-socket";
   listen_ = cfg_.listen;
+  container_image_ = cfg_.container_image;
+  rootfs_parent_ = opts_.state_dir;
+  if (cfg_.sealed_model) {
+    model_available_ = false;
+    RETURN_IF_ERROR(PrepareUnsealDir());
+  }
   return absl::OkStatus();
 }
 
@@ -814,7 +840,7 @@ absl::Status Daemon::LoadFirmwareEventLog() {
 }
 
 absl::Status Daemon::StartContainer(bool restart) {
-  ASSIGN_OR_RETURN(OciImage image, LoadOciImage(cfg_.container_image, opts_.state_dir));
+  ASSIGN_OR_RETURN(OciImage image, LoadOciImage(container_image_, opts_.state_dir));
   if (cfg_.container_digest && *cfg_.container_digest != image.manifest.sha256) {
     return absl::FailedPreconditionError(
         absl::StrCat("container.digest: image ", image.manifest.digest,
@@ -829,12 +855,12 @@ absl::Status Daemon::StartContainer(bool restart) {
            {{"CONTAINER_DIGEST", image.manifest.digest},
             {"PCR", "15"},
             {"RECORD", std::to_string(rec)}});
-  const fs::path rootfs = opts_.state_dir / absl::StrCat("rootfs-", ++generation_);
+  const fs::path rootfs = rootfs_parent_ / absl::StrCat("rootfs-", ++generation_);
   std::error_code ec;
   fs::remove_all(rootfs, ec);
   RETURN_IF_ERROR(UnpackLayers(image, rootfs));
   if (generation_ > 1)
-    fs::remove_all(opts_.state_dir / absl::StrCat("rootfs-", generation_ - 1), ec);
+    fs::remove_all(rootfs_parent_ / absl::StrCat("rootfs-", generation_ - 1), ec);
   ContainerSpec spec;
   spec.rootfs = rootfs;
   spec.socket_dir = socket_dir_;
@@ -875,12 +901,150 @@ absl::Status Daemon::StartContainer(bool restart) {
   return absl::OkStatus();
 }
 
+// A sealed model's plaintext lives only in memory (issue 10, docs/sealed-model.md): a tmpfs of our
+// own, `noswap` where the kernel has it (Linux >= 6.4), else a plain one; where this process may
+// not mount (tests as an unprivileged user), a private directory in /dev/shm named after the
+// state directory, so that a restarted supervisor finds and removes what its predecessor left.
+absl::Status Daemon::PrepareUnsealDir() {
+  const fs::path mine = opts_.state_dir / "sealed-model";
+  std::error_code ec;
+  ::umount2(mine.c_str(), MNT_DETACH);  // a predecessor's mount, if any
+  fs::remove_all(mine, ec);
+  fs::create_directories(mine, ec);
+  if (ec || chmod(mine.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(mine.string(), ": cannot create it"));
+  }
+  int mount_errno = 0;
+  for (const char* options : {"mode=0700,noswap", "mode=0700"}) {
+    if (::mount("tmpfs", mine.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options) == 0) {
+      unseal_dir_ = mine;
+      unseal_mounted_ = true;
+      LogEvent(Level::kInfo, "sealed-model",
+               absl::StrCat("plaintext goes to a tmpfs at ", mine.string(), " (", options, ")"));
+      return absl::OkStatus();
+    }
+    mount_errno = errno;
+    if (mount_errno != EINVAL) break;  // EINVAL: no noswap in this kernel; try without
+  }
+  fs::remove(mine, ec);
+  const auto tag = attest::tpm::Hash(
+      attest::tpm::kAlgSha256,
+      std::span(reinterpret_cast<const uint8_t*>(fs::absolute(opts_.state_dir).c_str()),
+                fs::absolute(opts_.state_dir).string().size()));
+  if (!tag.ok()) return tag.status();
+  const fs::path shm =
+      fs::path("/dev/shm") / absl::StrCat("appliance-sealed-", Hex(*tag).substr(0, 16));
+  fs::remove_all(shm, ec);
+  fs::create_directories(shm, ec);
+  if (ec || chmod(shm.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("sealed model: cannot mount a tmpfs (",
+                                                      strerror(mount_errno), ") and cannot create ",
+                                                      shm.string()));
+  }
+  ASSIGN_OR_RETURN(bool memory, attest::seal::IsMemoryBacked(shm));
+  if (!memory) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sealed model: cannot mount a tmpfs (", strerror(mount_errno), ") and ", shm.string(),
+        " is not memory-backed: refusing to write the plaintext model there"));
+  }
+  unseal_dir_ = shm;
+  LogEvent(Level::kWarning, "sealed-model",
+           absl::StrCat("cannot mount a tmpfs (", strerror(mount_errno), "): plaintext goes to ",
+                        shm.string(), " (memory-backed, but may be swapped)"));
+  return absl::OkStatus();
+}
+
+void Daemon::RemoveUnsealDir() {
+  if (unseal_dir_.empty()) return;
+  std::error_code ec;
+  if (unseal_mounted_) {
+    ::umount2(unseal_dir_.c_str(), MNT_DETACH);  // drops every page of the plaintext
+    fs::remove(unseal_dir_, ec);
+  } else {
+    fs::remove_all(unseal_dir_, ec);
+  }
+}
+
+// DESIGN §6 step 4: the model key from the key service (evidence that binds its challenge, this
+// server's TLS key and a fresh key-request key), the sealed layout decrypted and verified into the
+// memory-backed directory, the key wiped. The container is measured from the plaintext after.
+absl::Status Daemon::UnsealModel() {
+  const auto& sm = *cfg_.sealed_model;
+  std::shared_ptr<const attest::client::TlsIdentity> id;
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    id = identity_;
+  }
+  KeyFetchRequest request;
+  request.key_service = sm.key_service;
+  request.key_service_spki_sha256 = sm.key_service_spki_sha256;
+  request.model_id = sm.model_id;
+  request.client_cert_pem = id->cert_pem;
+  request.client_key_pem = id->key_pem;
+  request.launch_config = config_bytes_;
+  const auto started = Clock::now();
+  ASSIGN_OR_RETURN(
+      auto key,
+      FetchModelKey(request,
+                    [&](const std::string& nonce,
+                        const std::vector<uint8_t>& key_request) -> absl::StatusOr<std::string> {
+                      ASSIGN_OR_RETURN(auto ev, BuildEvidence(nonce, *id, key_request));
+                      return ev.SerializeAsString();
+                    }));
+  const auto released = Clock::now();
+  const fs::path out = unseal_dir_ / "oci";
+  std::error_code ec;
+  fs::remove_all(out, ec);
+  auto unsealed = attest::seal::UnsealLayout(sm.path, key, out);
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!unsealed.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unsealing ", sm.path, ": ", unsealed.status().message()));
+  }
+  if (unsealed->model_id != sm.model_id) {
+    fs::remove_all(out, ec);
+    return absl::FailedPreconditionError(absl::StrCat("the sealed layout is model '",
+                                                      unsealed->model_id,
+                                                      "', the launch "
+                                                      "configuration names '",
+                                                      sm.model_id, "'"));
+  }
+  container_image_ = out;
+  rootfs_parent_ = unseal_dir_;
+  model_available_ = true;
+  const auto ms = [](auto d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  LogEvent(Level::kInfo, "sealed-model",
+           absl::StrCat("model key released by ", sm.key_service, " in ", ms(released - started),
+                        " ms; ", unsealed->files, " files (", unsealed->plaintext_bytes,
+                        " bytes) decrypted and verified into memory in ",
+                        ms(Clock::now() - released), " ms; key wiped"),
+           {{"MODEL_ID", sm.model_id}});
+  return absl::OkStatus();
+}
+
+// The model is not available: the status says why, Predict answers UNAVAILABLE with it.
+void Daemon::SealedModelWaiting(const absl::Status& s) {
+  const std::string why =
+      absl::IsPermissionDenied(s) ? absl::StrCat("sealed-model: key refused (", s.message(), ")")
+      : absl::IsUnavailable(s)    ? absl::StrCat("sealed-model: no key (", s.message(), ")")
+                                  : absl::StrCat("sealed-model: cannot unseal (", s.message(), ")");
+  SetModelState(nullptr, why);
+  LogEvent(Level::kError, "sealed-model-waiting", why);
+  sd_notify(0, absl::StrCat("STATUS=", why).c_str());
+}
+
 // (Re)starts the gRPC server with a fresh TLS key. The old server, if any, is shut down after
 // the new one listens: its connections get GOAWAY and clients must re-attest the new key.
 absl::Status Daemon::StartServer() {
   ASSIGN_OR_RETURN(auto id, attest::client::GenerateSelfSignedIdentity("appliance-supervisor",
                                                                        absl::Hours(24 * 30)));
   auto identity = std::make_shared<const attest::client::TlsIdentity>(std::move(id));
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    identity_ = identity;
+  }
   grpc::experimental::IdentityKeyCertPair pair{identity->key_pem, identity->cert_pem};
   auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
       ca_pem_, std::vector<grpc::experimental::IdentityKeyCertPair>{pair});
@@ -961,8 +1125,29 @@ absl::Status Daemon::ApplyRevocations(bool startup) {
 
 void Daemon::Monitor() {
   int failures = 0;
+  int key_attempts = 0;
   while (!stopping_) {
     (void)ApplyRevocations(/*startup=*/false);
+    if (!model_available_) {
+      // A sealed model without its key: ask again, 5 s doubling to 5 min.
+      const auto until =
+          Clock::now() + std::chrono::seconds(std::min(300, 5 << std::min(key_attempts++, 6)));
+      while (!stopping_ && Clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (stopping_) return;
+      if (absl::Status s = UnsealModel(); !s.ok()) {
+        SealedModelWaiting(s);
+        continue;
+      }
+      if (absl::Status s = StartContainer(/*restart=*/false); !s.ok()) {
+        LogEvent(Level::kError, "container-start-failed", std::string(s.message()));
+        SetModelState(nullptr, absl::StrCat("model container failed: ", s.message()));
+        continue;
+      }
+      sd_notify(0, "STATUS=serving: sealed model unsealed, measured and running");
+      LogEvent(Level::kInfo, "serving", "sealed model unsealed; measured and serving");
+      continue;
+    }
     // Watched by the runner (D-Bus signals, a pidfd); one-second slices let the loop see a stop.
     absl::StatusOr<std::string> ended = runner_->WaitForExit(absl::Seconds(1));
     if (stopping_) return;
@@ -1018,15 +1203,26 @@ int Daemon::Run() {
     LogEvent(Level::kError, "startup-failed", std::string(s.message()));
     return 1;
   }
-  if (absl::Status s = StartContainer(/*restart=*/false); !s.ok()) {
-    LogEvent(Level::kError, "startup-failed", absl::StrCat("model container: ", s.message()));
-    SetModelState(nullptr, absl::StrCat("model container failed: ", s.message()));
-    std::lock_guard<std::mutex> lock(server_mu_);
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    return 1;
+  // A sealed model whose key is refused or unreachable leaves the supervisor up (attestable,
+  // Predict UNAVAILABLE with the reason); Monitor retries.
+  if (cfg_.sealed_model) {
+    if (absl::Status s = UnsealModel(); !s.ok()) SealedModelWaiting(s);
   }
-  sd_notify(0, "READY=1\nSTATUS=serving: model container measured and running");
-  LogEvent(Level::kInfo, "ready", "measured and serving");
+  if (model_available_) {
+    if (absl::Status s = StartContainer(/*restart=*/false); !s.ok()) {
+      LogEvent(Level::kError, "startup-failed", absl::StrCat("model container: ", s.message()));
+      SetModelState(nullptr, absl::StrCat("model container failed: ", s.message()));
+      std::lock_guard<std::mutex> lock(server_mu_);
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      RemoveUnsealDir();
+      return 1;
+    }
+    sd_notify(0, "READY=1\nSTATUS=serving: model container measured and running");
+    LogEvent(Level::kInfo, "ready", "measured and serving");
+  } else {
+    sd_notify(0, "READY=1");  // up and attestable; STATUS names what is missing
+    LogEvent(Level::kWarning, "ready", "up without a model: the sealed model's key is missing");
+  }
   std::thread monitor([this] { Monitor(); });
   std::thread watchdog;
   uint64_t watchdog_usec = 0;
@@ -1052,6 +1248,7 @@ int Daemon::Run() {
   }
   monitor.join();  // the runner is used by one thread at a time
   runner_->Stop();
+  RemoveUnsealDir();
   if (watchdog.joinable()) watchdog.join();
   return 0;
 }

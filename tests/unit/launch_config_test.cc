@@ -103,6 +103,50 @@ TEST(LaunchConfig, StrictSchemaNamesTheKey) {
   }
 }
 
+TEST(LaunchConfig, SealedModelReplacesTheContainerImage) {
+  auto j = Valid();
+  j["container"].erase("image");
+  j["sealed_model"] = {{"path", "/var/lib/appliance/model.sealed"},
+                       {"model_id", "example-model:v1"},
+                       {"key_service", "keys.example:7443"},
+                       {"key_service_spki_sha256", std::string(64, 'c')}};
+  auto c = Parse(j.dump());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->sealed_model.has_value());
+  EXPECT_EQ(c->sealed_model->model_id, "example-model:v1");
+  EXPECT_EQ(c->sealed_model->key_service, "keys.example:7443");
+  EXPECT_EQ(c->sealed_model->key_service_spki_sha256[0], 0xcc);
+  EXPECT_TRUE(c->container_image.empty());
+  struct Case {
+    const char* pointer;
+    nlohmann::json value;
+    const char* expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/container/image", "/x.oci", "'container.image' must be absent with sealed_model"},
+           {"/sealed_model/model_id", "a b", "'sealed_model.model_id' must"},
+           {"/sealed_model/model_id", "", "'sealed_model.model_id' must"},
+           {"/sealed_model/key_service", "keys.example", "'sealed_model.key_service' must be"},
+           {"/sealed_model/key_service_spki_sha256", "00", "must be 64 hex digits"},
+           {"/sealed_model/extra", 1, "'sealed_model.extra' is not a known key"},
+       }) {
+    auto k = j;
+    k[nlohmann::json::json_pointer(c.pointer)] = c.value;
+    auto r = Parse(k.dump());
+    ASSERT_FALSE(r.ok()) << c.pointer;
+    EXPECT_NE(r.status().message().find(c.expected), std::string::npos)
+        << c.pointer << ": " << r.status();
+  }
+  auto missing = j;
+  missing["sealed_model"].erase("key_service_spki_sha256");
+  EXPECT_FALSE(Parse(missing.dump()).ok());
+  auto neither = j;
+  neither.erase("sealed_model");
+  auto r = Parse(neither.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("'container.image' is required"), std::string::npos);
+}
+
 TEST(LaunchConfig, TruncationAndSizeLimit) {
   std::string text = Valid().dump();
   for (size_t n = 0; n < text.size(); ++n) {

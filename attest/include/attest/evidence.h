@@ -85,6 +85,15 @@ struct EvidenceExpectations {
   // The channel's client-revocation list (SHA-256 of the signed target): the appliance must apply
   // exactly it (its last "client-revocations" runtime event), else "release.client_revocations".
   std::optional<std::array<uint8_t, 32>> client_revocations_sha256;
+  // Key release (issue 10, docs/sealed-model.md): the ephemeral key the appliance asks a model key
+  // to be wrapped to. When set, the binding must carry exactly this `key-request` entry (and
+  // evidence without it, or with another key, fails "binding.key-request"); when empty, a
+  // `key-request` entry is refused (evidence made for a key service is not a coordinator's).
+  std::vector<uint8_t> key_request_spki_der;
+  // Evidence taken before the model container is measured (the supervisor asks for the model key
+  // first): the runtime log need not name a container yet; any container it names must still be
+  // in the reference values.
+  bool before_container = false;
   absl::Time now = absl::Now();
 };
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,10 @@ absl::StatusOr<std::vector<uint8_t>> Sha256OfFile(const std::filesystem::path& p
 // never a part.
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
 absl::Status WriteFileAtomically(const std::filesystem::path& path, absl::string_view text);
+
+// A passphrase: the first line of `file` when given, else the environment variable `env`
+// (InvalidArgument naming both when neither is set).
+absl::StatusOr<std::string> ReadPassphrase(const std::string& file, const char* env);
 
 // True if the bytes look like PEM text ("-----BEGIN ").
 bool LooksLikePem(std::span<const uint8_t> bytes);

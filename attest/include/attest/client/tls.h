@@ -31,6 +31,14 @@ struct TlsIdentity {
 absl::StatusOr<TlsIdentity> GenerateSelfSignedIdentity(absl::string_view common_name,
                                                        absl::Duration validity);
 
+// A private key PEM as encrypted PKCS#8 (AES-256-CBC under a PBKDF2 key from `passphrase`), for
+// a key that must survive a restart (the key service's TLS key); and back to a plain PEM string
+// in memory (PermissionDenied for a wrong passphrase).
+absl::StatusOr<std::string> EncryptPrivateKeyPem(absl::string_view key_pem,
+                                                 const std::string& passphrase);
+absl::StatusOr<std::string> DecryptPrivateKeyPem(absl::string_view encrypted_pem,
+                                                 const std::string& passphrase);
+
 // The first certificate of a PEM text: its subject (RFC 2253) and SubjectPublicKeyInfo.
 struct CertIdentity {
   std::string subject;
