@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "appliance/v1/service.grpc.pb.h"
 #include "attest/check.h"
+#include "attest/client/attested_channel.h"
 #include "attest/client/tls.h"
 #include "attest/encoding.h"
 #include "attest/evidence.h"
@@ -189,9 +190,15 @@ class KeyReleaseService final : public appliance::v1::KeyRelease::Service {
     EvidenceExpectations e =
         ExpectationsFor(m.policy, m.reference, Bytes(req->nonce()), client->spki_der,
                         Bytes(req->key_request_spki()), launch_config);
-    e.extra_snp_roots_der = opts_.extra_snp_roots_der;
-    e.extra_tdx_roots_der = opts_.extra_tdx_roots_der;
-    e.tdx_collateral = opts_.tdx_collateral;
+    if (!opts_.roots_dir.empty()) {
+      auto roots = client::LoadRootsDir(opts_.roots_dir.string());
+      if (!roots.ok()) {
+        return refuse(grpc::StatusCode::INTERNAL, "roots", std::string(roots.status().message()));
+      }
+      e.extra_snp_roots_der = roots->snp;
+      e.extra_tdx_roots_der = roots->tdx;
+      e.tdx_collateral = roots->tdx_collateral;
+    }
     if (req->key_request_spki().empty()) {
       return refuse(grpc::StatusCode::INVALID_ARGUMENT, "key-request", "no key-request key given");
     }

@@ -12,7 +12,6 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "attest/client/attested_channel.h"
 #include "attest/files.h"
 #include "attest/keyd/keyd.h"
 #include "nlohmann/json.hpp"
@@ -49,7 +48,7 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen, "HOST:PORT (port 0: pick one)");
   serve->add_option("--port-file", port_file, "write the port here once listening");
   serve->add_option("--roots", roots,
-                    "extra trust anchors: *.pem SEV-SNP, tdx_*.pem TDX (software signers)");
+                    "extra trust anchors, read at each request: *.pem SEV-SNP, tdx_*.pem TDX");
   for (auto* c : {init, add, serve}) {
     c->add_option("--passphrase-file", passphrase_file,
                   "the store passphrase (default: $APPLIANCE_KEYD_PASSPHRASE)");
@@ -90,12 +89,6 @@ int main(int argc, char** argv) {
   o.passphrase = *passphrase;
   o.listen = listen;
   o.port_file = port_file;
-  if (!roots.empty()) {
-    auto r = attest::client::LoadRootsDir(roots);
-    if (!r.ok()) return Fail(r.status());
-    o.extra_snp_roots_der = r->snp;
-    o.extra_tdx_roots_der = r->tdx;
-    o.tdx_collateral = r->tdx_collateral;
-  }
+  o.roots_dir = roots;
   return attest::keyd::Serve(o);
 }

@@ -28,7 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kPassphrase[] = "keyd test passphrase";
 constexpr char kInput[] = R"({"instances": [[0.5, 0.1], [-0.3, 0.4]]})";
 
 std::string Text(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
@@ -69,21 +68,13 @@ std::vector<std::string> FilesContaining(const fs::path& root,
   return found;
 }
 
-ProcessResult Keyd(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"/usr/bin/env",
-                                   absl::StrCat("APPLIANCE_KEYD_PASSPHRASE=", kPassphrase),
-                                   (BinDir() / "appliance-keyd").string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, 120);
-}
-
 class SealedModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new ScopedTempDir();
     pki_ = new TestPki(dir_->path() / "pki", "Coordinator CA");
     client_ = new IssuedCert(pki_->Issue("coordinator", "client"));
-    auto r = Keyd({"init", "--store", Store().string(), "--json"});
+    auto r = RunKeyd({"init", "--store", Store().string(), "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     keyd_spki_ = json::parse(r.out)["spki_sha256"].get<std::string>();
     keyd_port_ = PickFreePort();
@@ -96,49 +87,23 @@ class SealedModelTest : public ::testing::Test {
   }
   static fs::path Store() { return dir_->path() / "keyd-store"; }
 
-  // Seals the example model as `model_id` into dir/sealed-<model_id>; returns the key file.
-  static fs::path Seal(const std::string& model_id) {
-    const fs::path key = dir_->path() / (model_id + ".key.json");
-    auto r = RunProcess({"/usr/bin/env", absl::StrCat("APPLIANCE_KEYD_PASSPHRASE=", kPassphrase),
-                         (BinDir() / "appliance-release").string(), "seal-model", "--image",
-                         (ModelDir() / "oci").string(), "--output",
-                         (dir_->path() / ("sealed-" + model_id)).string(), "--model-id", model_id,
-                         "--key-out", key.string()});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return key;
-  }
-
   // The launch configuration of an appliance that runs sealed model `model_id`.
   static std::string SealedConfig(const std::string& model_id, const std::string& tcti) {
     LaunchConfigSpec spec;
     spec.ca_pem = pki_->ca_pem();
     spec.tcti = tcti;
-    json j = json::parse(MakeLaunchConfig(spec));
-    j["container"].erase("image");
-    j["sealed_model"] = {{"path", (dir_->path() / ("sealed-" + model_id)).string()},
-                         {"model_id", model_id},
-                         {"key_service", absl::StrCat("127.0.0.1:", keyd_port_)},
-                         {"key_service_spki_sha256", keyd_spki_}};
-    return j.dump(2) + "\n";
+    return MakeSealedLaunchConfig(spec, dir_->path() / ("sealed-" + model_id), model_id,
+                                  absl::StrCat("127.0.0.1:", keyd_port_), keyd_spki_);
   }
 
-  // Adds `model_id` to the key service: policy over `config`, reference `reference_json`.
+  // Seals the example model as `model_id` and adds it to the key service: a policy over
+  // `config`, reference `reference_json`.
   static void AddModel(const std::string& model_id, const std::string& config,
                        const std::string& reference_json, json policy_extra = json::object()) {
-    const fs::path key = Seal(model_id);
-    json policy = {
-        {"version", 1},
-        {"model_id", model_id},
-        {"platforms", {"snp"}},
-        {"launch_config_sha256",
-         {HexEncode(client::PlainSha256(std::vector<uint8_t>(config.begin(), config.end())))}}};
-    policy.update(policy_extra);
-    const fs::path p = dir_->path() / (model_id + ".policy.json");
-    const fs::path ref = dir_->path() / (model_id + ".reference.json");
-    WriteFileOrDie(p, policy.dump(2));
-    WriteFileOrDie(ref, reference_json);
-    auto r = Keyd({"add-model", "--store", Store().string(), "--key", key.string(), "--policy",
-                   p.string(), "--reference", ref.string()});
+    const fs::path key =
+        SealExampleModel(dir_->path(), model_id, dir_->path() / ("sealed-" + model_id));
+    auto r =
+        AddKeydModel(Store(), dir_->path(), model_id, key, config, reference_json, policy_extra);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
 
@@ -148,7 +113,7 @@ class SealedModelTest : public ::testing::Test {
     keyd_ = new BackgroundProcess(
         {(BinDir() / "appliance-keyd").string(), "serve", "--store", Store().string(), "--listen",
          absl::StrCat("127.0.0.1:", keyd_port_), "--roots", roots_dir.string()},
-        dir_->path() / "keyd.log", {{"APPLIANCE_KEYD_PASSPHRASE", kPassphrase}});
+        dir_->path() / "keyd.log", {{"APPLIANCE_KEYD_PASSPHRASE", kKeydTestPassphrase}});
     for (int i = 0; i < 100 && !absl::StrContains(KeydLog(), "serving"); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -309,6 +309,64 @@ std::string SupervisorProcess::target() const {
 
 std::string SupervisorProcess::log() const { return Slurp(log_path_); }
 
+ProcessResult RunKeyd(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/env",
+                                   std::string("APPLIANCE_KEYD_PASSPHRASE=") + kKeydTestPassphrase,
+                                   (BinDir() / "appliance-keyd").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, 120);
+}
+
+fs::path SealExampleModel(const fs::path& work_dir, const std::string& model_id,
+                          const fs::path& out_dir) {
+  const fs::path key = work_dir / (model_id + ".key.json");
+  auto r =
+      RunProcess({"/usr/bin/env", std::string("APPLIANCE_KEYD_PASSPHRASE=") + kKeydTestPassphrase,
+                  (BinDir() / "appliance-release").string(), "seal-model", "--image",
+                  (ModelDir() / "oci").string(), "--output", out_dir.string(), "--model-id",
+                  model_id, "--key-out", key.string()});
+  if (r.exit_code != 0) throw std::runtime_error("seal-model: " + r.out + r.err);
+  return key;
+}
+
+std::string MakeSealedLaunchConfig(const LaunchConfigSpec& spec, const fs::path& sealed_dir,
+                                   const std::string& model_id, const std::string& key_service,
+                                   const std::string& key_service_spki_sha256) {
+  nlohmann::json j = nlohmann::json::parse(MakeLaunchConfig(spec));
+  j["container"].erase("image");
+  j["sealed_model"] = {{"path", sealed_dir.string()},
+                       {"model_id", model_id},
+                       {"key_service", key_service},
+                       {"key_service_spki_sha256", key_service_spki_sha256}};
+  return j.dump(2) + "\n";
+}
+
+ProcessResult AddKeydModel(const fs::path& store, const fs::path& work_dir,
+                           const std::string& model_id, const fs::path& key_file,
+                           const std::string& config, const std::string& reference_json,
+                           const nlohmann::json& policy_extra) {
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(config.data(), config.size(), md, &n, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned i = 0; i < n; ++i) {
+    char b[3];
+    snprintf(b, sizeof(b), "%02x", md[i]);
+    hex += b;
+  }
+  nlohmann::json policy = {{"version", 1},
+                           {"model_id", model_id},
+                           {"platforms", {"snp"}},
+                           {"launch_config_sha256", {hex}}};
+  policy.update(policy_extra);
+  const fs::path p = work_dir / (model_id + ".policy.json");
+  const fs::path ref = work_dir / (model_id + ".reference.json");
+  WriteFileOrDie(p, policy.dump(2));
+  WriteFileOrDie(ref, reference_json);
+  return RunKeyd({"add-model", "--store", store.string(), "--key", key_file.string(), "--policy",
+                  p.string(), "--reference", ref.string(), "--replace"});
+}
+
 std::string MakeReferenceValues(const std::vector<std::string>& container_digests,
                                 bool allow_debug) {
   // The software platforms' launch digest / MRTD: SHA-384 of the supervisor executable.

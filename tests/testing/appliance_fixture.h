@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
+#include "test_support.h"
+
 namespace attest::testing {
 
 std::filesystem::path BinDir();    // build/bin
@@ -118,6 +121,26 @@ class SupervisorProcess {
 // Reference values accepting the software platform of this build's supervisor and `digests`.
 std::string MakeReferenceValues(const std::vector<std::string>& container_digests,
                                 bool allow_debug = false);
+
+// Sealed models (issue 10). `appliance-keyd ARGS` with the store passphrase in its environment.
+inline constexpr char kKeydTestPassphrase[] = "keyd test passphrase";
+ProcessResult RunKeyd(const std::vector<std::string>& args);
+// Seals the example model's OCI layout as `model_id` into `out_dir`; returns the key file.
+std::filesystem::path SealExampleModel(const std::filesystem::path& work_dir,
+                                       const std::string& model_id,
+                                       const std::filesystem::path& out_dir);
+// `spec`'s launch configuration with `sealed_model` instead of container.image.
+std::string MakeSealedLaunchConfig(const LaunchConfigSpec& spec,
+                                   const std::filesystem::path& sealed_dir,
+                                   const std::string& model_id, const std::string& key_service,
+                                   const std::string& key_service_spki_sha256);
+// Adds `model_id` to the key service store: a policy accepting `config` on platform snp (plus
+// `policy_extra`), reference values `reference_json`. Returns the add-model result.
+ProcessResult AddKeydModel(const std::filesystem::path& store,
+                           const std::filesystem::path& work_dir, const std::string& model_id,
+                           const std::filesystem::path& key_file, const std::string& config,
+                           const std::string& reference_json,
+                           const nlohmann::json& policy_extra = nlohmann::json::object());
 
 // Counts of a process's open file descriptors and threads (from /proc).
 size_t CountFds(pid_t pid);

@@ -16,13 +16,11 @@
 #define ATTEST_KEYD_KEYD_H_
 
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "attest/tdx/verify.h"
 
 namespace attest::keyd {
 
@@ -43,9 +41,10 @@ struct ServeOptions {
   std::string passphrase;
   std::string listen = "127.0.0.1:0";
   std::filesystem::path port_file;  // written with the port once listening
-  std::vector<std::vector<uint8_t>> extra_snp_roots_der;
-  std::vector<std::vector<uint8_t>> extra_tdx_roots_der;
-  std::optional<tdx::Collateral> tdx_collateral;
+  // Extra trust anchors (client::LoadRootsDir: *.pem SEV-SNP, tdx_*.pem TDX, tdx-collateral/),
+  // read at every release request, so that an anchor added to the directory (a software signer's
+  // root in tests, a new Intel collateral) applies without a restart. Empty: the built-in roots.
+  std::filesystem::path roots_dir;
   absl::Duration challenge_ttl = absl::Seconds(60);
 };
 
