@@ -309,6 +309,23 @@ std::string SupervisorProcess::target() const {
 
 std::string SupervisorProcess::log() const { return Slurp(log_path_); }
 
+namespace {
+
+std::string HexDigest(const EVP_MD* md_type, const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, md_type, nullptr);
+  std::string hex;
+  for (unsigned i = 0; i < n; ++i) {
+    char b[3];
+    snprintf(b, sizeof(b), "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+}  // namespace
+
 ProcessResult RunKeyd(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/env",
                                    std::string("APPLIANCE_KEYD_PASSPHRASE=") + kKeydTestPassphrase,
@@ -345,15 +362,7 @@ ProcessResult AddKeydModel(const fs::path& store, const fs::path& work_dir,
                            const std::string& model_id, const fs::path& key_file,
                            const std::string& config, const std::string& reference_json,
                            const nlohmann::json& policy_extra) {
-  unsigned char md[32];
-  unsigned int n = 0;
-  EVP_Digest(config.data(), config.size(), md, &n, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < n; ++i) {
-    char b[3];
-    snprintf(b, sizeof(b), "%02x", md[i]);
-    hex += b;
-  }
+  const std::string hex = HexDigest(EVP_sha256(), config);
   nlohmann::json policy = {{"version", 1},
                            {"model_id", model_id},
                            {"platforms", {"snp"}},
@@ -370,16 +379,7 @@ ProcessResult AddKeydModel(const fs::path& store, const fs::path& work_dir,
 std::string MakeReferenceValues(const std::vector<std::string>& container_digests,
                                 bool allow_debug) {
   // The software platforms' launch digest / MRTD: SHA-384 of the supervisor executable.
-  std::string exe = Slurp(BinDir() / "appliance-supervisor");
-  unsigned char md[48];
-  unsigned int n = 0;
-  EVP_Digest(exe.data(), exe.size(), md, &n, EVP_sha384(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < n; ++i) {
-    char b[3];
-    snprintf(b, sizeof(b), "%02x", md[i]);
-    hex += b;
-  }
+  const std::string hex = HexDigest(EVP_sha384(), Slurp(BinDir() / "appliance-supervisor"));
   nlohmann::json j = {{"version", 1},
                       {"snp", {{"measurements", {hex}}, {"allow_debug", allow_debug}}},
                       {"tdx", {{"mrtd", {hex}}, {"allow_debug", allow_debug}}},
