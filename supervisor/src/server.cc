@@ -983,14 +983,16 @@ absl::Status Daemon::UnsealModel() {
   request.client_key_pem = id->key_pem;
   request.launch_config = config_bytes_;
   const auto started = Clock::now();
-  ASSIGN_OR_RETURN(
-      auto key,
+  // The key stays in this one object (no copy) and is wiped in place after the unseal.
+  absl::StatusOr<attest::seal::ModelKey> fetched =
       FetchModelKey(request,
                     [&](const std::string& nonce,
                         const std::vector<uint8_t>& key_request) -> absl::StatusOr<std::string> {
                       ASSIGN_OR_RETURN(auto ev, BuildEvidence(nonce, *id, key_request));
                       return ev.SerializeAsString();
-                    }));
+                    });
+  if (!fetched.ok()) return fetched.status();
+  attest::seal::ModelKey& key = *fetched;
   const auto released = Clock::now();
   const fs::path out = unseal_dir_ / "oci";
   std::error_code ec;
