@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -73,7 +74,21 @@ struct StaticHttpServer::Impl {
   std::atomic<bool> stop{false};
   std::thread thread;
 
+  // Waits (at most 10 s, and not past Stop) until the client has sent something: a client that
+  // connects and goes silent (a VM killed mid-connection) must not block the server thread, whose
+  // join ends every test that uses it. asio's blocking reads wait forever otherwise.
+  bool ClientSpeaks(tcp::socket& socket) {
+    for (int i = 0; i < 100 && !stop; ++i) {
+      pollfd p{socket.native_handle(), POLLIN, 0};
+      const int r = ::poll(&p, 1, 100);
+      if (r > 0) return true;
+      if (r < 0 && errno != EINTR) return false;
+    }
+    return false;
+  }
+
   void Accept(tcp::socket socket) {
+    if (!ClientSpeaks(socket)) return;
     if (!tls) {
       Serve(socket);
       return;
