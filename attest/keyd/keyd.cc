@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -78,20 +79,28 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const fs::path& dir,
   return m;
 }
 
+// Writes `text` to `file` (mode 0600; `flags`: O_APPEND to add to it, O_EXCL to create it new) and
+// syncs it before returning.
+absl::Status WriteSynced(const fs::path& file, int flags, const std::string& text) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    return absl::AlreadyExistsError(absl::StrCat(file.string(), ": exists"));
+  }
+  if (fd < 0) return absl::InternalError(absl::StrCat(file.string(), ": cannot open"));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat(file.string(), ": write failed"));
+  return absl::OkStatus();
+}
+
 // The release log: one JSON object per line, appended and synced before the answer is sent.
 class ReleaseLog {
  public:
   explicit ReleaseLog(fs::path path) : path_(std::move(path)) {}
   absl::Status Append(const nlohmann::json& entry) {
-    const std::string line = entry.dump() + "\n";
     std::lock_guard<std::mutex> lock(mu_);
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) return absl::InternalError(absl::StrCat(path_.string(), ": cannot open"));
-    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                    ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) return absl::InternalError(absl::StrCat(path_.string(), ": write failed"));
-    return absl::OkStatus();
+    return WriteSynced(path_, O_APPEND, entry.dump() + "\n");
   }
 
  private:
@@ -258,16 +267,6 @@ class KeyReleaseService final : public appliance::v1::KeyRelease::Service {
   std::map<std::string, Pending> challenges_;
 };
 
-absl::Status WriteNew(const fs::path& file, const std::string& text) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::AlreadyExistsError(absl::StrCat(file.string(), ": exists"));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return absl::InternalError(absl::StrCat(file.string(), ": write failed"));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> InitStore(const fs::path& store, const std::string& passphrase) {
@@ -287,8 +286,8 @@ absl::StatusOr<std::string> InitStore(const fs::path& store, const std::string& 
       auto id, client::GenerateSelfSignedIdentity("appliance-keyd", absl::Hours(24 * 365 * 10)));
   ASSIGN_OR_RETURN(auto encrypted, client::EncryptPrivateKeyPem(id.key_pem, passphrase));
   OPENSSL_cleanse(id.key_pem.data(), id.key_pem.size());
-  RETURN_IF_ERROR(WriteNew(store / "tls-key.pem", encrypted));
-  RETURN_IF_ERROR(WriteNew(store / "tls-cert.pem", id.cert_pem));
+  RETURN_IF_ERROR(WriteSynced(store / "tls-key.pem", O_EXCL, encrypted));
+  RETURN_IF_ERROR(WriteSynced(store / "tls-cert.pem", O_EXCL, id.cert_pem));
   return HexEncode(client::PlainSha256(id.spki_der));
 }
 
