@@ -134,36 +134,27 @@ absl::StatusOr<Evidence> ParseEvidenceJson(absl::string_view text) {
   return e;
 }
 
-absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& options, CheckLog* log) {
-  CheckLog local;
-  CheckLog& L = log ? *log : local;
-  Verified out;
-  std::span<const uint8_t> rd;
-  if (e.hcl.report_type == kReportTypeTdx) {
-    ASSIGN_OR_RETURN(out.tdx, tdx::VerifyQuote(e.td_quote, options.tdx, &L));
-    // The HCL report carries the TDREPORT the TD quote was made from; its REPORTDATA sits at
-    // offset 128 (after report type, reserved, CPUSVN, TEE_TCB_INFO and TEE_INFO hashes).
-    constexpr size_t kTdReportDataOffset = 128;
-    std::span<const uint8_t> tdreport(e.hcl.hardware_report);
-    const auto& quoted = out.tdx->quote.body.report_data;
-    bool same = std::equal(quoted.begin(), quoted.end(), tdreport.begin() + kTdReportDataOffset);
-    RETURN_IF_ERROR(
-        L.Expect(same, "azure.tdreport",
-                 same ? "the HCL report's TDREPORT carries the quoted REPORTDATA"
-                      : absl::StrCat("TDREPORT REPORTDATA ",
-                                     HexEncode(tdreport.subspan(kTdReportDataOffset, 64)),
-                                     " but the TD quote has ", HexEncode(quoted))));
-    rd = quoted;
-  } else {
-    ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(options.roots));
-    snp::Certificates certs{e.vcek_der, options.snp_chain};
-    ASSIGN_OR_RETURN(out.snp, verifier->Verify(e.hcl.hardware_report, certs, options.snp, &L));
-    rd = out.snp->report.report_data;
+absl::Status CheckTdReport(const HclReport& hcl, std::span<const uint8_t> quoted, CheckLog& L) {
+  // The HCL report carries the TDREPORT the TD quote was made from; its REPORTDATA sits at
+  // offset 128 (after report type, reserved, CPUSVN, TEE_TCB_INFO and TEE_INFO hashes).
+  constexpr size_t kTdReportDataOffset = 128;
+  std::span<const uint8_t> tdreport(hcl.hardware_report);
+  if (tdreport.size() < kTdReportDataOffset + 64 || quoted.size() != 64) {
+    return L.Fail("azure.tdreport", "the HCL report holds no TDREPORT");
   }
+  bool same = std::equal(quoted.begin(), quoted.end(), tdreport.begin() + kTdReportDataOffset);
+  return L.Expect(same, "azure.tdreport",
+                  same ? "the HCL report's TDREPORT carries the quoted REPORTDATA"
+                       : absl::StrCat("TDREPORT REPORTDATA ",
+                                      HexEncode(tdreport.subspan(kTdReportDataOffset, 64)),
+                                      " but the TD quote has ", HexEncode(quoted)));
+}
 
+absl::StatusOr<RuntimeClaims> CheckRuntimeData(const HclReport& hcl, std::span<const uint8_t> rd,
+                                               CheckLog& L) {
   // The report data binds the runtime data: H(runtime data) then zeros.
   uint16_t alg;
-  switch (e.hcl.hash_type) {
+  switch (hcl.hash_type) {
     case 1:
       alg = tpm::kAlgSha256;
       break;
@@ -175,24 +166,60 @@ absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& option
       break;
     default:
       return L.Fail("azure.runtime_data.binding",
-                    absl::StrFormat("unknown runtime-data hash type %u", e.hcl.hash_type));
+                    absl::StrFormat("unknown runtime-data hash type %u", hcl.hash_type));
   }
-  ASSIGN_OR_RETURN(auto digest, tpm::Hash(alg, e.hcl.runtime_data));
-  bool head = std::equal(digest.begin(), digest.end(), rd.begin());
-  bool tail = std::all_of(rd.begin() + digest.size(), rd.end(), [](uint8_t b) { return b == 0; });
+  ASSIGN_OR_RETURN(auto digest, tpm::Hash(alg, hcl.runtime_data));
+  bool head = rd.size() >= digest.size() && std::equal(digest.begin(), digest.end(), rd.begin());
+  bool tail = head && std::all_of(rd.begin() + static_cast<std::ptrdiff_t>(digest.size()), rd.end(),
+                                  [](uint8_t b) { return b == 0; });
   RETURN_IF_ERROR(L.Expect(
       head && tail, "azure.runtime_data.binding",
       head && tail
           ? absl::StrCat("report_data = ", tpm::HashAlgName(alg), "(runtime data) || zeros")
           : absl::StrCat("report_data ", HexEncode(rd), " but ", tpm::HashAlgName(alg),
                          "(runtime data) is ", HexEncode(digest), " followed by zeros")));
-  auto ak =
-      tpm::ParseAkJwk(absl::string_view(reinterpret_cast<const char*>(e.hcl.runtime_data.data()),
-                                        e.hcl.runtime_data.size()),
-                      "HCLAkPub");
+  const absl::string_view text(reinterpret_cast<const char*>(hcl.runtime_data.data()),
+                               hcl.runtime_data.size());
+  RuntimeClaims out;
+  auto ak = tpm::ParseAkJwk(text, "HCLAkPub");
   if (!ak.ok()) return L.Fail("azure.ak", std::string(ak.status().message()));
   out.ak = *ak;
   L.Pass("azure.ak", absl::StrCat("HCLAkPub from the bound runtime data: ", out.ak.Describe()));
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_object()) {
+    auto user = j.find("user-data");
+    if (user != j.end()) {
+      if (!user->is_string()) {
+        return L.Fail("azure.user_data", "runtime data: \"user-data\" is not a string");
+      }
+      auto decoded = HexDecode(user->get<std::string>());
+      if (!decoded.ok() || decoded->size() != kUserDataSize) {
+        return L.Fail("azure.user_data", absl::StrCat("runtime data: \"user-data\" is not ",
+                                                      kUserDataSize, " bytes of hex"));
+      }
+      out.user_data = *std::move(decoded);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<Verified> VerifyEvidence(const Evidence& e, const Options& options, CheckLog* log) {
+  CheckLog local;
+  CheckLog& L = log ? *log : local;
+  Verified out;
+  std::span<const uint8_t> rd;
+  if (e.hcl.report_type == kReportTypeTdx) {
+    ASSIGN_OR_RETURN(out.tdx, tdx::VerifyQuote(e.td_quote, options.tdx, &L));
+    rd = out.tdx->quote.body.report_data;
+    RETURN_IF_ERROR(CheckTdReport(e.hcl, rd, L));
+  } else {
+    ASSIGN_OR_RETURN(auto verifier, snp::Verifier::Create(options.roots));
+    snp::Certificates certs{e.vcek_der, options.snp_chain};
+    ASSIGN_OR_RETURN(out.snp, verifier->Verify(e.hcl.hardware_report, certs, options.snp, &L));
+    rd = out.snp->report.report_data;
+  }
+  ASSIGN_OR_RETURN(auto claims, CheckRuntimeData(e.hcl, rd, L));
+  out.ak = claims.ak;
 
   ASSIGN_OR_RETURN(auto qv, tpm::QuoteVerifier::Create(out.ak));
   tpm::QuoteVerifyOptions qo;

@@ -18,21 +18,23 @@
 #include "tpm_command.h"
 
 int main(int argc, char** argv) {
-  // `connect` speaks gRPC: it lives in appliance-verify-connect next to this binary, so that the
-  // offline verifier keeps its small start-up cost.
-  if (argc >= 2 && std::string_view(argv[1]) == "connect") {
+  // `connect` speaks gRPC and `evidence` links protobuf: they live in appliance-verify-connect
+  // and appliance-verify-evidence next to this binary, so that the offline verifier keeps its
+  // small start-up cost.
+  for (const char* sub : {"connect", "evidence"}) {
+    if (argc < 2 || std::string_view(argv[1]) != sub) continue;
+    const std::string exe = std::string("appliance-verify-") + sub;
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
       self[n] = '\0';
-      std::string path = std::filesystem::path(self).parent_path() / "appliance-verify-connect";
+      std::string path = std::filesystem::path(self).parent_path() / exe;
       std::vector<char*> args{path.data()};
       for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
       args.push_back(nullptr);
       execv(path.c_str(), args.data());
     }
-    std::fprintf(stderr,
-                 "appliance-verify connect: error: cannot run appliance-verify-connect: %s\n",
+    std::fprintf(stderr, "appliance-verify %s: error: cannot run %s: %s\n", sub, exe.c_str(),
                  std::strerror(errno));
     return 2;
   }

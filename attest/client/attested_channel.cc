@@ -131,24 +131,6 @@ absl::Status ProbeTcp(const std::string& target, absl::Duration timeout) {
 
 }  // namespace
 
-absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir) {
-  RootsDir out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() != ".pem") continue;
-    ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(entry.path(), 1 << 20));
-    ASSIGN_OR_RETURN(auto certs, ParseCertificates(bytes, entry.path().string()));
-    auto& list = entry.path().filename().string().rfind("tdx_", 0) == 0 ? out.tdx : out.snp;
-    for (auto& c : certs) list.push_back(std::move(c));
-  }
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("--roots ", dir, ": ", ec.message()));
-  const auto collateral = std::filesystem::path(dir) / "tdx-collateral";
-  if (std::filesystem::is_directory(collateral, ec)) {
-    ASSIGN_OR_RETURN(out.tdx_collateral, tdx::LoadCollateralDir(collateral.string(), ""));
-  }
-  return out;
-}
-
 std::shared_ptr<grpc::Channel> PlainMtlsChannel(const std::string& target,
                                                 const std::string& client_cert_pem,
                                                 const std::string& client_key_pem) {

@@ -1,10 +1,13 @@
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "attest/encoding.h"
 #include "attest/evidence.h"
+#include "attest/files.h"
 #include "attest/status.h"
+#include "attest/tdx/collateral.h"
 #include "attest/tpm/hash_alg.h"
 #include "nlohmann/json.hpp"
 
@@ -245,6 +248,24 @@ absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> by
     return Bad("container_digests", "at least one accepted model container digest is required");
   }
   return r;
+}
+
+absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir) {
+  RootsDir out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".pem") continue;
+    ASSIGN_OR_RETURN(auto bytes, ReadFileBounded(entry.path(), 1 << 20));
+    ASSIGN_OR_RETURN(auto certs, ParseCertificates(bytes, entry.path().string()));
+    auto& list = entry.path().filename().string().rfind("tdx_", 0) == 0 ? out.tdx : out.snp;
+    for (auto& c : certs) list.push_back(std::move(c));
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--roots ", dir, ": ", ec.message()));
+  const auto collateral = std::filesystem::path(dir) / "tdx-collateral";
+  if (std::filesystem::is_directory(collateral, ec)) {
+    ASSIGN_OR_RETURN(out.tdx_collateral, tdx::LoadCollateralDir(collateral.string(), ""));
+  }
+  return out;
 }
 
 }  // namespace attest

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "appliance/v1/evidence.pb.h"
+#include "attest/azure/azure.h"
 #include "attest/binding.h"
 #include "attest/encoding.h"
 #include "attest/evidence.h"
@@ -267,6 +268,83 @@ absl::Status CheckBootPcrs(const ReferenceValues& ref, const tpm::PcrBanks& quot
   return absl::OkStatus();
 }
 
+std::span<const uint8_t> Span(const std::string& s) {
+  return std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+// An SNP report (own host, AWS, GCE, or inside Azure's HCL report) through the chain to AMD's
+// roots (or the extra ones), the guest policy, and the launch digest against the reference.
+absl::StatusOr<snp::VerifiedReport> VerifySnp(std::span<const uint8_t> report,
+                                              snp::Certificates certs,
+                                              std::optional<std::vector<uint8_t>> report_data,
+                                              std::optional<std::vector<uint8_t>> host_data,
+                                              const EvidenceExpectations& e, VerifiedEvidence& out,
+                                              CheckLog& log) {
+  ASSIGN_OR_RETURN(auto verifier, SnpVerifierFor(e));
+  snp::Options opts;
+  opts.now = e.now;
+  if (e.reference) {
+    opts.policy.allow_debug = e.reference->allow_debug;
+    opts.policy.min_tcb = e.reference->snp_min_tcb;
+  }
+  opts.policy.report_data = std::move(report_data);
+  opts.policy.host_data = std::move(host_data);
+  if (certs.vek_der.empty()) {
+    return log.Fail("snp.vek", "the evidence carries no VCEK/VLEK certificate");
+  }
+  ASSIGN_OR_RETURN(auto verified, verifier->Verify(report, certs, opts, &log));
+  out.measurement.assign(verified.report.measurement.begin(), verified.report.measurement.end());
+  out.snp_signer = absl::StrCat(snp::SigningKeyName(verified.signer), " (",
+                                snp::ProductName(verified.product), ")");
+  if (e.reference) {
+    RETURN_IF_ERROR(log.Expect(InList(e.reference->snp_measurements, out.measurement),
+                               "snp.measurement.reference",
+                               absl::StrCat("launch digest ", HexEncode(out.measurement),
+                                            " is not in the reference values")));
+  }
+  return verified;
+}
+
+// A TD quote through the PCK chain to Intel's root (or the extra ones) with the collateral, the
+// TD policy, and MRTD/RTMR0-2 against the reference.
+absl::StatusOr<tdx::VerifiedQuote> VerifyTdx(std::span<const uint8_t> quote,
+                                             std::optional<std::vector<uint8_t>> report_data,
+                                             std::optional<std::vector<uint8_t>> mrconfigid,
+                                             const EvidenceExpectations& e, VerifiedEvidence& out,
+                                             CheckLog& log) {
+  if (!e.tdx_collateral) {
+    return log.Fail("tdx.collateral", "TDX evidence needs TCB info and QE identity collateral");
+  }
+  tdx::Options opts;
+  opts.now = e.now;
+  opts.collateral = e.tdx_collateral;
+  if (e.reference) {
+    opts.accepted_tcb_statuses = e.reference->tdx_accepted_tcb_statuses;
+    opts.policy.allow_debug = e.reference->tdx_allow_debug;
+  }
+  ASSIGN_OR_RETURN(auto intel, tdx::BuiltinIntelSgxRootDer());
+  opts.trust_anchors_der.push_back(intel);
+  for (const auto& r : e.extra_tdx_roots_der) opts.trust_anchors_der.push_back(r);
+  opts.policy.report_data = std::move(report_data);
+  opts.policy.mrconfigid = std::move(mrconfigid);
+  ASSIGN_OR_RETURN(auto verified, tdx::VerifyQuote(quote, opts, &log));
+  const auto& body = verified.quote.body;
+  out.measurement.assign(body.mrtd.begin(), body.mrtd.end());
+  out.tcb_status = verified.tcb_status;
+  if (e.reference) {
+    RETURN_IF_ERROR(log.Expect(
+        InList(e.reference->tdx_mrtd, out.measurement), "tdx.mrtd.reference",
+        absl::StrCat("MRTD ", HexEncode(out.measurement), " is not in the reference values")));
+    for (const auto& [index, accepted] : e.reference->tdx_rtmr) {
+      RETURN_IF_ERROR(log.Expect(InList(accepted, body.rtmr[index]),
+                                 absl::StrCat("tdx.rtmr", index, ".reference"),
+                                 absl::StrCat("RTMR", index, " ", HexEncode(body.rtmr[index]),
+                                              " is not in the reference values")));
+    }
+  }
+  return verified;
+}
+
 }  // namespace
 
 std::array<uint8_t, 32> ReleaseEventData(uint64_t release_version,
@@ -283,7 +361,8 @@ std::array<uint8_t, 32> ReleaseEventData(uint64_t release_version,
 
 absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
                                                 const EvidenceExpectations& e, CheckLog& log) {
-  if (e.reference == nullptr) return absl::InvalidArgumentError("no reference values");
+  const bool bound = !e.unbound;
+  if (bound && e.reference == nullptr) return absl::InvalidArgumentError("no reference values");
   if (bytes.size() > kMaxEvidenceSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("evidence: ", bytes.size(), " bytes, more than ", kMaxEvidenceSize));
@@ -293,66 +372,63 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     return absl::InvalidArgumentError("evidence: not an appliance.v1.Evidence message");
   }
   VerifiedEvidence out;
+  out.bound = bound;
   out.supervisor_version = ev.supervisor_version();
-  RETURN_IF_ERROR(log.Expect(ev.binding_version() == kBindingVersion, "binding.version",
-                             absl::StrCat("evidence binding version ", ev.binding_version(),
-                                          ", supported ", kBindingVersion)));
 
   // 1. The binding: every value we know must hash to its entry, and no entry may be missing or
-  //    extra (CheckBinding compares the label sets).
+  //    extra (CheckBinding compares the label sets). Unbound: not compared, and said so.
   std::vector<std::pair<std::string, std::vector<uint8_t>>> entries;
   for (const auto& b : ev.binding()) entries.emplace_back(b.label(), Bytes(b.sha256()));
-  ASSIGN_OR_RETURN(Binding binding, Binding::FromEntries(entries));
+  Binding binding;
   std::map<std::string, std::vector<uint8_t>> expected = {{"nonce", e.nonce},
                                                           {"tls-spki", e.tls_spki_der}};
   if (!ev.runtime_event_log().empty()) expected["runtime-log"] = Bytes(ev.runtime_event_log());
   if (ev.has_tpm()) expected["ak"] = Bytes(ev.tpm().ak_public());
   if (!e.key_request_spki_der.empty()) expected["key-request"] = e.key_request_spki_der;
-  RETURN_IF_ERROR(CheckBinding(binding, expected, log));
+  if (bound) {
+    RETURN_IF_ERROR(log.Expect(ev.binding_version() == kBindingVersion, "binding.version",
+                               absl::StrCat("evidence binding version ", ev.binding_version(),
+                                            ", supported ", kBindingVersion)));
+    ASSIGN_OR_RETURN(binding, Binding::FromEntries(entries));
+    RETURN_IF_ERROR(CheckBinding(binding, expected, log));
+  } else {
+    log.Pass("binding", "NOT CHECKED (--unbound): this evidence is bound to no channel");
+  }
+  std::optional<std::vector<uint8_t>> report_data;
+  if (bound) {
+    const auto rd = binding.ReportData();
+    report_data = std::vector<uint8_t>(rd.begin(), rd.end());
+  }
 
   // 2. The launch configuration we expect.
   const auto config_sha = ossl::Sha256(e.launch_config);
   std::copy(config_sha.begin(), config_sha.end(), out.launch_config_sha256.begin());
-  if (!e.reference->launch_config_sha256.empty()) {
+  if (bound && !e.reference->launch_config_sha256.empty()) {
     RETURN_IF_ERROR(log.Expect(InList(e.reference->launch_config_sha256, config_sha),
                                "reference.launch-config",
                                absl::StrCat("expected configuration ", HexEncode(config_sha),
                                             " is not one the reference values accept")));
   }
+  std::optional<std::vector<uint8_t>> host_data, mrconfigid;
+  if (bound) {
+    host_data = std::vector<uint8_t>(config_sha.begin(), config_sha.end());
+    const auto sha384 = ossl::Sha384(e.launch_config);
+    mrconfigid = std::vector<uint8_t>(sha384.begin(), sha384.end());
+  }
 
   // 3. The platform's hardware report.
   bool runtime_log_signed = false;  // the hardware signature covers the runtime log's digest
   std::optional<std::vector<uint8_t>> tdx_rtmr3;
+  std::optional<tpm::AkPublicKey> hcl_ak;  // Azure: the AK the paravisor's runtime data names
   switch (ev.platform_case()) {
     case appliance::v1::Evidence::kSnp: {
       out.platform = "snp";
-      ASSIGN_OR_RETURN(auto verifier, SnpVerifierFor(e));
-      snp::Options opts;
-      opts.now = e.now;
-      opts.policy.allow_debug = e.reference->allow_debug;
-      opts.policy.min_tcb = e.reference->snp_min_tcb;
-      const auto rd = binding.ReportData();
-      opts.policy.report_data = std::vector<uint8_t>(rd.begin(), rd.end());
-      opts.policy.host_data = config_sha;
       snp::Certificates certs;
       certs.vek_der = Bytes(ev.snp().vek_der());
       for (const auto& c : ev.snp().chain_der()) certs.chain_der.push_back(Bytes(c));
-      if (certs.vek_der.empty()) {
-        return log.Fail("snp.vek", "the evidence carries no VCEK/VLEK certificate");
-      }
-      ASSIGN_OR_RETURN(
-          auto verified,
-          verifier->Verify(std::span(reinterpret_cast<const uint8_t*>(ev.snp().report().data()),
-                                     ev.snp().report().size()),
-                           certs, opts, &log));
-      out.measurement.assign(verified.report.measurement.begin(),
-                             verified.report.measurement.end());
-      out.snp_signer = absl::StrCat(snp::SigningKeyName(verified.signer), " (",
-                                    snp::ProductName(verified.product), ")");
-      RETURN_IF_ERROR(log.Expect(InList(e.reference->snp_measurements, out.measurement),
-                                 "snp.measurement.reference",
-                                 absl::StrCat("launch digest ", HexEncode(out.measurement),
-                                              " is not in the reference values")));
+      RETURN_IF_ERROR(
+          VerifySnp(Span(ev.snp().report()), std::move(certs), report_data, host_data, e, out, log)
+              .status());
       runtime_log_signed = expected.count("runtime-log") > 0;
       break;
     }
@@ -367,58 +443,71 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
       break;
     case appliance::v1::Evidence::kTdx: {
       out.platform = "tdx";
-      if (!e.tdx_collateral) {
-        return log.Fail("tdx.collateral", "TDX evidence needs TCB info and QE identity collateral");
-      }
-      tdx::Options opts;
-      opts.now = e.now;
-      opts.collateral = e.tdx_collateral;
-      opts.accepted_tcb_statuses = e.reference->tdx_accepted_tcb_statuses;
-      ASSIGN_OR_RETURN(auto intel, tdx::BuiltinIntelSgxRootDer());
-      opts.trust_anchors_der.push_back(intel);
-      for (const auto& r : e.extra_tdx_roots_der) opts.trust_anchors_der.push_back(r);
-      opts.policy.allow_debug = e.reference->tdx_allow_debug;
-      const auto rd = binding.ReportData();
-      opts.policy.report_data = std::vector<uint8_t>(rd.begin(), rd.end());
-      opts.policy.mrconfigid = ossl::Sha384(e.launch_config);
-      ASSIGN_OR_RETURN(
-          auto verified,
-          tdx::VerifyQuote(std::span(reinterpret_cast<const uint8_t*>(ev.tdx().quote().data()),
-                                     ev.tdx().quote().size()),
-                           opts, &log));
-      const auto& body = verified.quote.body;
-      out.measurement.assign(body.mrtd.begin(), body.mrtd.end());
-      out.tcb_status = verified.tcb_status;
-      RETURN_IF_ERROR(log.Expect(
-          InList(e.reference->tdx_mrtd, out.measurement), "tdx.mrtd.reference",
-          absl::StrCat("MRTD ", HexEncode(out.measurement), " is not in the reference values")));
-      for (const auto& [index, accepted] : e.reference->tdx_rtmr) {
-        RETURN_IF_ERROR(log.Expect(InList(accepted, body.rtmr[index]),
-                                   absl::StrCat("tdx.rtmr", index, ".reference"),
-                                   absl::StrCat("RTMR", index, " ", HexEncode(body.rtmr[index]),
-                                                " is not in the reference values")));
-      }
-      tdx_rtmr3 = std::vector<uint8_t>(body.rtmr[3].begin(), body.rtmr[3].end());
+      ASSIGN_OR_RETURN(auto verified,
+                       VerifyTdx(Span(ev.tdx().quote()), report_data, mrconfigid, e, out, log));
+      const auto& rtmr3 = verified.quote.body.rtmr[3];
+      tdx_rtmr3 = std::vector<uint8_t>(rtmr3.begin(), rtmr3.end());
       runtime_log_signed = expected.count("runtime-log") > 0;
       break;
     }
-    case appliance::v1::Evidence::kAzure:
-      return log.Fail("platform", "platform azure is not verified by this evidence verifier yet");
+    case appliance::v1::Evidence::kAzure: {
+      // Azure's paravisor (DESIGN §3): the guest cannot choose the report data. The hardware
+      // report binds the HCL runtime data (HCLAkPub and the user data the supervisor wrote, which
+      // must be SHA-512(binding): a fresh report), and the binding travels in the quote's
+      // qualifying data, signed by HCLAkPub (step 5).
+      auto hcl = azure::ParseHclReport(Span(ev.azure().hcl_report()));
+      if (!hcl.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("azure: ", hcl.status().message()));
+      }
+      std::vector<uint8_t> hw_report_data;
+      if (hcl->report_type == azure::kReportTypeSnp) {
+        out.platform = "azure-snp";
+        snp::Certificates certs;
+        certs.vek_der = Bytes(ev.azure().vek_der());
+        ASSIGN_OR_RETURN(auto verified, VerifySnp(hcl->hardware_report, std::move(certs),
+                                                  std::nullopt, std::nullopt, e, out, log));
+        hw_report_data.assign(verified.report.report_data.begin(),
+                              verified.report.report_data.end());
+      } else {
+        out.platform = "azure-tdx";
+        ASSIGN_OR_RETURN(auto verified, VerifyTdx(Span(ev.azure().td_quote()), std::nullopt,
+                                                  std::nullopt, e, out, log));
+        const auto& quoted = verified.quote.body.report_data;
+        hw_report_data.assign(quoted.begin(), quoted.end());
+        RETURN_IF_ERROR(azure::CheckTdReport(*hcl, hw_report_data, log));
+      }
+      ASSIGN_OR_RETURN(auto claims, azure::CheckRuntimeData(*hcl, hw_report_data, log));
+      if (bound) {
+        RETURN_IF_ERROR(log.Expect(
+            claims.user_data == *report_data, "azure.user_data",
+            absl::StrCat(
+                "the HCL report's user data is ",
+                claims.user_data.empty() ? std::string("absent") : HexEncode(claims.user_data),
+                ", SHA-512 of this evidence's binding is ", HexEncode(*report_data),
+                ": the HCL report is stale (made for another request)")));
+      } else {
+        log.Pass("azure.user_data",
+                 absl::StrCat("not compared (unbound): ", HexEncode(claims.user_data)));
+      }
+      hcl_ak = std::move(claims.ak);
+      break;
+    }
     default:
       return log.Fail("platform", "the evidence names no platform");
   }
 
   // 4. The runtime log, parsed once; its authenticity comes from step 3 or step 5.
-  if (ev.runtime_event_log().empty()) return log.Fail("runtime.log", "no runtime event log");
-  ASSIGN_OR_RETURN(
-      tpm::Cel cel,
-      tpm::ParseCel(std::span(reinterpret_cast<const uint8_t*>(ev.runtime_event_log().data()),
-                              ev.runtime_event_log().size())));
+  std::optional<tpm::Cel> cel;
+  if (!ev.runtime_event_log().empty()) {
+    ASSIGN_OR_RETURN(cel, tpm::ParseCel(Span(ev.runtime_event_log())));
+  } else if (bound) {
+    return log.Fail("runtime.log", "no runtime event log");
+  }
 
   // TDX: RTMR3 holds the runtime events where the kernel lets the supervisor extend it; an
   // untouched (zero) RTMR3 means this kernel offers no RTMR extend and the binding carries the log.
-  if (tdx_rtmr3) {
-    ASSIGN_OR_RETURN(auto replayed, tpm::ReplayCelToRtmr(cel, kRuntimePcr));
+  if (tdx_rtmr3 && cel) {
+    ASSIGN_OR_RETURN(auto replayed, tpm::ReplayCelToRtmr(*cel, kRuntimePcr));
     if (std::all_of(tdx_rtmr3->begin(), tdx_rtmr3->end(), [](uint8_t b) { return b == 0; })) {
       log.Pass("tdx.rtmr3", "not extended by this kernel; the runtime log is bound by REPORTDATA");
     } else {
@@ -430,6 +519,8 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
 
   // 5. The vTPM quote: always checked when present, counted as runtime proof only when the vTPM
   //    is in the trust boundary, or on a vtpm-only platform the policy accepted.
+  static const ReferenceValues kNoReference;
+  const ReferenceValues& ref = e.reference ? *e.reference : kNoReference;
   out.tpm_trust = "none";
   bool runtime_log_quoted = false;
   if (ev.has_tpm()) {
@@ -437,13 +528,52 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     out.tpm_trust = t.trust() == appliance::v1::TPM_TRUST_IN_TCB ? "in_tcb"
                     : t.trust() == appliance::v1::TPM_TRUST_HOST ? "host"
                                                                  : "unspecified";
-    ASSIGN_OR_RETURN(auto ak, tpm::ParseAkTpmtPublic(
-                                  std::span(reinterpret_cast<const uint8_t*>(t.ak_public().data()),
-                                            t.ak_public().size())));
+    ASSIGN_OR_RETURN(auto ak, tpm::ParseAkTpmtPublic(Span(t.ak_public())));
+    if (hcl_ak) {
+      // The quote's AK is the one the hardware report vouches for, and that vTPM is the
+      // paravisor's (inside the trust boundary).
+      ASSIGN_OR_RETURN(auto have, tpm::AkSpkiDer(ak));
+      ASSIGN_OR_RETURN(auto want, tpm::AkSpkiDer(*hcl_ak));
+      RETURN_IF_ERROR(log.Expect(
+          have == want, "azure.ak.quote",
+          absl::StrCat("the quote's AK (", ak.Describe(), ", SPKI SHA-256 ",
+                       HexEncode(ossl::Sha256(have)), ") is not HCLAkPub from the HCL report (",
+                       hcl_ak->Describe(), ", SPKI SHA-256 ", HexEncode(ossl::Sha256(want)), ")")));
+      RETURN_IF_ERROR(log.Expect(t.trust() == appliance::v1::TPM_TRUST_IN_TCB, "tpm.trust",
+                                 "Azure's paravisor vTPM is inside the trust boundary; the "
+                                 "evidence labels it " +
+                                     out.tpm_trust));
+      out.ak_source = "HCLAkPub in the runtime data the hardware report binds";
+    } else if (ev.platform_case() != appliance::v1::Evidence::kVtpmOnly) {
+      out.ak_source = bound ? "the binding's ak entry, signed by the hardware report"
+                            : "not established (unbound)";
+    } else {
+      out.ak_source = "none (vtpm-only)";
+    }
+    if (t.ak_cert_chain_der_size() > 0) {
+      if (e.tpm_ak_roots_der.empty()) {
+        log.Pass("tpm.ak.certificate", "carried but not checked: no AK CA given");
+      } else {
+        std::vector<std::vector<uint8_t>> cas = e.tpm_ak_roots_der;
+        for (int i = 1; i < t.ak_cert_chain_der_size(); ++i) {
+          cas.push_back(Bytes(t.ak_cert_chain_der(i)));
+        }
+        RETURN_IF_ERROR(
+            tpm::VerifyAkCertificate(ak, Span(t.ak_cert_chain_der(0)), cas, e.now, log));
+        out.ak_certificate = "chains to a given AK CA";
+        if (out.ak_source.rfind("none", 0) == 0 || out.ak_source.rfind("not", 0) == 0) {
+          out.ak_source = "AK certificate from the cloud's AK CA (host vTPM)";
+        }
+      }
+    }
     ASSIGN_OR_RETURN(auto qv, tpm::QuoteVerifier::Create(ak));
     tpm::QuoteVerifyOptions qopts;
-    const auto qd = binding.QualifyingData();
-    qopts.nonce.assign(qd.begin(), qd.end());
+    if (bound) {
+      const auto qd = binding.QualifyingData();
+      qopts.nonce.assign(qd.begin(), qd.end());
+    } else {
+      qopts.skip_nonce = true;
+    }
     tpm::PcrBanks banks;
     for (const auto& bank : t.pcrs()) {
       if (bank.hash_alg() > 0xffff) return absl::InvalidArgumentError("tpm.pcrs: hash algorithm");
@@ -452,24 +582,22 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
       }
     }
     qopts.pcrs = banks;
-    ASSIGN_OR_RETURN(
-        auto quoted,
-        qv->Verify(
-            std::span(reinterpret_cast<const uint8_t*>(t.attest().data()), t.attest().size()),
-            std::span(reinterpret_cast<const uint8_t*>(t.signature().data()), t.signature().size()),
-            tpm::SignatureFormat::kTpmt, qopts, &log));
+    ASSIGN_OR_RETURN(auto quoted, qv->Verify(Span(t.attest()), Span(t.signature()),
+                                             tpm::SignatureFormat::kTpmt, qopts, &log));
     // The boot: the firmware event log replays to the quote, and the boot PCRs are the reference's.
     std::optional<tpm::EventLog> fw_log;
     if (!ev.firmware_event_log().empty()) {
-      ASSIGN_OR_RETURN(
-          fw_log, CheckFirmwareLog(ev.firmware_event_log(), *e.reference, quoted.quoted_pcrs, log));
+      ASSIGN_OR_RETURN(fw_log,
+                       CheckFirmwareLog(ev.firmware_event_log(), ref, quoted.quoted_pcrs, log));
     }
-    if (!e.reference->tpm_pcrs.empty()) {
-      RETURN_IF_ERROR(
-          CheckBootPcrs(*e.reference, quoted.quoted_pcrs, fw_log ? &*fw_log : nullptr, log));
+    if (!ref.tpm_pcrs.empty()) {
+      RETURN_IF_ERROR(CheckBootPcrs(ref, quoted.quoted_pcrs, fw_log ? &*fw_log : nullptr, log));
     }
     // PCR 15 must be explained by the runtime log in every bank the log covers.
-    ASSIGN_OR_RETURN(auto replay, tpm::ReplayCel(cel));
+    std::map<uint16_t, std::map<uint32_t, std::vector<uint8_t>>> replay;
+    if (cel) {
+      ASSIGN_OR_RETURN(replay, tpm::ReplayCel(*cel));
+    }
     for (const auto& [alg, pcrs] : replay) {
       auto bank = quoted.quoted_pcrs.find(alg);
       auto pcr = bank == quoted.quoted_pcrs.end() ? nullptr : &bank->second;
@@ -491,11 +619,20 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     }
   } else if (ev.platform_case() == appliance::v1::Evidence::kVtpmOnly) {
     return log.Fail("tpm", "vtpm-only evidence without a vTPM quote");
-  } else if (!e.reference->tpm_pcrs.empty()) {
+  } else if (hcl_ak) {
+    return log.Fail("tpm", "Azure evidence without the vTPM quote that carries its binding");
+  } else if (!ref.tpm_pcrs.empty()) {
     return log.Fail("tpm.pcr.reference",
                     "the reference pins boot PCRs but the evidence has no vTPM quote");
   }
 
+  if (!bound) {
+    out.runtime_proof = "none: unbound evidence (formats, signatures and chains only)";
+    if (cel) {
+      for (const auto& rec : *cel) out.events.push_back(rec.event);
+    }
+    return out;
+  }
   if (runtime_log_signed) {
     out.runtime_proof = "runtime log digest in the binding signed by the hardware report";
   } else if (runtime_log_quoted) {
@@ -505,9 +642,9 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     return log.Fail("runtime.proof", "nothing in the evidence authenticates the runtime log");
   }
   log.Pass("runtime.proof", out.runtime_proof);
-  RETURN_IF_ERROR(CheckRuntimeLog(cel, e, out.launch_config_sha256, out, log));
-  RETURN_IF_ERROR(CheckRelease(ev, cel, e, out, log));
-  RETURN_IF_ERROR(CheckClientRevocations(cel, e, log));
+  RETURN_IF_ERROR(CheckRuntimeLog(*cel, e, out.launch_config_sha256, out, log));
+  RETURN_IF_ERROR(CheckRelease(ev, *cel, e, out, log));
+  RETURN_IF_ERROR(CheckClientRevocations(*cel, e, log));
   return out;
 }
 

@@ -255,11 +255,16 @@ absl::StatusOr<VerifiedQuote> QuoteVerifier::Verify(std::span<const uint8_t> att
       q.type == kStAttestQuote, "tpm.quote.type",
       absl::StrFormat("type 0x%04x, expected TPM_ST_ATTEST_QUOTE 0x%04x", q.type, kStAttestQuote)));
   bool nonce_ok = q.extra_data == options.nonce;
-  RETURN_IF_ERROR(L.Expect(
-      nonce_ok, "tpm.quote.nonce",
-      nonce_ok ? absl::StrCat("qualifying data equals the nonce '", HexEncode(options.nonce), "'")
-               : absl::StrCat("qualifying data '", HexEncode(q.extra_data),
-                              "' but expected nonce '", HexEncode(options.nonce), "'")));
+  if (options.skip_nonce) {
+    L.Pass("tpm.quote.nonce", absl::StrCat("not compared (unbound evidence): qualifying data '",
+                                           HexEncode(q.extra_data), "'"));
+  } else {
+    RETURN_IF_ERROR(L.Expect(
+        nonce_ok, "tpm.quote.nonce",
+        nonce_ok ? absl::StrCat("qualifying data equals the nonce '", HexEncode(options.nonce), "'")
+                 : absl::StrCat("qualifying data '", HexEncode(q.extra_data),
+                                "' but expected nonce '", HexEncode(options.nonce), "'")));
+  }
   // The signature must match the key type, and a key that fixes its scheme fixes both parts.
   bool type_ok = ak.type == kAlgRsa ? (sig.sig_alg == kAlgRsassa || sig.sig_alg == kAlgRsapss)
                                     : sig.sig_alg == kAlgEcdsa;

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--client-revocations", client_revocations,
                  "the release channel's client-revocation list (appliance-update revocations): "
                  "revoked client keys are refused; re-read when it changes");
+  std::string azure_vcek = o.azure_vcek.string();
+  app.add_option("--azure-vcek", azure_vcek,
+                 "platform azure: the VCEK certificate sent with the HCL report (docs/cloud.md)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   o.state_dir = state_dir;
+  o.azure_vcek = azure_vcek;
   o.firmware_event_log = event_log;
   // The image's drop-in names it through the environment (guest/appliance-release-info).
   if (release_file.empty()) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "appliance/v1/evidence.pb.h"
+#include "attest/azure/azure.h"
 #include "attest/encoding.h"
 #include "attest/files.h"
 #include "attest/snp/cert_table.h"
@@ -23,6 +24,7 @@
 #include "attest/tpm/hash_alg.h"
 #include "attest/verify_options.h"
 #include "snp_signer.h"
+#include "supervisor/tpm.h"
 #include "tdx_signer.h"
 
 namespace appliance::supervisor {
@@ -281,6 +283,72 @@ class SoftwareTdxProducer : public EvidenceProducer {
   SoftwareTdxOptions options_;
 };
 
+class AzureProducer : public EvidenceProducer {
+ public:
+  explicit AzureProducer(AzureOptions options) : o_(std::move(options)) {}
+  std::string name() const override { return "Azure paravisor (vTPM NV 0x01400001/0x01400002)"; }
+
+  absl::Status Produce(const ReportData& report_data, appliance::v1::Evidence& out) override {
+    namespace azure = attest::azure;
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(bool defined, o_.tpm->NvDefined(azure::kUserDataNvIndex));
+    if (!defined) {
+      auto st = o_.tpm->NvDefineOwner(azure::kUserDataNvIndex, azure::kUserDataSize);
+      if (!st.ok() && !absl::IsAlreadyExists(st)) return st;
+    }
+    RETURN_IF_ERROR(o_.tpm->NvWriteOwner(azure::kUserDataNvIndex, report_data));
+    std::string last;
+    for (int i = 0; i < o_.max_polls; ++i) {
+      if (i > 0) usleep(static_cast<useconds_t>(o_.poll_interval_ms) * 1000);
+      ASSIGN_OR_RETURN(auto bytes, o_.tpm->NvReadOwner(azure::kHclReportNvIndex, kMaxBlob));
+      auto hcl = azure::ParseHclReport(bytes);
+      if (!hcl.ok()) return absl::InternalError(absl::StrCat("Azure: ", hcl.status().message()));
+      attest::CheckLog scratch;
+      // Only the user data is looked at here; the verifier checks the binding and the chain.
+      auto claims = azure::CheckRuntimeData(*hcl, HclBoundReportData(*hcl), scratch);
+      if (!claims.ok())
+        return absl::InternalError(absl::StrCat("Azure: ", claims.status().message()));
+      if (!std::equal(claims->user_data.begin(), claims->user_data.end(), report_data.begin(),
+                      report_data.end())) {
+        last = attest::HexEncode(claims->user_data);
+        continue;  // not refreshed yet
+      }
+      auto* az = out.mutable_azure();
+      az->set_hcl_report(bytes.data(), bytes.size());
+      if (hcl->report_type == azure::kReportTypeSnp) {
+        if (!o_.vcek_der.empty()) az->set_vek_der(o_.vcek_der.data(), o_.vcek_der.size());
+      } else {
+        if (!o_.td_quote_service) {
+          return absl::FailedPreconditionError("Azure TDX: no TD quote service configured");
+        }
+        ASSIGN_OR_RETURN(auto quote, o_.td_quote_service->Quote(hcl->hardware_report));
+        az->set_td_quote(quote.data(), quote.size());
+      }
+      return absl::OkStatus();
+    }
+    return absl::UnavailableError(absl::StrCat("Azure: the HCL report was not refreshed after ",
+                                               o_.max_polls, " reads (its user data is ",
+                                               last.empty() ? std::string("absent") : last,
+                                               "): the paravisor did not answer the request"));
+  }
+
+ private:
+  // The report data the hardware report must carry for this runtime data (what CheckRuntimeData
+  // compares), so that the producer's look at the user data never fails on the binding.
+  static std::vector<uint8_t> HclBoundReportData(const attest::azure::HclReport& hcl) {
+    const uint16_t alg = hcl.hash_type == 2   ? attest::tpm::kAlgSha384
+                         : hcl.hash_type == 3 ? attest::tpm::kAlgSha512
+                                              : attest::tpm::kAlgSha256;
+    auto d = attest::tpm::Hash(alg, hcl.runtime_data);
+    std::vector<uint8_t> rd(64, 0);
+    if (d.ok()) std::copy(d->begin(), d->end(), rd.begin());
+    return rd;
+  }
+
+  std::mutex mu_;
+  AzureOptions o_;
+};
+
 class VtpmOnlyProducer : public EvidenceProducer {
  public:
   std::string name() const override { return "vtpm-only (no hardware report)"; }
@@ -365,6 +433,17 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
     RETURN_IF_ERROR(attest::WriteFileAtomically(options.roots_out_dir / "tdx_root.pem", root));
   }
   return std::make_unique<SoftwareTdxProducer>(std::move(signer), options);
+}
+
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions options) {
+  if (!options.tpm) return absl::FailedPreconditionError("platform azure needs the vTPM");
+  if (options.max_polls < 1) options.max_polls = 1;
+  ASSIGN_OR_RETURN(bool present, options.tpm->NvDefined(attest::azure::kHclReportNvIndex));
+  if (!present) {
+    return absl::UnavailableError(
+        "Azure: the vTPM has no HCL report index 0x01400001 (not an Azure confidential VM)");
+  }
+  return std::make_unique<AzureProducer>(std::move(options));
 }
 
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer() {

@@ -29,6 +29,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/v1/service.grpc.pb.h"
+#include "attest/azure/azure.h"
 #include "attest/binding.h"
 #include "attest/client/tls.h"
 #include "attest/encoding.h"
@@ -639,7 +640,10 @@ absl::Status Daemon::Init() {
 
   // 1. Platform and vTPM.
   if (!cfg_.tcti.empty()) {
-    ASSIGN_OR_RETURN(auto tpm, Tpm::Open(cfg_.tcti));
+    // Azure: the quote must come from the paravisor's AK, the one its HCL report names.
+    std::optional<uint32_t> persistent_ak;
+    if (cfg_.platform == "azure") persistent_ak = attest::azure::kAkPersistentHandle;
+    ASSIGN_OR_RETURN(auto tpm, Tpm::Open(cfg_.tcti, persistent_ak));
     tpm_ = std::move(tpm);
     LogEvent(Level::kInfo, "vtpm",
              absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust),
@@ -675,6 +679,26 @@ absl::Status Daemon::Init() {
     ASSIGN_OR_RETURN(producer_, ProbeSnpProducer());
   } else if (cfg_.platform == "tdx") {
     ASSIGN_OR_RETURN(producer_, MakeConfigfsTsmProducer("tdx_guest"));
+  } else if (cfg_.platform == "azure") {
+    if (!tpm_) return absl::FailedPreconditionError("platform azure needs tpm.tcti (the vTPM)");
+    if (cfg_.tpm_trust != "in_tcb") {
+      return absl::FailedPreconditionError(
+          "platform azure: the paravisor's vTPM is inside the trust boundary; tpm.trust must be "
+          "in_tcb");
+    }
+    AzureOptions ao;
+    ao.tpm = tpm_;
+    std::error_code ec;
+    if (fs::exists(opts_.azure_vcek, ec)) {
+      ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.azure_vcek, 64 * 1024));
+      ASSIGN_OR_RETURN(auto certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
+      ao.vcek_der = certs.front();
+    } else {
+      LogEvent(Level::kWarning, "platform",
+               absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(),
+                            "; evidence carries none (docs/cloud.md)"));
+    }
+    ASSIGN_OR_RETURN(producer_, MakeAzureProducer(std::move(ao)));
   } else if (cfg_.platform == "vtpm-only") {
     if (!tpm_) return absl::FailedPreconditionError("platform vtpm-only needs tpm.tcti");
     producer_ = MakeVtpmOnlyProducer();

@@ -30,6 +30,10 @@ struct DaemonOptions {
   // runtime event "client-revocations", re-read when it changes (then the TLS key is renewed so
   // that every connection re-handshakes). Absent file: an empty list. Empty path: no list.
   std::filesystem::path client_revocations;
+  // platform azure (issue 11): the VCEK certificate (PEM or DER) sent with the HCL report, as
+  // Azure's THIM endpoint serves it (docs/cloud.md). Absent file: the evidence carries none and
+  // a verifier needs the VCEK from elsewhere.
+  std::filesystem::path azure_vcek = "/run/appliance/azure-vcek.pem";
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.

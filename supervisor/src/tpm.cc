@@ -7,6 +7,7 @@
 #include <tss2/tss2_tctildr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -72,9 +73,16 @@ struct Tpm::Impl {
   TSS2_TCTI_CONTEXT* tcti = nullptr;
   ESYS_CONTEXT* esys = nullptr;
   ESYS_TR ak = ESYS_TR_NONE;
+  bool ak_persistent = false;  // closed, never flushed
 
   ~Impl() {
-    if (esys != nullptr && ak != ESYS_TR_NONE) Esys_FlushContext(esys, ak);
+    if (esys != nullptr && ak != ESYS_TR_NONE) {
+      if (ak_persistent) {
+        Esys_TR_Close(esys, &ak);
+      } else {
+        Esys_FlushContext(esys, ak);
+      }
+    }
     if (esys != nullptr) Esys_Finalize(&esys);
     if (tcti != nullptr) Tss2_TctiLdr_Finalize(&tcti);
   }
@@ -83,7 +91,8 @@ struct Tpm::Impl {
 Tpm::Tpm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tpm::~Tpm() = default;
 
-absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti) {
+absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti,
+                                               std::optional<uint32_t> persistent_ak) {
   auto impl = std::make_unique<Impl>();
   if (TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &impl->tcti); rc != TSS2_RC_SUCCESS) {
     return absl::UnavailableError(
@@ -93,11 +102,11 @@ absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti) {
     return TpmError("Esys_Initialize", rc);
   }
   std::unique_ptr<Tpm> tpm(new Tpm(std::move(impl)));
-  RETURN_IF_ERROR(tpm->Init());
+  RETURN_IF_ERROR(tpm->Init(persistent_ak));
   return tpm;
 }
 
-absl::Status Tpm::Init() {
+absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   // Allocated banks.
   TPMI_YES_NO more = TPM2_NO;
@@ -117,7 +126,50 @@ absl::Status Tpm::Init() {
     if (any && SupportedBank(sel.hash)) banks_.push_back(sel.hash);
   }
   if (banks_.empty()) return absl::FailedPreconditionError("vTPM: no allocated SHA PCR bank");
+  return persistent_ak ? LoadPersistentAk(*persistent_ak) : CreateAk();
+}
 
+absl::Status Tpm::LoadPersistentAk(uint32_t handle) {
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_TR_FromTPMPublic(impl_->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &impl_->ak);
+  });
+  if (rc != TSS2_RC_SUCCESS) {
+    impl_->ak = ESYS_TR_NONE;
+    return absl::FailedPreconditionError(
+        absl::StrCat("vTPM: no persistent AK at 0x", absl::Hex(handle), ": ", RcText(rc)));
+  }
+  impl_->ak_persistent = true;
+  TPM2B_PUBLIC* pub_raw = nullptr;
+  TPM2B_NAME* name_raw = nullptr;
+  TPM2B_NAME* qualified_raw = nullptr;
+  rc = WithRetry([&] {
+    return Esys_ReadPublic(impl_->esys, impl_->ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                           &pub_raw, &name_raw, &qualified_raw);
+  });
+  EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
+  Esys_Free(name_raw);
+  Esys_Free(qualified_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("ReadPublic(AK)", rc);
+  const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
+                           TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_SENSITIVEDATAORIGIN;
+  if ((pub->publicArea.objectAttributes & need) != need ||
+      (pub->publicArea.objectAttributes & TPMA_OBJECT_DECRYPT) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "vTPM: the key at 0x", absl::Hex(handle), " is not a restricted signing key (attributes 0x",
+        absl::Hex(pub->publicArea.objectAttributes), ")"));
+  }
+  std::vector<uint8_t> buf(sizeof(TPMT_PUBLIC));
+  size_t off = 0;
+  rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf.data(), buf.size(), &off);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal AK public", rc);
+  buf.resize(off);
+  ak_public_ = std::move(buf);
+  return absl::OkStatus();
+}
+
+absl::Status Tpm::CreateAk() {
+  TSS2_RC rc = TSS2_RC_SUCCESS;
   // The AK: a restricted ECDSA P-256 / SHA-256 signing primary in the endorsement hierarchy.
   TPM2B_PUBLIC in_public{};
   TPMT_PUBLIC& pub = in_public.publicArea;
@@ -408,6 +460,97 @@ absl::Status Tpm::NvCounterIncrement(uint32_t index) {
   });
   if (rc != TSS2_RC_SUCCESS) return TpmError("NV_Increment", rc);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Tpm::NvDefined(uint32_t index) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
+  });
+  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
+  return cap->data.handles.count > 0 && cap->data.handles.handle[0] == index;
+}
+
+absl::Status Tpm::NvDefineOwner(uint32_t index, uint16_t size) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  TPM2B_NV_PUBLIC pub{};
+  pub.nvPublic.nvIndex = index;
+  pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
+  pub.nvPublic.attributes =
+      TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
+  pub.nvPublic.dataSize = size;
+  TPM2B_AUTH auth{};
+  NvHandle nv{impl_->esys};
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_NV_DefineSpace(impl_->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, &auth, &pub, &nv.tr);
+  });
+  if ((rc & ~TSS2_RC_LAYER_MASK) == TPM2_RC_NV_DEFINED) {
+    return absl::AlreadyExistsError(absl::StrCat("vTPM NV index 0x", absl::Hex(index), " exists"));
+  }
+  if (rc != TSS2_RC_SUCCESS)
+    return TpmError(absl::StrCat("NV_DefineSpace(0x", absl::Hex(index), ")"), rc);
+  return absl::OkStatus();
+}
+
+absl::Status Tpm::NvWriteOwner(uint32_t index, std::span<const uint8_t> data) {
+  constexpr size_t kChunk = 512;  // below every TPM's TPM2_PT_NV_BUFFER_MAX we know of
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  NvHandle nv{impl_->esys};
+  RETURN_IF_ERROR(nv.Open(index));
+  for (size_t off = 0; off < data.size(); off += kChunk) {
+    TPM2B_MAX_NV_BUFFER chunk{};
+    chunk.size = static_cast<uint16_t>(std::min(kChunk, data.size() - off));
+    std::memcpy(chunk.buffer, data.data() + off, chunk.size);
+    TSS2_RC rc = WithRetry([&] {
+      return Esys_NV_Write(impl_->esys, ESYS_TR_RH_OWNER, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, &chunk, static_cast<uint16_t>(off));
+    });
+    if (rc != TSS2_RC_SUCCESS)
+      return TpmError(absl::StrCat("NV_Write(0x", absl::Hex(index), ")"), rc);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> Tpm::NvReadOwner(uint32_t index, size_t max_size) {
+  constexpr uint16_t kChunk = 512;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  NvHandle nv{impl_->esys};
+  RETURN_IF_ERROR(nv.Open(index));
+  TPM2B_NV_PUBLIC* pub_raw = nullptr;
+  TPM2B_NAME* name_raw = nullptr;
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_NV_ReadPublic(impl_->esys, nv.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              &pub_raw, &name_raw);
+  });
+  EsysPtr<TPM2B_NV_PUBLIC> pub(pub_raw);
+  EsysPtr<TPM2B_NAME> name(name_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("NV_ReadPublic", rc);
+  const size_t size = pub->nvPublic.dataSize;
+  if (size > max_size) {
+    return absl::OutOfRangeError(absl::StrCat("vTPM NV index 0x", absl::Hex(index), " holds ", size,
+                                              " bytes, more than ", max_size));
+  }
+  std::vector<uint8_t> out;
+  out.reserve(size);
+  while (out.size() < size) {
+    const uint16_t n = static_cast<uint16_t>(std::min<size_t>(kChunk, size - out.size()));
+    TPM2B_MAX_NV_BUFFER* data_raw = nullptr;
+    rc = WithRetry([&] {
+      return Esys_NV_Read(impl_->esys, ESYS_TR_RH_OWNER, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                          ESYS_TR_NONE, n, static_cast<uint16_t>(out.size()), &data_raw);
+    });
+    EsysPtr<TPM2B_MAX_NV_BUFFER> data(data_raw);
+    if (rc != TSS2_RC_SUCCESS)
+      return TpmError(absl::StrCat("NV_Read(0x", absl::Hex(index), ")"), rc);
+    if (data->size != n) return absl::InternalError("vTPM NV_Read: short read");
+    out.insert(out.end(), data->buffer, data->buffer + n);
+  }
+  return out;
 }
 
 }  // namespace appliance::supervisor

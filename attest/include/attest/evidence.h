@@ -69,6 +69,14 @@ struct ReferenceValues {
 
 absl::StatusOr<ReferenceValues> ParseReferenceValues(std::span<const uint8_t> bytes);
 
+// A `--roots DIR`: every tdx_*.pem is a TDX trust anchor, every other *.pem an SEV-SNP one, and
+// DIR/tdx-collateral/ (tcb_info.json, qe_identity.json, tcb_info_issuer_chain.pem) TDX collateral.
+struct RootsDir {
+  std::vector<std::vector<uint8_t>> snp, tdx;
+  std::optional<tdx::Collateral> tdx_collateral;
+};
+absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir);
+
 struct EvidenceExpectations {
   std::vector<uint8_t> nonce;          // what we sent
   std::vector<uint8_t> tls_spki_der;   // the server key seen in the TLS handshake
@@ -94,16 +102,29 @@ struct EvidenceExpectations {
   // first): the runtime log need not name a container yet; any container it names must still be
   // in the reference values.
   bool before_container = false;
+  // vTPM AK certificates (cloud vTPMs, e.g. Google's EK/AK CA; issue 11): when the evidence
+  // carries an AK certificate chain it must chain to one of these self-signed roots at `now` and
+  // certify the quote's AK ("tpm.ak.certificate"). None given: the chain is reported unchecked.
+  std::vector<std::vector<uint8_t>> tpm_ak_roots_der;
+  // Unbound (`appliance-verify evidence --unbound`, issue 11): only the formats, signatures and
+  // certificate chains are verified (real vectors carry no appliance binding). The nonce, TLS
+  // key, launch configuration and runtime log are not checked, `reference` may be null (then no
+  // measurement or PCR is compared), and the result says the evidence is bound to no channel.
+  // Never for a coordinator about to send data.
+  bool unbound = false;
   absl::Time now = absl::Now();
 };
 
 struct VerifiedEvidence {
-  std::string platform;              // "snp", "tdx", "vtpm-only"
+  bool bound = true;                 // false: --unbound, no channel binding was checked
+  std::string platform;              // "snp", "tdx", "azure-snp", "azure-tdx", "vtpm-only"
   std::string tpm_trust;             // "in_tcb", "host", "none"
   std::string runtime_proof;         // what makes the runtime log authentic
   std::string snp_signer;            // e.g. "VCEK (Genoa)"
   std::vector<uint8_t> measurement;  // SNP MEASUREMENT or TDX MRTD
   std::string tcb_status;            // TDX
+  std::string ak_source;             // how the quote's AK is trusted (binding, HCL runtime data)
+  std::string ak_certificate;        // the AK certificate's subject, when one was verified
   std::array<uint8_t, 32> launch_config_sha256{};
   std::array<uint8_t, 32> container_digest{};  // the last container event
   std::vector<std::string> events;             // event names, in log order

@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "supervisor/runtime_log.h"
@@ -72,6 +74,31 @@ struct SoftwareTdxOptions {
 };
 absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
     const SoftwareTdxOptions& options);
+
+class Tpm;
+
+// Azure's paravisor (issue 11, docs/cloud.md): the guest cannot choose the hardware report's data.
+// The report data the caller gives (SHA-512 of the binding) is written as the 64 bytes of user
+// data to the vTPM NV index 0x01400002 (defined first when absent); the paravisor then puts a
+// fresh HCL report into NV index 0x01400001 whose runtime data carries that user data and the AK
+// (HCLAkPub, persistent at 0x81000003: `tpm` must have been opened with it). The report is read
+// back until its user data is ours (at most `max_polls` reads, `poll_interval` apart; a stale
+// report is an error, never evidence). SNP form: `vcek_der` (Azure serves it from its THIM
+// endpoint, docs/cloud.md) travels with the report when given. TDX form: `td_quote_service`
+// turns the HCL report's TDREPORT into a TD quote (nullptr: TDX is refused).
+class TdQuoteService {
+ public:
+  virtual ~TdQuoteService() = default;
+  virtual absl::StatusOr<std::vector<uint8_t>> Quote(std::span<const uint8_t> td_report) = 0;
+};
+struct AzureOptions {
+  std::shared_ptr<Tpm> tpm;
+  std::vector<uint8_t> vcek_der;
+  std::shared_ptr<TdQuoteService> td_quote_service;
+  int max_polls = 50;
+  int poll_interval_ms = 20;
+};
+absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions options);
 
 // No hardware report: `vtpm_only` (a verifier accepts it only when its policy names it).
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer();

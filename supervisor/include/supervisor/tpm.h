@@ -30,7 +30,10 @@ struct TpmQuote {
 class Tpm {
  public:
   // Opens the TCTI and the ESYS context; Unavailable with the TCTI's error when there is no TPM.
-  static absl::StatusOr<std::unique_ptr<Tpm>> Open(const std::string& tcti);
+  // With `persistent_ak`, the AK is that persistent key (Azure's paravisor AK, 0x81000003: the
+  // key its HCL report names), read, not created; it must be a restricted signing key.
+  static absl::StatusOr<std::unique_ptr<Tpm>> Open(
+      const std::string& tcti, std::optional<uint32_t> persistent_ak = std::nullopt);
   ~Tpm();
   Tpm(const Tpm&) = delete;
   Tpm& operator=(const Tpm&) = delete;
@@ -58,10 +61,22 @@ class Tpm {
   absl::Status NvCounterDefine(uint32_t index);  // AlreadyExists if defined
   absl::Status NvCounterIncrement(uint32_t index);
 
+  // Ordinary NV indices with owner authorization (Azure's paravisor indices, docs/cloud.md).
+  //   NvDefined: whether the index exists.
+  //   NvDefineOwner: an ordinary index of `size` bytes, OWNERREAD | OWNERWRITE (AlreadyExists).
+  //   NvWriteOwner / NvReadOwner: the whole contents, in chunks the TPM accepts; the read is
+  //     bounded by `max_size` (OutOfRange when the index is larger).
+  absl::StatusOr<bool> NvDefined(uint32_t index);
+  absl::Status NvDefineOwner(uint32_t index, uint16_t size);
+  absl::Status NvWriteOwner(uint32_t index, std::span<const uint8_t> data);
+  absl::StatusOr<std::vector<uint8_t>> NvReadOwner(uint32_t index, size_t max_size);
+
  private:
   struct Impl;
   explicit Tpm(std::unique_ptr<Impl> impl);
-  absl::Status Init();
+  absl::Status Init(std::optional<uint32_t> persistent_ak);
+  absl::Status CreateAk();
+  absl::Status LoadPersistentAk(uint32_t handle);
   std::unique_ptr<Impl> impl_;
   std::vector<uint16_t> banks_;
   std::vector<uint8_t> ak_public_;

@@ -66,6 +66,29 @@ struct Verified {
   tpm::VerifiedQuote quote;
 };
 
+// What the hardware report's REPORTDATA vouches for: the runtime data, bound as H(runtime data)
+// followed by zeros (check "azure.runtime_data.binding"), carries the vTPM attestation key
+// HCLAkPub (check "azure.ak") and the 64 bytes of user data the guest last wrote to the vTPM NV
+// index 0x01400002 before the paravisor made this report ("user-data", hex; zeros if none).
+struct RuntimeClaims {
+  tpm::AkPublicKey ak;
+  std::vector<uint8_t> user_data;  // empty when the runtime data has no "user-data"
+};
+absl::StatusOr<RuntimeClaims> CheckRuntimeData(const HclReport& hcl,
+                                               std::span<const uint8_t> report_data, CheckLog& log);
+
+// The HCL report's TDREPORT (TDX form) carries `quoted_report_data` (check "azure.tdreport").
+absl::Status CheckTdReport(const HclReport& hcl, std::span<const uint8_t> quoted_report_data,
+                           CheckLog& log);
+
+// The paravisor's vTPM NV indices (docs/cloud.md): the HCL report (read), and the 64 bytes of
+// user data the guest writes to have the paravisor make a fresh report.
+inline constexpr uint32_t kHclReportNvIndex = 0x01400001;
+inline constexpr uint32_t kUserDataNvIndex = 0x01400002;
+inline constexpr size_t kUserDataSize = 64;
+// The paravisor's persistent vTPM attestation key (the key HCLAkPub names).
+inline constexpr uint32_t kAkPersistentHandle = 0x81000003;
+
 // SNP report → runtime-data binding → HCLAkPub → quote (nonce, signature) → PCR digest → expected
 // PCRs. TDX form: the TD quote is verified (tdx::VerifyQuote), the HCL report's TDREPORT must carry
 // the quote's REPORTDATA (check "azure.tdreport"), and that REPORTDATA binds the runtime data.

@@ -44,13 +44,9 @@ struct ConnectOptions {
   absl::Duration timeout = absl::Seconds(15);
 };
 
-// A `--roots DIR`: every tdx_*.pem is a TDX trust anchor, every other *.pem an SEV-SNP one, and
-// DIR/tdx-collateral/ (tcb_info.json, qe_identity.json, tcb_info_issuer_chain.pem) TDX collateral.
-struct RootsDir {
-  std::vector<std::vector<uint8_t>> snp, tdx;
-  std::optional<tdx::Collateral> tdx_collateral;
-};
-absl::StatusOr<RootsDir> LoadRootsDir(const std::string& dir);
+// `--roots DIR` (attest/evidence.h).
+using ::attest::LoadRootsDir;
+using ::attest::RootsDir;
 
 struct AttestedConnection {
   std::shared_ptr<grpc::Channel> channel;  // pinned to server_spki_der

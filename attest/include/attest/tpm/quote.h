@@ -63,6 +63,7 @@ absl::StatusOr<QuoteSignature> ParseQuoteSignature(std::span<const uint8_t> byte
 
 struct QuoteVerifyOptions {
   std::vector<uint8_t> nonce;  // expected qualifying data (may be empty)
+  bool skip_nonce = false;     // unbound evidence: the qualifying data is reported, not compared
   bool allow_sha1 = false;     // accept quotes signed with SHA-1
   // When given: every selected PCR must be present and pcrDigest must match.
   std::optional<PcrBanks> pcrs;
