@@ -464,6 +464,7 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
         out.platform = "azure-snp";
         snp::Certificates certs;
         certs.vek_der = Bytes(ev.azure().vek_der());
+        for (const auto& c : ev.azure().chain_der()) certs.chain_der.push_back(Bytes(c));
         ASSIGN_OR_RETURN(auto verified, VerifySnp(hcl->hardware_report, std::move(certs),
                                                   std::nullopt, std::nullopt, e, out, log));
         hw_report_data.assign(verified.report.report_data.begin(),

@@ -317,6 +317,7 @@ class AzureProducer : public EvidenceProducer {
       az->set_hcl_report(bytes.data(), bytes.size());
       if (hcl->report_type == azure::kReportTypeSnp) {
         if (!o_.vcek_der.empty()) az->set_vek_der(o_.vcek_der.data(), o_.vcek_der.size());
+        for (const auto& c : o_.chain_der) az->add_chain_der(c.data(), c.size());
       } else {
         if (!o_.td_quote_service) {
           return absl::FailedPreconditionError("Azure TDX: no TD quote service configured");

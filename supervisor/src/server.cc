@@ -689,10 +689,11 @@ absl::Status Daemon::Init() {
     AzureOptions ao;
     ao.tpm = tpm_;
     std::error_code ec;
-    if (fs::exists(opts_.azure_vcek, ec)) {
+    if (fs::exists(opts_.azure_vcek, ec)) {  // VCEK, then optionally ASK and ARK (PEM)
       ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.azure_vcek, 64 * 1024));
       ASSIGN_OR_RETURN(auto certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
-      ao.vcek_der = certs.front();
+      ao.vcek_der = certs.front();  // then ASK, ARK when the file has them (THIM's chain)
+      ao.chain_der.assign(certs.begin() + 1, certs.end());
     } else {
       LogEvent(Level::kWarning, "platform",
                absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(),

@@ -463,16 +463,21 @@ absl::Status Tpm::NvCounterIncrement(uint32_t index) {
 }
 
 absl::StatusOr<bool> Tpm::NvDefined(uint32_t index) {
+  // Asked with TPM2_NV_ReadPublic (not the handle list): a paravisor serves its own indices.
   std::lock_guard<std::mutex> lock(impl_->mu);
-  TPMI_YES_NO more = TPM2_NO;
-  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
+  NvHandle nv{impl_->esys};
   TSS2_RC rc = WithRetry([&] {
-    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
+    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &nv.tr);
   });
-  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
-  return cap->data.handles.count > 0 && cap->data.handles.handle[0] == index;
+  if (rc == TSS2_RC_SUCCESS) return true;
+  const TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
+  if ((base & TPM2_RC_FMT1) != 0 && (base & 0x3f) == (TPM2_RC_HANDLE & 0x3f)) {
+    nv.tr = ESYS_TR_NONE;
+    return false;
+  }
+  nv.tr = ESYS_TR_NONE;
+  return TpmError(absl::StrCat("NV_ReadPublic(0x", absl::Hex(index), ")"), rc);
 }
 
 absl::Status Tpm::NvDefineOwner(uint32_t index, uint16_t size) {

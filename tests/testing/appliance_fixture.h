@@ -51,6 +51,7 @@ class Swtpm {
  public:
   explicit Swtpm(const std::filesystem::path& dir);
   std::string tcti() const;
+  int port() const { return port_; }  // TPM commands; the control channel is port() + 1
   void Stop() { proc_->Stop(); }
 
  private:

@@ -94,6 +94,7 @@ class TdQuoteService {
 struct AzureOptions {
   std::shared_ptr<Tpm> tpm;
   std::vector<uint8_t> vcek_der;
+  std::vector<std::vector<uint8_t>> chain_der;  // ASK, ARK (optional)
   std::shared_ptr<TdQuoteService> td_quote_service;
   int max_polls = 50;
   int poll_interval_ms = 20;
