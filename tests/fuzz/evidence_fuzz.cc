@@ -1,5 +1,6 @@
 // libFuzzer target: a whole appliance.v1.Evidence bundle through VerifyEvidence (protobuf parse,
-// binding, SNP report and certificates, TPM quote, CEL log), with fixed expectations.
+// binding, SNP report and certificates, Azure HCL report, TPM quote, CEL log), with fixed
+// expectations, and again unbound (issue 11).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -23,5 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   e.now = absl::FromUnixSeconds(1767225600);
   attest::CheckLog log;
   (void)attest::VerifyEvidence(std::span<const uint8_t>(data, size), e, log);
+  // `--unbound` (issue 11): no binding, no reference, every platform's chain still parsed.
+  attest::EvidenceExpectations unbound;
+  unbound.unbound = true;
+  unbound.allow_vtpm_only = true;
+  unbound.now = e.now;
+  attest::CheckLog unbound_log;
+  (void)attest::VerifyEvidence(std::span<const uint8_t>(data, size), unbound, unbound_log);
   return 0;
 }
