@@ -45,6 +45,7 @@
 #include "log.h"
 #include "reference.h"
 #include "seal_cli.h"
+#include "vhd.h"
 
 namespace {
 
@@ -331,6 +332,22 @@ int main(int argc, char** argv) {
     std::fputs(proof->c_str(), stdout);
     exit_code = 0;
   });
+  std::string vhd_path;
+  uint64_t vhd_epoch = 0;
+  auto* vhd = app.add_subcommand(
+      "vhd-footer", "append a fixed-VHD footer to a copy of the raw disk (Azure; docs/cloud.md)");
+  vhd->add_option("FILE", vhd_path, "the copy of image.raw that becomes the VHD")->required();
+  vhd->add_option("--source-date-epoch", vhd_epoch,
+                  "the build's SOURCE_DATE_EPOCH (the footer's time and unique id)")
+      ->required();
+  vhd->callback([&] {
+    absl::Status st = appliance::release::AppendVhdFooter(vhd_path, vhd_epoch);
+    if (!st.ok())
+      std::fprintf(stderr, "appliance-release vhd-footer: error: %s\n",
+                   std::string(st.message()).c_str());
+    exit_code = st.ok() ? 0 : 2;
+  });
+
   appliance::release::AddChannelCommands(app, exit_code);
   appliance::release::AddSealCommands(app, exit_code);
   try {
