@@ -30,7 +30,7 @@ build_asan() {
   cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DAPPLIANCE_SANITIZE=ON -DAPPLIANCE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$ROOT/build-asan" -j "$JOBS" --target supervisor_integration_tests tpm_esys_tests \
-    systemd_runner_tests updater_tests sealed_model_tests azure_supervisor_tests
+    systemd_runner_tests updater_tests sealed_model_tests cloud_supervisor_tests
 }
 
 vectors_dir() {

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   app.add_option("--software-rsa-bits", o.software_rsa_bits,
                  "software-snp only: RSA size of the test ARK/ASK (AMD's: 4096)")
       ->check(CLI::IsMember({2048, 3072, 4096}));
+  app.add_flag("--software-vlek", o.software_vlek,
+               "software-snp only: sign reports with a VLEK (ASVK chain; AWS's kind of key)");
   app.add_option("--firmware-event-log", event_log,
                  "TCG firmware event log sent with the evidence (default: the kernel's "
                  "binary_bios_measurements when tpm.tcti is a device)");

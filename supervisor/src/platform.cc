@@ -219,17 +219,20 @@ class SoftwareSnpProducer : public EvidenceProducer {
     tcb.bl = 3;
     tcb.snp = 8;
     tcb.ucode = 115;
-    auto fields = attest::testing::MakeReportFields(signer_->product(), 3, tcb, chip_id_);
+    // A VLEK report does not reveal the chip: its chip id is zero.
+    const std::array<uint8_t, 64> chip =
+        vek_.kind == attest::snp::SigningKey::kVlek ? std::array<uint8_t, 64>{} : chip_id_;
+    auto fields = attest::testing::MakeReportFields(signer_->product(), 3, tcb, chip);
     fields.policy = attest::snp::DecodeGuestPolicy(options_.policy);
     fields.report_data = report_data;
     fields.measurement = options_.measurement;
     fields.host_data = options_.host_data;
-    fields.signing_key = attest::snp::SigningKey::kVcek;
+    fields.signing_key = vek_.kind;
     ASSIGN_OR_RETURN(auto report, signer_->SignReport(fields, vek_));
     auto* snp = out.mutable_snp();
     snp->set_report(report.data(), report.size());
     snp->set_vek_der(vek_.cert_der.data(), vek_.cert_der.size());
-    for (const auto& c : signer_->Chain(attest::snp::SigningKey::kVcek)) {
+    for (const auto& c : signer_->Chain(vek_.kind)) {
       snp->add_chain_der(c.data(), c.size());
     }
     return absl::OkStatus();
@@ -397,6 +400,10 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
   vek_options.tcb.bl = 3;
   vek_options.tcb.snp = 8;
   vek_options.tcb.ucode = 115;
+  if (options.vlek) {
+    vek_options.kind = attest::snp::SigningKey::kVlek;
+    vek_options.csp_id = "CN=software-snp-signer.test (AWS-style VLEK, TEST)";
+  }
   ASSIGN_OR_RETURN(auto vek, signer->IssueVek(vek_options));
   if (!options.roots_out_dir.empty()) {
     ASSIGN_OR_RETURN(std::string pem, attest::CertificatesToPem({signer->ark_der()}));
@@ -439,10 +446,16 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
 absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions options) {
   if (!options.tpm) return absl::FailedPreconditionError("platform azure needs the vTPM");
   if (options.max_polls < 1) options.max_polls = 1;
-  ASSIGN_OR_RETURN(bool present, options.tpm->NvDefined(attest::azure::kHclReportNvIndex));
-  if (!present) {
-    return absl::UnavailableError(
-        "Azure: the vTPM has no HCL report index 0x01400001 (not an Azure confidential VM)");
+  // The paravisor is there: its HCL report index reads and parses (the paravisor answers for
+  // this index itself; it need not appear in the vTPM's handle list).
+  auto bytes = options.tpm->NvReadOwner(attest::azure::kHclReportNvIndex, kMaxBlob);
+  if (!bytes.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "Azure: no HCL report in vTPM NV index 0x01400001 (not an Azure confidential VM?): ",
+        bytes.status().message()));
+  }
+  if (auto hcl = attest::azure::ParseHclReport(*bytes); !hcl.ok()) {
+    return absl::UnavailableError(absl::StrCat("Azure: ", hcl.status().message()));
   }
   return std::make_unique<AzureProducer>(std::move(options));
 }

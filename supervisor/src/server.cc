@@ -570,6 +570,9 @@ absl::StatusOr<Evidence> Daemon::BuildEvidence(const std::string& nonce,
       t->set_attest(quote.attest.data(), quote.attest.size());
       t->set_signature(quote.signature.data(), quote.signature.size());
       t->set_ak_public(tpm_->ak_public().data(), tpm_->ak_public().size());
+      if (!tpm_->ak_certificate().empty()) {
+        t->add_ak_cert_chain_der(tpm_->ak_certificate().data(), tpm_->ak_certificate().size());
+      }
       t->set_trust(cfg_.tpm_trust == "in_tcb" ? appliance::v1::TPM_TRUST_IN_TCB
                                               : appliance::v1::TPM_TRUST_HOST);
       for (const auto& [alg, pcrs] : quote.pcrs) {
@@ -646,7 +649,8 @@ absl::Status Daemon::Init() {
     ASSIGN_OR_RETURN(auto tpm, Tpm::Open(cfg_.tcti, persistent_ak));
     tpm_ = std::move(tpm);
     LogEvent(Level::kInfo, "vtpm",
-             absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust),
+             absl::StrCat("vTPM open (", cfg_.tcti, "), trust ", cfg_.tpm_trust,
+                          ", AK: ", tpm_->ak_origin()),
              {{"TPM_BANKS", std::to_string(tpm_->banks().size())}});
     RETURN_IF_ERROR(LoadFirmwareEventLog());
     if (release_) {
@@ -662,6 +666,7 @@ absl::Status Daemon::Init() {
     if (opts_.software_debug) so.policy |= 1ull << 19;
     so.roots_out_dir = opts_.software_roots_dir;
     so.rsa_bits = opts_.software_rsa_bits;
+    so.vlek = opts_.software_vlek;
     ASSIGN_OR_RETURN(producer_, MakeSoftwareSnpProducer(so));
   } else if (cfg_.platform == "software-tdx") {
     SoftwareTdxOptions to;

@@ -17,6 +17,7 @@ struct DaemonOptions {
   std::filesystem::path software_roots_dir;
   bool software_debug = false;  // software-snp: sign reports with the DEBUG policy bit
   int software_rsa_bits = 4096;
+  bool software_vlek = false;  // software-snp: sign with a VLEK (AWS's kind of key), not a VCEK
   // The firmware's TCG event log, sent in every evidence bundle so that a verifier can replay the
   // boot PCRs of the quote. Empty: the kernel's (securityfs) when the vTPM is a device of this
   // machine (tcti "device:…"), none otherwise (a swtpm on a host is not the machine's TPM).

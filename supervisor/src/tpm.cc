@@ -107,7 +107,7 @@ absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti,
 }
 
 absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::unique_lock<std::mutex> lock(impl_->mu);
   // Allocated banks.
   TPMI_YES_NO more = TPM2_NO;
   TPMS_CAPABILITY_DATA* caps_raw = nullptr;
@@ -126,7 +126,34 @@ absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
     if (any && SupportedBank(sel.hash)) banks_.push_back(sel.hash);
   }
   if (banks_.empty()) return absl::FailedPreconditionError("vTPM: no allocated SHA PCR bank");
-  return persistent_ak ? LoadPersistentAk(*persistent_ak) : CreateAk();
+  if (persistent_ak) {
+    ak_origin_ = absl::StrCat("persistent AK 0x", absl::Hex(*persistent_ak));
+    return LoadPersistentAk(*persistent_ak);
+  }
+  // Google Cloud: the AK template Google certifies, and its certificate.
+  std::vector<uint8_t> tmpl;
+  lock.unlock();  // the NV calls below take the lock themselves
+  ASSIGN_OR_RETURN(bool gce, NvDefined(kGceAkTemplateNvIndexRsa));
+  if (gce) {
+    ASSIGN_OR_RETURN(tmpl, NvReadOwner(kGceAkTemplateNvIndexRsa, 1024));
+    ASSIGN_OR_RETURN(bool has_cert, NvDefined(kGceAkCertNvIndexRsa));
+    if (has_cert) {
+      ASSIGN_OR_RETURN(ak_certificate_, NvReadOwner(kGceAkCertNvIndexRsa, 8192));
+      // The index may be larger than the DER certificate (zero padded): keep the DER's length.
+      if (ak_certificate_.size() >= 4 && ak_certificate_[0] == 0x30 && ak_certificate_[1] == 0x82) {
+        const size_t len = 4 + (static_cast<size_t>(ak_certificate_[2]) << 8 | ak_certificate_[3]);
+        if (len <= ak_certificate_.size()) ak_certificate_.resize(len);
+      }
+    }
+    ak_origin_ =
+        absl::StrCat("Google Cloud AK (template NV 0x", absl::Hex(kGceAkTemplateNvIndexRsa),
+                     has_cert ? ", certificate NV 0x" : ", no certificate",
+                     has_cert ? absl::StrCat(absl::Hex(kGceAkCertNvIndexRsa), ")") : ")");
+  } else {
+    ak_origin_ = "own ECC P-256 AK (endorsement hierarchy)";
+  }
+  lock.lock();
+  return CreateAk(tmpl);
 }
 
 absl::Status Tpm::LoadPersistentAk(uint32_t handle) {
@@ -168,21 +195,38 @@ absl::Status Tpm::LoadPersistentAk(uint32_t handle) {
   return absl::OkStatus();
 }
 
-absl::Status Tpm::CreateAk() {
+absl::Status Tpm::CreateAk(const std::vector<uint8_t>& tmpl) {
   TSS2_RC rc = TSS2_RC_SUCCESS;
   // The AK: a restricted ECDSA P-256 / SHA-256 signing primary in the endorsement hierarchy.
   TPM2B_PUBLIC in_public{};
   TPMT_PUBLIC& pub = in_public.publicArea;
-  pub.type = TPM2_ALG_ECC;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA;
-  pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-  pub.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-  pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+  if (!tmpl.empty()) {
+    size_t off = 0;
+    rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(tmpl.data(), tmpl.size(), &off, &pub);
+    // Google's template index may be zero padded after the TPMT_PUBLIC.
+    bool padding_zero =
+        rc == TSS2_RC_SUCCESS && std::all_of(tmpl.begin() + static_cast<std::ptrdiff_t>(off),
+                                             tmpl.end(), [](uint8_t b) { return b == 0; });
+    const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
+                             TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_SENSITIVEDATAORIGIN;
+    if (!padding_zero || (pub.objectAttributes & need) != need ||
+        (pub.objectAttributes & TPMA_OBJECT_DECRYPT) != 0) {
+      return absl::FailedPreconditionError(
+          "vTPM: the AK template in NV 0x01c10001 is not a restricted signing key's TPMT_PUBLIC");
+    }
+  }
+  if (tmpl.empty()) {
+    pub.type = TPM2_ALG_ECC;
+    pub.nameAlg = TPM2_ALG_SHA256;
+    pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                           TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                           TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA;
+    pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+    pub.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+  }
   TPM2B_SENSITIVE_CREATE sensitive{};
   TPM2B_DATA outside{};
   TPML_PCR_SELECTION creation_pcr{};
@@ -463,21 +507,18 @@ absl::Status Tpm::NvCounterIncrement(uint32_t index) {
 }
 
 absl::StatusOr<bool> Tpm::NvDefined(uint32_t index) {
-  // Asked with TPM2_NV_ReadPublic (not the handle list): a paravisor serves its own indices.
+  // Asked through the handle list: a missing index is no error (TPM2_NV_ReadPublic would make
+  // tpm2-tss log one).
   std::lock_guard<std::mutex> lock(impl_->mu);
-  NvHandle nv{impl_->esys};
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
   TSS2_RC rc = WithRetry([&] {
-    return Esys_TR_FromTPMPublic(impl_->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                 &nv.tr);
+    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
   });
-  if (rc == TSS2_RC_SUCCESS) return true;
-  const TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
-  if ((base & TPM2_RC_FMT1) != 0 && (base & 0x3f) == (TPM2_RC_HANDLE & 0x3f)) {
-    nv.tr = ESYS_TR_NONE;
-    return false;
-  }
-  nv.tr = ESYS_TR_NONE;
-  return TpmError(absl::StrCat("NV_ReadPublic(0x", absl::Hex(index), ")"), rc);
+  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
+  return cap->data.handles.count > 0 && cap->data.handles.handle[0] == index;
 }
 
 absl::Status Tpm::NvDefineOwner(uint32_t index, uint16_t size) {

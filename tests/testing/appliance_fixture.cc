@@ -240,6 +240,21 @@ IssuedCert TestPki::Issue(const std::string& cn, const std::string& name) {
   return out;
 }
 
+std::vector<uint8_t> TestPki::IssueForKey(const std::string& cn,
+                                          const std::vector<uint8_t>& spki_der) {
+  const unsigned char* p = spki_der.data();
+  EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size()));
+  if (key == nullptr) throw std::runtime_error("IssueForKey: not a SubjectPublicKeyInfo");
+  X509* cert = MakeCert(cn, "Competition", key, impl_->cert, impl_->key, false);
+  int n = i2d_X509(cert, nullptr);
+  std::vector<uint8_t> der(static_cast<size_t>(n));
+  unsigned char* out = der.data();
+  i2d_X509(cert, &out);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return der;
+}
+
 std::string MakeLaunchConfig(const LaunchConfigSpec& s) {
   nlohmann::json allowed = nlohmann::json::array();
   for (const auto& a : s.allowed_subjects) allowed.push_back({{"subject", a}});

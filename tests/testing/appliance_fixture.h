@@ -71,6 +71,8 @@ class TestPki {
   ~TestPki();
   const std::string& ca_pem() const { return ca_pem_; }
   IssuedCert Issue(const std::string& cn, const std::string& name);
+  // A certificate (DER) for a public key given as SubjectPublicKeyInfo DER (e.g. a vTPM AK).
+  std::vector<uint8_t> IssueForKey(const std::string& cn, const std::vector<uint8_t>& spki_der);
 
  private:
   struct Impl;

@@ -55,6 +55,7 @@ struct SoftwareSnpOptions {
   uint64_t policy = 0x30000;              // SMT allowed; set bit 19 for a debug guest
   std::filesystem::path roots_out_dir;
   int rsa_bits = 4096;
+  bool vlek = false;  // sign with a VLEK (chip id zero, ASVK chain), as on AWS
 };
 absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareSnpProducer(
     const SoftwareSnpOptions& options);

@@ -21,6 +21,10 @@
 
 namespace appliance::supervisor {
 
+// Google Cloud's vTPM NV indices (RSA): the AK certificate and the AK template.
+inline constexpr uint32_t kGceAkCertNvIndexRsa = 0x01c10000;
+inline constexpr uint32_t kGceAkTemplateNvIndexRsa = 0x01c10001;
+
 struct TpmQuote {
   std::vector<uint8_t> attest;     // marshalled TPMS_ATTEST
   std::vector<uint8_t> signature;  // marshalled TPMT_SIGNATURE
@@ -42,6 +46,11 @@ class Tpm {
   const std::vector<uint16_t>& banks() const { return banks_; }
   // The AK's marshalled TPMT_PUBLIC (what the evidence carries and the binding's `ak` names).
   const std::vector<uint8_t>& ak_public() const { return ak_public_; }
+  // Google Cloud's vTPM (issue 11, docs/cloud.md): where NV 0x01c10001 holds the AK template
+  // Google certifies, the AK is that template's primary in the endorsement hierarchy (instead of
+  // our own ECC AK) and its certificate (NV 0x01c10000, DER) is here; empty elsewhere.
+  const std::vector<uint8_t>& ak_certificate() const { return ak_certificate_; }
+  std::string ak_origin() const { return ak_origin_; }
 
   // TPM2_PCR_Extend with one digest per bank given.
   absl::Status Extend(uint32_t pcr, const std::map<uint16_t, std::vector<uint8_t>>& digests);
@@ -62,7 +71,7 @@ class Tpm {
   absl::Status NvCounterIncrement(uint32_t index);
 
   // Ordinary NV indices with owner authorization (Azure's paravisor indices, docs/cloud.md).
-  //   NvDefined: whether the index exists.
+  //   NvDefined: whether the index is in the TPM's handle list.
   //   NvDefineOwner: an ordinary index of `size` bytes, OWNERREAD | OWNERWRITE (AlreadyExists).
   //   NvWriteOwner / NvReadOwner: the whole contents, in chunks the TPM accepts; the read is
   //     bounded by `max_size` (OutOfRange when the index is larger).
@@ -75,11 +84,15 @@ class Tpm {
   struct Impl;
   explicit Tpm(std::unique_ptr<Impl> impl);
   absl::Status Init(std::optional<uint32_t> persistent_ak);
-  absl::Status CreateAk();
+  // Our restricted ECC P-256 AK, or (`tmpl` non-empty) the primary of a marshalled TPMT_PUBLIC
+  // template, in the endorsement hierarchy.
+  absl::Status CreateAk(const std::vector<uint8_t>& tmpl);
   absl::Status LoadPersistentAk(uint32_t handle);
   std::unique_ptr<Impl> impl_;
   std::vector<uint16_t> banks_;
   std::vector<uint8_t> ak_public_;
+  std::vector<uint8_t> ak_certificate_;
+  std::string ak_origin_;
 };
 
 // PCR 15 of a vTPM, as a runtime-log register.
