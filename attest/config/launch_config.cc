@@ -181,9 +181,9 @@ absl::StatusOr<LaunchConfig> ParseLaunchConfig(std::span<const uint8_t> bytes) {
                      Hex32(container["expected_digest"], "container.expected_digest", "sha256:"));
   }
 
-  ASSIGN_OR_RETURN(c.platform,
-                   OneOf(j["platform"], "platform",
-                         {"snp", "tdx", "azure", "vtpm-only", "software-snp", "software-tdx"}));
+  ASSIGN_OR_RETURN(c.platform, OneOf(j["platform"], "platform",
+                                     {"auto", "snp", "tdx", "azure", "vtpm-only", "software-snp",
+                                      "software-tdx"}));
   const json& tpm = j["tpm"];
   RETURN_IF_ERROR(Keys(tpm, "tpm", {"tcti", "trust"}, {"tcti", "trust"}));
   ASSIGN_OR_RETURN(c.tcti, String(tpm["tcti"], "tpm.tcti", 1024));

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "appliance/v1/evidence.pb.h"
 #include "attest/azure/azure.h"
@@ -458,6 +459,44 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions
     return absl::UnavailableError(absl::StrCat("Azure: ", hcl.status().message()));
   }
   return std::make_unique<AzureProducer>(std::move(options));
+}
+
+absl::StatusOr<std::string> ProbePlatform(Tpm* tpm, const fs::path& tsm_root,
+                                          const fs::path& sev_guest) {
+  std::vector<std::string> tried;
+  if (tpm != nullptr) {
+    auto bytes = tpm->NvReadOwner(attest::azure::kHclReportNvIndex, kMaxBlob);
+    if (bytes.ok() && attest::azure::ParseHclReport(*bytes).ok()) return std::string("azure");
+    tried.push_back("no Azure HCL report in vTPM NV 0x01400001");
+  } else {
+    tried.push_back("no vTPM (so no Azure paravisor)");
+  }
+  std::error_code ec;
+  if (fs::is_directory(tsm_root, ec)) {
+    static std::atomic<uint64_t> counter{0};
+    const fs::path entry =
+        tsm_root / absl::StrCat("appliance-probe-", getpid(), "-", counter.fetch_add(1));
+    if (mkdir(entry.c_str(), 0700) == 0) {
+      auto provider = ReadSmallFile(entry / "provider");
+      rmdir(entry.c_str());
+      if (provider.ok()) {
+        const std::string p = Trimmed(*provider);
+        if (p == "sev_guest") return std::string("snp");
+        if (p == "tdx_guest") return std::string("tdx");
+        tried.push_back(absl::StrCat("configfs-tsm provider \"", p, "\" is not SEV-SNP or TDX"));
+      } else {
+        tried.push_back(std::string(provider.status().message()));
+      }
+    } else {
+      tried.push_back(absl::StrCat("configfs-tsm: mkdir: ", std::strerror(errno)));
+    }
+  } else {
+    tried.push_back(absl::StrCat("no configfs-tsm at ", tsm_root.string()));
+  }
+  if (fs::exists(sev_guest, ec)) return std::string("snp");
+  tried.push_back(absl::StrCat("no ", sev_guest.string()));
+  return absl::NotFoundError(absl::StrCat("platform auto: no confidential platform found (",
+                                          absl::StrJoin(tried, "; "), ")"));
 }
 
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer() {

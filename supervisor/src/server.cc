@@ -343,6 +343,7 @@ class Daemon {
   std::unique_ptr<Audit> audit_;
   std::shared_ptr<Tpm> tpm_;
   std::unique_ptr<EvidenceProducer> producer_;
+  std::string platform_;                              // cfg_.platform, or what "auto" probed
   std::shared_ptr<SoftwareRegister> software_rtmr3_;  // software-tdx: the simulated RTMR3
   std::unique_ptr<RuntimeLog> log_;
   std::mutex evidence_mu_;
@@ -641,11 +642,20 @@ absl::Status Daemon::Init() {
 
   RETURN_IF_ERROR(LoadRelease());
 
-  // 1. Platform and vTPM.
+  // 1. Platform and vTPM. "auto": probed (Azure's paravisor, configfs-tsm, /dev/sev-guest).
+  platform_ = cfg_.platform;
+  if (platform_ == "auto") {
+    std::unique_ptr<Tpm> probe_tpm;
+    if (!cfg_.tcti.empty()) {
+      ASSIGN_OR_RETURN(probe_tpm, Tpm::Open(cfg_.tcti));
+    }
+    ASSIGN_OR_RETURN(platform_, ProbePlatform(probe_tpm.get()));
+    LogEvent(Level::kInfo, "platform", absl::StrCat("platform auto: probed ", platform_));
+  }
   if (!cfg_.tcti.empty()) {
     // Azure: the quote must come from the paravisor's AK, the one its HCL report names.
     std::optional<uint32_t> persistent_ak;
-    if (cfg_.platform == "azure") persistent_ak = attest::azure::kAkPersistentHandle;
+    if (platform_ == "azure") persistent_ak = attest::azure::kAkPersistentHandle;
     ASSIGN_OR_RETURN(auto tpm, Tpm::Open(cfg_.tcti, persistent_ak));
     tpm_ = std::move(tpm);
     LogEvent(Level::kInfo, "vtpm",
@@ -659,7 +669,7 @@ absl::Status Daemon::Init() {
       RETURN_IF_ERROR(ReleaseCounter(*tpm_).CheckInstallable(release_->first));
     }
   }
-  if (cfg_.platform == "software-snp") {
+  if (platform_ == "software-snp") {
     SoftwareSnpOptions so;
     ASSIGN_OR_RETURN(so.measurement, SoftwareLaunchDigest());
     so.host_data = cfg_.sha256;
@@ -668,7 +678,7 @@ absl::Status Daemon::Init() {
     so.rsa_bits = opts_.software_rsa_bits;
     so.vlek = opts_.software_vlek;
     ASSIGN_OR_RETURN(producer_, MakeSoftwareSnpProducer(so));
-  } else if (cfg_.platform == "software-tdx") {
+  } else if (platform_ == "software-tdx") {
     SoftwareTdxOptions to;
     ASSIGN_OR_RETURN(to.mrtd, SoftwareLaunchDigest());
     auto config384 = attest::tpm::Hash(attest::tpm::kAlgSha384, config_bytes_);
@@ -680,11 +690,11 @@ absl::Status Daemon::Init() {
     to.debug = opts_.software_debug;
     to.roots_out_dir = opts_.software_roots_dir;
     ASSIGN_OR_RETURN(producer_, MakeSoftwareTdxProducer(to));
-  } else if (cfg_.platform == "snp") {
+  } else if (platform_ == "snp") {
     ASSIGN_OR_RETURN(producer_, ProbeSnpProducer());
-  } else if (cfg_.platform == "tdx") {
+  } else if (platform_ == "tdx") {
     ASSIGN_OR_RETURN(producer_, MakeConfigfsTsmProducer("tdx_guest"));
-  } else if (cfg_.platform == "azure") {
+  } else if (platform_ == "azure") {
     if (!tpm_) return absl::FailedPreconditionError("platform azure needs tpm.tcti (the vTPM)");
     if (cfg_.tpm_trust != "in_tcb") {
       return absl::FailedPreconditionError(
@@ -705,12 +715,12 @@ absl::Status Daemon::Init() {
                             "; evidence carries none (docs/cloud.md)"));
     }
     ASSIGN_OR_RETURN(producer_, MakeAzureProducer(std::move(ao)));
-  } else if (cfg_.platform == "vtpm-only") {
+  } else if (platform_ == "vtpm-only") {
     if (!tpm_) return absl::FailedPreconditionError("platform vtpm-only needs tpm.tcti");
     producer_ = MakeVtpmOnlyProducer();
   } else {
     return absl::UnimplementedError(
-        absl::StrCat("platform '", cfg_.platform, "' has no evidence producer in this build"));
+        absl::StrCat("platform '", platform_, "' has no evidence producer in this build"));
   }
   LogEvent(Level::kInfo, "platform", absl::StrCat("evidence producer: ", producer_->name()));
 
@@ -721,13 +731,13 @@ absl::Status Daemon::Init() {
            : std::vector<uint16_t>{attest::tpm::kAlgSha256, attest::tpm::kAlgSha384};
   std::vector<std::shared_ptr<MeasurementRegister>> regs;
   if (tpm_) regs.push_back(std::make_shared<TpmRegister>(tpm_, RuntimeLog::kRuntimePcr));
-  if (cfg_.platform == "tdx" || cfg_.platform == "software-tdx") {
+  if (platform_ == "tdx" || platform_ == "software-tdx") {
     if (std::find(algs.begin(), algs.end(), attest::tpm::kAlgSha384) == algs.end()) {
       algs.push_back(attest::tpm::kAlgSha384);
     }
   }
   if (software_rtmr3_) regs.push_back(software_rtmr3_);
-  if (cfg_.platform == "tdx") {
+  if (platform_ == "tdx") {
     auto rtmr = SysfsRtmrRegister::Create(SysfsRtmrRegister::kDefaultPath);
     if (rtmr.ok()) {
       regs.push_back(std::move(*rtmr));

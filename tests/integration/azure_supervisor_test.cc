@@ -61,12 +61,14 @@ class AzureSupervisorTest : public ::testing::Test {
 
     LaunchConfigSpec spec;
     spec.ca_pem = pki_->ca_pem();
-    spec.platform = "azure";
+    spec.platform = "auto";  // probed: the paravisor's HCL report index answers
     spec.tcti = paravisor_->tcti();
     spec.trust = "in_tcb";
     supervisor_ = new SupervisorProcess(dir_->path() / "appliance", MakeLaunchConfig(spec),
                                         {"--azure-vcek", vcek.string()});
     ASSERT_TRUE(supervisor_->WaitReady()) << supervisor_->log();
+    EXPECT_NE(supervisor_->log().find("platform auto: probed azure"), std::string::npos)
+        << supervisor_->log();
     // The reference accepts the paravisor's launch digest (on Azure: Microsoft's published one).
     auto ref = nlohmann::json::parse(MakeReferenceValues({ExampleModelDigest()}));
     ref["snp"]["measurements"] = {HexEncode(po.measurement)};

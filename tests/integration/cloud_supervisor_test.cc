@@ -23,6 +23,7 @@
 #include "attest/evidence.h"
 #include "attest/files.h"
 #include "attest/tpm/ak.h"
+#include "supervisor/platform.h"
 #include "supervisor/tpm.h"
 #include "test_support.h"
 #include "tls_tools.h"
@@ -224,6 +225,31 @@ TEST(GcePath, AkCertificateFromTheVtpmVerifiesAndASwappedOneIsRejected) {
   auto r2 = app.Verify(f, f.evidence, {"--ak-ca", other_ca.string()});
   EXPECT_EQ(r2.exit_code, 1) << r2.out;
   EXPECT_NE(r2.err.find("tpm.ak.certificate"), std::string::npos) << r2.err;
+}
+
+TEST(ProbePlatform, FindsSevGuestAndNeverFallsBackToVtpmOnly) {
+  ScopedTempDir dir;
+  const fs::path sev_guest = dir.path() / "sev-guest";
+  WriteFileOrDie(sev_guest, std::string());
+  auto snp = appliance::supervisor::ProbePlatform(nullptr, dir.path() / "no-tsm", sev_guest);
+  ASSERT_TRUE(snp.ok()) << snp.status();
+  EXPECT_EQ(*snp, "snp");
+  // A configfs-tsm directory whose entries have no provider (not a real configfs), no device.
+  fs::create_directories(dir.path() / "tsm");
+  auto none =
+      appliance::supervisor::ProbePlatform(nullptr, dir.path() / "tsm", dir.path() / "absent");
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(absl::IsNotFound(none.status())) << none.status();
+  EXPECT_NE(none.status().message().find("no confidential platform"), std::string::npos);
+  // A vTPM without the paravisor's index is not Azure.
+  Swtpm swtpm(dir.path() / "swtpm");
+  auto tpm = Tpm::Open(swtpm.tcti());
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  auto plain = appliance::supervisor::ProbePlatform(tpm->get(), dir.path() / "no-tsm",
+                                                    dir.path() / "absent");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.status().message().find("no Azure HCL report"), std::string::npos)
+      << plain.status();
 }
 
 }  // namespace

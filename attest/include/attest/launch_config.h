@@ -37,7 +37,9 @@ struct LaunchConfig {
   std::string container_runner = "systemd";                 // "systemd" or "namespaces"
   uint64_t container_memory_max_mib = 0;                    // 0: no MemoryMax=
   uint64_t container_cpu_quota_percent = 0;                 // 0: no CPUQuota=
-  std::string platform;   // "snp", "tdx", "azure", "vtpm-only", "software-snp", "software-tdx"
+  // "auto" (probed at start: docs/cloud.md), "snp", "tdx", "azure", "vtpm-only", "software-snp",
+  // "software-tdx"
+  std::string platform;
   std::string tcti;       // e.g. "device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321"
   std::string tpm_trust;  // "in_tcb" or "host"
   std::optional<std::array<uint8_t, 32>> release_root_sha256;

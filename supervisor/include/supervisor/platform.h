@@ -102,6 +102,14 @@ struct AzureOptions {
 };
 absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions options);
 
+// The platform this guest offers (launch config "platform": "auto"): "azure" when `tpm` (may be
+// null) answers for the HCL report index 0x01400001 with an HCL report, else "snp" or "tdx" from
+// configfs-tsm's provider under `tsm_root`, else "snp" when `sev_guest` exists. NotFound when
+// none: the supervisor never falls back to vtpm-only by itself.
+absl::StatusOr<std::string> ProbePlatform(
+    Tpm* tpm, const std::filesystem::path& tsm_root = "/sys/kernel/config/tsm/report",
+    const std::filesystem::path& sev_guest = "/dev/sev-guest");
+
 // No hardware report: `vtpm_only` (a verifier accepts it only when its policy names it).
 std::unique_ptr<EvidenceProducer> MakeVtpmOnlyProducer();
 
