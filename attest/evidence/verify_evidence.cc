@@ -1,3 +1,5 @@
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -533,13 +535,17 @@ absl::StatusOr<VerifiedEvidence> VerifyEvidence(std::span<const uint8_t> bytes,
     if (hcl_ak) {
       // The quote's AK is the one the hardware report vouches for, and that vTPM is the
       // paravisor's (inside the trust boundary).
-      ASSIGN_OR_RETURN(auto have, tpm::AkSpkiDer(ak));
-      ASSIGN_OR_RETURN(auto want, tpm::AkSpkiDer(*hcl_ak));
-      RETURN_IF_ERROR(log.Expect(
-          have == want, "azure.ak.quote",
-          absl::StrCat("the quote's AK (", ak.Describe(), ", SPKI SHA-256 ",
-                       HexEncode(ossl::Sha256(have)), ") is not HCLAkPub from the HCL report (",
-                       hcl_ak->Describe(), ", SPKI SHA-256 ", HexEncode(ossl::Sha256(want)), ")")));
+      // Compared as decoded keys (OpenSSL); encoded only to name them when they differ.
+      if (!ak.key || !hcl_ak->key || EVP_PKEY_eq(ak.key.get(), hcl_ak->key.get()) != 1) {
+        ASSIGN_OR_RETURN(auto have, tpm::AkSpkiDer(ak));
+        ASSIGN_OR_RETURN(auto want, tpm::AkSpkiDer(*hcl_ak));
+        return log.Fail("azure.ak.quote",
+                        absl::StrCat("the quote's AK (", ak.Describe(), ", SPKI SHA-256 ",
+                                     HexEncode(ossl::Sha256(have)),
+                                     ") is not HCLAkPub from the HCL report (", hcl_ak->Describe(),
+                                     ", SPKI SHA-256 ", HexEncode(ossl::Sha256(want)), ")"));
+      }
+      log.Pass("azure.ak.quote", absl::StrCat("the quote's AK is HCLAkPub (", ak.Describe(), ")"));
       RETURN_IF_ERROR(log.Expect(t.trust() == appliance::v1::TPM_TRUST_IN_TCB, "tpm.trust",
                                  "Azure's paravisor vTPM is inside the trust boundary; the "
                                  "evidence labels it " +
