@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "attest/encoding.h"
+#include "attest/files.h"
 #include "attest/status.h"
+#include "attest/verify_options.h"
 #include "common/openssl_util.h"
 
 namespace attest::testing {
@@ -351,6 +353,41 @@ std::string QeIdentityJson(uint16_t isvsvn_up_to_date, const std::string& issue,
       "\",\"isvprodid\":", SoftwareTdxSigner::kQeProdId,
       ",\"tcbLevels\":[{\"tcb\":{\"isvsvn\":", isvsvn_up_to_date,
       "},\"tcbStatus\":\"UpToDate\"},{\"tcb\":{\"isvsvn\":0},\"tcbStatus\":\"OutOfDate\"}]}");
+}
+
+SoftwareTdxSigner::QuoteSpec DefaultTestQuoteSpec() {
+  SoftwareTdxSigner::QuoteSpec s;
+  s.version = 4;
+  s.body.tee_tcb_svn = {5, 0, 2};
+  s.pck_tcb = {4, 4, 2, 2, 4, 1, 0, 5};
+  s.pcesvn = 13;
+  return s;
+}
+
+absl::Status WriteTestTdxRoots(const SoftwareTdxSigner& signer,
+                               const SoftwareTdxSigner::QuoteSpec& spec,
+                               const std::filesystem::path& dir) {
+  TestTcbLevel level;
+  level.sgx = spec.pck_tcb;
+  level.pcesvn = spec.pcesvn;
+  level.tdx = spec.body.tee_tcb_svn;
+  level.status = "UpToDate";
+  const std::string issue = FormatRfc3339(absl::Now() - absl::Hours(24));
+  const std::string next = FormatRfc3339(absl::Now() + absl::Hours(24 * 30));
+  ASSIGN_OR_RETURN(auto tcb_info,
+                   signer.SignCollateral("tcbInfo", TcbInfoJson(spec.fmspc, {level}, issue, next)));
+  ASSIGN_OR_RETURN(
+      auto qe_identity,
+      signer.SignCollateral("enclaveIdentity", QeIdentityJson(spec.qe_isvsvn, issue, next)));
+  ASSIGN_OR_RETURN(auto chain, CertificatesToPem(signer.tcb_signing_chain()));
+  ASSIGN_OR_RETURN(auto root, CertificatesToPem({signer.root_der()}));
+  const std::filesystem::path collateral = dir / "tdx-collateral";
+  std::error_code ec;
+  std::filesystem::create_directories(collateral, ec);
+  RETURN_IF_ERROR(WriteFileAtomically(collateral / "tcb_info.json", tcb_info));
+  RETURN_IF_ERROR(WriteFileAtomically(collateral / "qe_identity.json", qe_identity));
+  RETURN_IF_ERROR(WriteFileAtomically(collateral / "tcb_info_issuer_chain.pem", chain));
+  return WriteFileAtomically(dir / "tdx_root.pem", root);
 }
 
 }  // namespace attest::testing

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,17 @@ std::string TcbInfoJson(const std::vector<uint8_t>& fmspc, const std::vector<Tes
                         const std::string& issue, const std::string& next);
 std::string QeIdentityJson(uint16_t isvsvn_up_to_date, const std::string& issue,
                            const std::string& next);
+
+// The quote spec the supervisor's software-tdx platform (and the Azure TDX test service) signs
+// with: TDX 1.0 body, v4 quote, a TCB that the collateral below rates UpToDate.
+SoftwareTdxSigner::QuoteSpec DefaultTestQuoteSpec();
+
+// Writes what a verifier needs for `signer`'s quotes made from `spec`: `dir`/tdx_root.pem and
+// `dir`/tdx-collateral/ (tcb_info.json, qe_identity.json, tcb_info_issuer_chain.pem; TCB info and
+// QE identity signed by the test TCB signing key, valid from a day before now for 30 days).
+absl::Status WriteTestTdxRoots(const SoftwareTdxSigner& signer,
+                               const SoftwareTdxSigner::QuoteSpec& spec,
+                               const std::filesystem::path& dir);
 
 }  // namespace attest::testing
 

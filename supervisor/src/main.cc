@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   std::string azure_vcek = o.azure_vcek.string();
   app.add_option("--azure-vcek", azure_vcek,
                  "platform azure: the VCEK certificate sent with the HCL report (docs/cloud.md)");
+  app.add_option("--azure-imds", o.azure_imds,
+                 "platform azure: the Instance Metadata Service (THIM VCEK, TD quotes)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -255,12 +255,7 @@ class SoftwareTdxProducer : public EvidenceProducer {
   std::string name() const override { return "SoftwareTdxSigner (TEST, not Intel)"; }
 
   static attest::testing::SoftwareTdxSigner::QuoteSpec Spec() {
-    attest::testing::SoftwareTdxSigner::QuoteSpec s;
-    s.version = 4;
-    s.body.tee_tcb_svn = {5, 0, 2};
-    s.pck_tcb = {4, 4, 2, 2, 4, 1, 0, 5};
-    s.pcesvn = 13;
-    return s;
+    return attest::testing::DefaultTestQuoteSpec();
   }
 
   absl::Status Produce(const ReportData& report_data, appliance::v1::Evidence& out) override {
@@ -417,29 +412,8 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeSoftwareTdxProducer(
     const SoftwareTdxOptions& options) {
   ASSIGN_OR_RETURN(auto signer, attest::testing::SoftwareTdxSigner::Create());
   if (!options.roots_out_dir.empty()) {
-    const auto spec = SoftwareTdxProducer::Spec();
-    attest::testing::TestTcbLevel level;
-    level.sgx = spec.pck_tcb;
-    level.pcesvn = spec.pcesvn;
-    level.tdx = spec.body.tee_tcb_svn;
-    level.status = "UpToDate";
-    const std::string issue = attest::FormatRfc3339(absl::Now() - absl::Hours(24));
-    const std::string next = attest::FormatRfc3339(absl::Now() + absl::Hours(24 * 30));
-    ASSIGN_OR_RETURN(auto tcb_info,
-                     signer->SignCollateral("tcbInfo", attest::testing::TcbInfoJson(
-                                                           spec.fmspc, {level}, issue, next)));
-    ASSIGN_OR_RETURN(auto qe_identity,
-                     signer->SignCollateral("enclaveIdentity", attest::testing::QeIdentityJson(
-                                                                   spec.qe_isvsvn, issue, next)));
-    ASSIGN_OR_RETURN(auto chain, attest::CertificatesToPem(signer->tcb_signing_chain()));
-    ASSIGN_OR_RETURN(auto root, attest::CertificatesToPem({signer->root_der()}));
-    const fs::path dir = options.roots_out_dir / "tdx-collateral";
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "tcb_info.json", tcb_info));
-    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "qe_identity.json", qe_identity));
-    RETURN_IF_ERROR(attest::WriteFileAtomically(dir / "tcb_info_issuer_chain.pem", chain));
-    RETURN_IF_ERROR(attest::WriteFileAtomically(options.roots_out_dir / "tdx_root.pem", root));
+    RETURN_IF_ERROR(attest::testing::WriteTestTdxRoots(*signer, SoftwareTdxProducer::Spec(),
+                                                       options.roots_out_dir));
   }
   return std::make_unique<SoftwareTdxProducer>(std::move(signer), options);
 }

@@ -45,6 +45,7 @@
 #include "logging.h"
 #include "nlohmann/json.hpp"
 #include "supervisor.h"
+#include "supervisor/azure_imds.h"
 #include "supervisor/oci.h"
 #include "supervisor/platform.h"
 #include "supervisor/release_counter.h"
@@ -703,16 +704,30 @@ absl::Status Daemon::Init() {
     }
     AzureOptions ao;
     ao.tpm = tpm_;
+    auto imds = std::make_shared<AzureImds>(opts_.azure_imds);
+    ao.td_quote_service = MakeImdsTdQuoteService(imds);  // used only when the report is TDX
+    // The VCEK chain for an SNP HCL report: a file the operator placed, else THIM.
     std::error_code ec;
+    std::vector<std::vector<uint8_t>> certs;
+    std::string source;
     if (fs::exists(opts_.azure_vcek, ec)) {  // VCEK, then optionally ASK and ARK (PEM)
       ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.azure_vcek, 64 * 1024));
-      ASSIGN_OR_RETURN(auto certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
-      ao.vcek_der = certs.front();  // then ASK, ARK when the file has them (THIM's chain)
-      ao.chain_der.assign(certs.begin() + 1, certs.end());
+      ASSIGN_OR_RETURN(certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
+      source = opts_.azure_vcek.string();
+    } else if (auto thim = imds->VcekChain(); thim.ok()) {
+      certs = *std::move(thim);
+      source = "THIM (" + opts_.azure_imds + ")";
     } else {
-      LogEvent(Level::kWarning, "platform",
-               absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(),
-                            "; evidence carries none (docs/cloud.md)"));
+      LogEvent(
+          Level::kWarning, "platform",
+          absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(), " and none from THIM (",
+                       thim.status().message(), "); evidence carries none (docs/cloud.md)"));
+    }
+    if (!certs.empty()) {
+      ao.vcek_der = certs.front();  // then ASK, ARK when given (THIM's chain)
+      ao.chain_der.assign(certs.begin() + 1, certs.end());
+      LogEvent(Level::kInfo, "platform",
+               absl::StrCat("Azure: VCEK chain (", certs.size(), " certificates) from ", source));
     }
     ASSIGN_OR_RETURN(producer_, MakeAzureProducer(std::move(ao)));
   } else if (platform_ == "vtpm-only") {

@@ -35,6 +35,9 @@ struct DaemonOptions {
   // Azure's THIM endpoint serves it (docs/cloud.md). Absent file: the evidence carries none and
   // a verifier needs the VCEK from elsewhere.
   std::filesystem::path azure_vcek = "/run/appliance/azure-vcek.pem";
+  // platform azure: Azure's Instance Metadata Service (THIM's VCEK chain when the file above is
+  // absent; the TD quote on TDX). Tests give a loopback server.
+  std::string azure_imds = "http://169.254.169.254";
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code.

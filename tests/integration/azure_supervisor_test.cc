@@ -22,6 +22,8 @@
 #include "attest/files.h"
 #include "attest/status.h"
 #include "azure_paravisor.h"
+#include "fake_imds.h"
+#include "tdx_signer.h"
 #include "test_support.h"
 #include "tls_tools.h"
 #include "tpm_signer.h"
@@ -53,20 +55,24 @@ class AzureSupervisorTest : public ::testing::Test {
     roots_ = dir_->path() / "roots";
     fs::create_directories(roots_);
     WriteFileOrDie(roots_ / "snp_ark.pem", CertificatesToPem({paravisor_->ark_der()}));
-    const fs::path vcek = dir_->path() / "azure-vcek.pem";
-    // VCEK then ASK and ARK, as Azure's THIM endpoint serves them.
-    std::vector<std::vector<uint8_t>> chain = {paravisor_->vcek_der()};
-    for (const auto& c : paravisor_->chain_der()) chain.push_back(c);
-    WriteFileOrDie(vcek, CertificatesToPem(chain));
+    // VCEK then ASK and ARK, served as Azure's THIM endpoint serves them (no VCEK file given).
+    FakeImds::Options io;
+    io.vcek_chain = {paravisor_->vcek_der()};
+    for (const auto& c : paravisor_->chain_der()) io.vcek_chain.push_back(c);
+    imds_ = new FakeImds(io);
 
     LaunchConfigSpec spec;
     spec.ca_pem = pki_->ca_pem();
     spec.platform = "auto";  // probed: the paravisor's HCL report index answers
     spec.tcti = paravisor_->tcti();
     spec.trust = "in_tcb";
-    supervisor_ = new SupervisorProcess(dir_->path() / "appliance", MakeLaunchConfig(spec),
-                                        {"--azure-vcek", vcek.string()});
+    supervisor_ =
+        new SupervisorProcess(dir_->path() / "appliance", MakeLaunchConfig(spec),
+                              {"--azure-vcek", (dir_->path() / "absent-vcek.pem").string(),
+                               "--azure-imds", imds_->url()});
     ASSERT_TRUE(supervisor_->WaitReady()) << supervisor_->log();
+    EXPECT_NE(supervisor_->log().find("certificates) from THIM"), std::string::npos)
+        << supervisor_->log();
     EXPECT_NE(supervisor_->log().find("platform auto: probed azure"), std::string::npos)
         << supervisor_->log();
     // The reference accepts the paravisor's launch digest (on Azure: Microsoft's published one).
@@ -77,6 +83,7 @@ class AzureSupervisorTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete supervisor_;
+    delete imds_;
     delete paravisor_;
     delete swtpm_;
     delete client_;
@@ -133,6 +140,7 @@ class AzureSupervisorTest : public ::testing::Test {
   static IssuedCert* client_;
   static Swtpm* swtpm_;
   static AzureParavisor* paravisor_;
+  static FakeImds* imds_;
   static SupervisorProcess* supervisor_;
   static fs::path reference_, roots_;
 };
@@ -142,6 +150,7 @@ TestPki* AzureSupervisorTest::pki_ = nullptr;
 IssuedCert* AzureSupervisorTest::client_ = nullptr;
 Swtpm* AzureSupervisorTest::swtpm_ = nullptr;
 AzureParavisor* AzureSupervisorTest::paravisor_ = nullptr;
+FakeImds* AzureSupervisorTest::imds_ = nullptr;
 SupervisorProcess* AzureSupervisorTest::supervisor_ = nullptr;
 fs::path AzureSupervisorTest::reference_;
 fs::path AzureSupervisorTest::roots_;
@@ -249,6 +258,76 @@ TEST_F(AzureSupervisorTest, AParavisorThatDoesNotRefreshGivesNoEvidence) {
   grpc::Status again;
   FetchEvidence(Nonce(), &again);
   EXPECT_TRUE(again.ok()) << again.error_message();
+}
+
+// Azure TDX: the HCL report holds a TDREPORT; the supervisor gets its TD quote from IMDS (here
+// the stand-in, signing with the software TDX signer) and the verifier checks quote → TDREPORT →
+// runtime data → AK → vTPM quote.
+TEST(AzureTdxSupervisor, TdQuoteFromImdsIsVerifiedEndToEnd) {
+  ScopedTempDir dir;
+  TestPki pki(dir.path() / "pki", "Coordinator CA");
+  IssuedCert client = pki.Issue("coordinator", "client");
+  Swtpm swtpm(dir.path() / "swtpm");
+  auto ak = CreateAzureAk(swtpm.tcti(), dir.path().string());
+  ASSERT_TRUE(ak.ok()) << ak.status();
+  AzureParavisor::Options po;
+  po.swtpm_port = swtpm.port();
+  po.ak = *ak;
+  po.measurement.fill(0x5a);  // MRTD (test value)
+  po.tdx = true;
+  auto paravisor = AzureParavisor::Start(po);
+  ASSERT_TRUE(paravisor.ok()) << paravisor.status();
+  auto signer = SoftwareTdxSigner::Create();
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  const fs::path roots = dir.path() / "roots";
+  ASSERT_TRUE(WriteTestTdxRoots(**signer, DefaultTestQuoteSpec(), roots).ok());
+  FakeImds::Options io;
+  io.td_quote = [&](std::span<const uint8_t> r) { return QuoteTdReport(**signer, r); };
+  FakeImds imds(io);
+
+  LaunchConfigSpec spec;
+  spec.ca_pem = pki.ca_pem();
+  spec.platform = "azure";
+  spec.tcti = (*paravisor)->tcti();
+  spec.trust = "in_tcb";
+  SupervisorProcess supervisor(
+      dir.path() / "appliance", MakeLaunchConfig(spec),
+      {"--azure-vcek", (dir.path() / "absent").string(), "--azure-imds", imds.url()});
+  ASSERT_TRUE(supervisor.WaitReady()) << supervisor.log();
+  auto ref = nlohmann::json::parse(MakeReferenceValues({ExampleModelDigest()}));
+  ref["tdx"]["mrtd"] = {HexEncode(po.measurement)};
+  auto parsed = ParseReferenceValues(Bytes(ref.dump()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+
+  client::ConnectOptions o;
+  o.target = supervisor.target();
+  o.client_cert_pem = client.cert_pem;
+  o.client_key_pem = client.key_pem;
+  o.launch_config = ReadFileOrDie(supervisor.config_path());
+  o.reference = *parsed;
+  auto r = client::LoadRootsDir(roots.string());
+  ASSERT_TRUE(r.ok()) << r.status();
+  o.extra_tdx_roots_der = r->tdx;
+  o.tdx_collateral = r->tdx_collateral;
+  CheckLog log;
+  auto conn = client::ConnectAttested(o, log);
+  ASSERT_TRUE(conn.ok()) << conn.status() << "\n" << supervisor.log();
+  EXPECT_EQ(conn->claims.platform, "azure-tdx");
+  EXPECT_EQ(conn->claims.tcb_status, "UpToDate");
+  EXPECT_EQ(conn->claims.runtime_proof, "PCR 15 of an in-TCB vTPM");
+  EXPECT_GE(imds.requests(), 1);
+  bool tdreport_checked = false;
+  for (const auto& c : log.checks()) tdreport_checked |= c.name == "azure.tdreport" && c.ok;
+  EXPECT_TRUE(tdreport_checked);
+  // Another MRTD in the reference: rejected naming it.
+  auto other = *parsed;
+  other.tdx_mrtd[0][0] ^= 1;
+  o.reference = other;
+  CheckLog log2;
+  auto rejected = client::ConnectAttested(o, log2);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_NE(rejected.status().message().find("tdx.mrtd.reference"), std::string::npos)
+      << rejected.status();
 }
 
 }  // namespace

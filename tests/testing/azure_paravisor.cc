@@ -18,6 +18,7 @@
 #include "attest/tpm/hash_alg.h"
 #include "hcl_builder.h"
 #include "snp_signer.h"
+#include "tdx_signer.h"
 #include "test_support.h"
 
 namespace attest::testing {
@@ -145,6 +146,22 @@ struct AzureParavisor::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       runtime = AzureRuntimeData(runtime_ak ? *runtime_ak : options.ak, user_data);
+    }
+    if (options.tdx) {
+      // TDREPORT: REPORTMACSTRUCT (REPORTDATA at 128), TEE_TCB_INFO at 256, TDINFO at 512
+      // (ATTRIBUTES, XFAM, MRTD, ...).
+      std::vector<uint8_t> tdreport(1024, 0);
+      const auto rd = HclReportData(runtime);
+      std::copy(rd.begin(), rd.end(), tdreport.begin() + 128);
+      const uint64_t attributes = 1ull << 28;  // SEPT_VE_DISABLE, not DEBUG
+      for (int i = 0; i < 8; ++i)
+        tdreport[512 + static_cast<size_t>(i)] = static_cast<uint8_t>(attributes >> (8 * i));
+      std::copy(options.measurement.begin(), options.measurement.end(), tdreport.begin() + 528);
+      ASSIGN_OR_RETURN(auto built, BuildHclReport(azure::kReportTypeTdx, tdreport, runtime));
+      std::lock_guard<std::mutex> lock(mu);
+      hcl = std::move(built);
+      ++reports;
+      return absl::OkStatus();
     }
     snp::TcbVersion tcb{};
     tcb.bl = 3;
@@ -351,6 +368,19 @@ void AzureParavisor::set_runtime_ak(std::optional<tpm::AkPublicKey> ak) {
   impl_->runtime_ak = std::move(ak);
 }
 int AzureParavisor::reports_made() const { return impl_->reports; }
+
+absl::StatusOr<std::vector<uint8_t>> QuoteTdReport(const SoftwareTdxSigner& signer,
+                                                   std::span<const uint8_t> td_report) {
+  if (td_report.size() != 1024) return absl::InvalidArgumentError("TDREPORT: not 1024 bytes");
+  auto spec = DefaultTestQuoteSpec();
+  std::copy(td_report.begin() + 128, td_report.begin() + 192, spec.body.report_data.begin());
+  std::copy(td_report.begin() + 528, td_report.begin() + 576, spec.body.mrtd.begin());
+  uint64_t attributes = 0;
+  for (int i = 7; i >= 0; --i)
+    attributes = attributes << 8 | td_report[512 + static_cast<size_t>(i)];
+  spec.body.td_attributes = attributes;
+  return signer.SignQuote(spec);
+}
 
 absl::StatusOr<tpm::AkPublicKey> CreateAzureAk(const std::string& swtpm_tcti,
                                                const std::string& work_dir) {

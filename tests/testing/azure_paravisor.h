@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,10 @@ class AzureParavisor {
   struct Options {
     int swtpm_port = 0;                     // swtpm's command port (control: + 1)
     tpm::AkPublicKey ak;                    // the AK persistent at 0x81000003 (HCLAkPub)
-    std::array<uint8_t, 48> measurement{};  // the paravisor's launch digest in the SNP report
+    std::array<uint8_t, 48> measurement{};  // the launch digest (SNP MEASUREMENT or TDX MRTD)
+    // TDX: the HCL report holds a TDREPORT (REPORTDATA at 128 binds the runtime data, MRTD at
+    // 528, ATTRIBUTES at 512); the TD quote for it comes from (a stand-in for) Azure's IMDS.
+    bool tdx = false;
   };
   static absl::StatusOr<std::unique_ptr<AzureParavisor>> Start(const Options& options);
   ~AzureParavisor();
@@ -47,6 +51,13 @@ class AzureParavisor {
   explicit AzureParavisor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The TD quote a TD quoting service would give for `td_report` (a 1024-byte TDREPORT as the
+// stand-in above makes): REPORTDATA, MRTD and ATTRIBUTES taken from it, signed by `signer` with
+// attest::testing::DefaultTestQuoteSpec().
+class SoftwareTdxSigner;
+absl::StatusOr<std::vector<uint8_t>> QuoteTdReport(const SoftwareTdxSigner& signer,
+                                                   std::span<const uint8_t> td_report);
 
 // Creates the paravisor's AK in swtpm (a restricted RSA-2048 RSASSA/SHA-256 signing primary in
 // the endorsement hierarchy, made persistent at 0x81000003) with tpm2-tools, and returns it.
