@@ -99,24 +99,26 @@ absl::StatusOr<std::string> AzureImds::Request(bool post, const std::string& tar
   }
 }
 
-absl::StatusOr<std::vector<std::vector<uint8_t>>> AzureImds::VcekChain() const {
-  ASSIGN_OR_RETURN(auto text, Request(false, "/metadata/THIM/amd/certification", ""));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseThimResponse(absl::string_view text) {
+  if (text.size() > kMaxResponse) return absl::InvalidArgumentError("Azure THIM: too large");
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object() || !j.contains("vcekCert") || !j["vcekCert"].is_string()) {
     return absl::InvalidArgumentError("Azure THIM: no vcekCert in the response");
   }
   std::string pem = j["vcekCert"].get<std::string>();
-  if (j.contains("certificateChain") && j["certificateChain"].is_string()) {
+  if (j.contains("certificateChain")) {
+    if (!j["certificateChain"].is_string()) {
+      return absl::InvalidArgumentError("Azure THIM: certificateChain is not a string");
+    }
     pem += "\n" + j["certificateChain"].get<std::string>();
   }
   return attest::ParseCertificates(
       std::span(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()), "Azure THIM");
 }
 
-absl::StatusOr<std::vector<uint8_t>> AzureImds::TdQuote(std::span<const uint8_t> td_report) const {
-  const nlohmann::json req = {{"report", Base64Url(td_report)}};
-  ASSIGN_OR_RETURN(auto text, Request(true, "/acc/tdquote", req.dump()));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+absl::StatusOr<std::vector<uint8_t>> ParseTdQuoteResponse(absl::string_view text) {
+  if (text.size() > kMaxResponse) return absl::InvalidArgumentError("Azure tdquote: too large");
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object() || !j.contains("quote") || !j["quote"].is_string()) {
     return absl::InvalidArgumentError("Azure IMDS tdquote: no quote in the response");
   }
@@ -125,7 +127,19 @@ absl::StatusOr<std::vector<uint8_t>> AzureImds::TdQuote(std::span<const uint8_t>
     return absl::InvalidArgumentError(
         absl::StrCat("Azure IMDS tdquote: ", quote.status().message()));
   }
+  if (quote->empty()) return absl::InvalidArgumentError("Azure IMDS tdquote: empty quote");
   return quote;
+}
+
+absl::StatusOr<std::vector<std::vector<uint8_t>>> AzureImds::VcekChain() const {
+  ASSIGN_OR_RETURN(auto text, Request(false, "/metadata/THIM/amd/certification", ""));
+  return ParseThimResponse(text);
+}
+
+absl::StatusOr<std::vector<uint8_t>> AzureImds::TdQuote(std::span<const uint8_t> td_report) const {
+  const nlohmann::json req = {{"report", Base64Url(td_report)}};
+  ASSIGN_OR_RETURN(auto text, Request(true, "/acc/tdquote", req.dump()));
+  return ParseTdQuoteResponse(text);
 }
 
 std::shared_ptr<TdQuoteService> MakeImdsTdQuoteService(std::shared_ptr<AzureImds> imds) {

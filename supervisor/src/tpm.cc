@@ -1,6 +1,7 @@
 #include "supervisor/tpm.h"
 
 #include <fcntl.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -139,10 +140,15 @@ absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
     ASSIGN_OR_RETURN(bool has_cert, NvDefined(kGceAkCertNvIndexRsa));
     if (has_cert) {
       ASSIGN_OR_RETURN(ak_certificate_, NvReadOwner(kGceAkCertNvIndexRsa, 8192));
-      // The index may be larger than the DER certificate (zero padded): keep the DER's length.
-      if (ak_certificate_.size() >= 4 && ak_certificate_[0] == 0x30 && ak_certificate_[1] == 0x82) {
-        const size_t len = 4 + (static_cast<size_t>(ak_certificate_[2]) << 8 | ak_certificate_[3]);
-        if (len <= ak_certificate_.size()) ak_certificate_.resize(len);
+      // The index may be larger than the certificate (zero padded): OpenSSL parses one
+      // certificate and says where it ends; what is not a certificate is not sent.
+      const unsigned char* p = ak_certificate_.data();
+      X509* cert = d2i_X509(nullptr, &p, static_cast<long>(ak_certificate_.size()));
+      if (cert == nullptr) {
+        ak_certificate_.clear();
+      } else {
+        ak_certificate_.resize(static_cast<size_t>(p - ak_certificate_.data()));
+        X509_free(cert);
       }
     }
     ak_origin_ =

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "supervisor/platform.h"
 
@@ -37,6 +38,11 @@ class AzureImds {
   std::string host_, port_;
   absl::Duration timeout_;
 };
+
+// The responses' parsers (bounded by the request's 64 KiB; fuzzed: tests/fuzz/azure_imds_fuzz.cc):
+// THIM's JSON → VCEK, ASK, ARK (DER; at least the VCEK); tdquote's JSON → the quote bytes.
+absl::StatusOr<std::vector<std::vector<uint8_t>>> ParseThimResponse(absl::string_view json);
+absl::StatusOr<std::vector<uint8_t>> ParseTdQuoteResponse(absl::string_view json);
 
 // The TdQuoteService the Azure producer uses on TDX: the TD quote from IMDS.
 std::shared_ptr<TdQuoteService> MakeImdsTdQuoteService(std::shared_ptr<AzureImds> imds);
