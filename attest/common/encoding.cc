@@ -79,4 +79,24 @@ absl::StatusOr<std::string> CertificatesToPem(const std::vector<std::vector<uint
   return ossl::CertificatesToPem(ders);
 }
 
+std::string Base64UrlEncode(std::span<const uint8_t> bytes) {
+  std::string s = Base64Encode(bytes);
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+
+absl::StatusOr<std::vector<uint8_t>> Base64UrlDecode(absl::string_view text) {
+  std::string s(text);
+  for (char& c : s) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (s.size() % 4 != 0) s.push_back('=');
+  return Base64Decode(s);
+}
+
 }  // namespace attest

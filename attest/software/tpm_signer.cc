@@ -191,13 +191,7 @@ std::string RsaJwkSet(const std::string& kid, const tpm::AkPublicKey& ak) {
   auto b64url = [](const BIGNUM* bn) {
     std::vector<uint8_t> bytes(static_cast<size_t>(BN_num_bytes(bn)));
     BN_bn2bin(bn, bytes.data());
-    std::string s = Base64Encode(bytes);
-    for (char& c : s) {
-      if (c == '+') c = '-';
-      if (c == '/') c = '_';
-    }
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    return s;
+    return Base64UrlEncode(bytes);
   };
   std::string out = "{\"keys\":[{\"kid\":\"" + kid + "\",\"kty\":\"RSA\",\"n\":\"" + b64url(n) +
                     "\",\"e\":\"" + b64url(e) + "\"}],\"vm-configuration\":{}}";

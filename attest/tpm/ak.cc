@@ -192,15 +192,6 @@ std::string StringMember(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-absl::StatusOr<std::vector<uint8_t>> Base64UrlDecode(std::string text) {
-  for (char& c : text) {
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  while (text.size() % 4 != 0) text.push_back('=');
-  return Base64Decode(text);
-}
-
 }  // namespace
 
 absl::StatusOr<AkPublicKey> ParseAkJwk(absl::string_view json, absl::string_view kid) {

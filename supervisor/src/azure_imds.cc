@@ -24,25 +24,6 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxResponse = 64 * 1024;
 
-std::string Base64Url(std::span<const uint8_t> bytes) {
-  std::string s = attest::Base64Encode(bytes);
-  for (char& c : s) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  return s;
-}
-
-absl::StatusOr<std::vector<uint8_t>> FromBase64Url(std::string s) {
-  for (char& c : s) {
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  while (s.size() % 4 != 0) s.push_back('=');
-  return attest::Base64Decode(s);
-}
-
 class ImdsTdQuoteService : public TdQuoteService {
  public:
   explicit ImdsTdQuoteService(std::shared_ptr<AzureImds> imds) : imds_(std::move(imds)) {}
@@ -122,7 +103,7 @@ absl::StatusOr<std::vector<uint8_t>> ParseTdQuoteResponse(absl::string_view text
   if (!j.is_object() || !j.contains("quote") || !j["quote"].is_string()) {
     return absl::InvalidArgumentError("Azure IMDS tdquote: no quote in the response");
   }
-  auto quote = FromBase64Url(j["quote"].get<std::string>());
+  auto quote = attest::Base64UrlDecode(j["quote"].get<std::string>());
   if (!quote.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("Azure IMDS tdquote: ", quote.status().message()));
@@ -137,7 +118,7 @@ absl::StatusOr<std::vector<std::vector<uint8_t>>> AzureImds::VcekChain() const {
 }
 
 absl::StatusOr<std::vector<uint8_t>> AzureImds::TdQuote(std::span<const uint8_t> td_report) const {
-  const nlohmann::json req = {{"report", Base64Url(td_report)}};
+  const nlohmann::json req = {{"report", attest::Base64UrlEncode(td_report)}};
   ASSIGN_OR_RETURN(auto text, Request(true, "/acc/tdquote", req.dump()));
   return ParseTdQuoteResponse(text);
 }

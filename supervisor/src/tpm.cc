@@ -479,13 +479,15 @@ absl::StatusOr<std::optional<uint64_t>> Tpm::NvCounterRead(uint32_t index) {
   return std::optional<uint64_t>(v);
 }
 
-absl::Status Tpm::NvCounterDefine(uint32_t index) {
+absl::Status Tpm::NvCounterDefine(uint32_t index) { return DefineNv(index, kCounterAttributes, 8); }
+
+absl::Status Tpm::DefineNv(uint32_t index, uint32_t attributes, uint16_t size) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   TPM2B_NV_PUBLIC pub{};
   pub.nvPublic.nvIndex = index;
   pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
-  pub.nvPublic.attributes = kCounterAttributes;
-  pub.nvPublic.dataSize = 8;
+  pub.nvPublic.attributes = attributes;
+  pub.nvPublic.dataSize = size;
   TPM2B_AUTH auth{};
   NvHandle nv{impl_->esys};
   TSS2_RC rc = WithRetry([&] {
@@ -528,25 +530,10 @@ absl::StatusOr<bool> Tpm::NvDefined(uint32_t index) {
 }
 
 absl::Status Tpm::NvDefineOwner(uint32_t index, uint16_t size) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  TPM2B_NV_PUBLIC pub{};
-  pub.nvPublic.nvIndex = index;
-  pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
-  pub.nvPublic.attributes =
-      TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
-  pub.nvPublic.dataSize = size;
-  TPM2B_AUTH auth{};
-  NvHandle nv{impl_->esys};
-  TSS2_RC rc = WithRetry([&] {
-    return Esys_NV_DefineSpace(impl_->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, &auth, &pub, &nv.tr);
-  });
-  if ((rc & ~TSS2_RC_LAYER_MASK) == TPM2_RC_NV_DEFINED) {
-    return absl::AlreadyExistsError(absl::StrCat("vTPM NV index 0x", absl::Hex(index), " exists"));
-  }
-  if (rc != TSS2_RC_SUCCESS)
-    return TpmError(absl::StrCat("NV_DefineSpace(0x", absl::Hex(index), ")"), rc);
-  return absl::OkStatus();
+  return DefineNv(
+      index,
+      TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA,
+      size);
 }
 
 absl::Status Tpm::NvWriteOwner(uint32_t index, std::span<const uint8_t> data) {

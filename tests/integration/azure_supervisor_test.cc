@@ -22,6 +22,7 @@
 #include "attest/files.h"
 #include "attest/status.h"
 #include "azure_paravisor.h"
+#include "evidence_fetch.h"
 #include "fake_imds.h"
 #include "tdx_signer.h"
 #include "test_support.h"
@@ -93,16 +94,11 @@ class AzureSupervisorTest : public ::testing::Test {
 
   // Evidence for a nonce we choose, over plain mTLS (for splicing and tampering).
   static std::string FetchEvidence(const std::vector<uint8_t>& nonce, grpc::Status* status) {
-    auto channel =
-        client::PlainMtlsChannel(supervisor_->target(), client_->cert_pem, client_->key_pem);
-    auto stub = appliance::v1::Attestation::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    appliance::v1::GetEvidenceRequest req;
-    req.set_nonce(nonce.data(), nonce.size());
-    appliance::v1::Evidence ev;
-    *status = stub->GetEvidence(&ctx, req, &ev);
-    return ev.SerializeAsString();
+    auto bytes = testing::FetchEvidence(supervisor_->target(), *client_, nonce);
+    *status = bytes.ok() ? grpc::Status::OK
+                         : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        std::string(bytes.status().message()));
+    return bytes.ok() ? *bytes : std::string();
   }
   static std::vector<uint8_t> Nonce() {
     std::vector<uint8_t> n(32);

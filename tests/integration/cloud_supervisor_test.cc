@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <openssl/rand.h>
 #include <openssl/tls1.h>
-#include <tss2/tss2_mu.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +22,8 @@
 #include "attest/evidence.h"
 #include "attest/files.h"
 #include "attest/tpm/ak.h"
+#include "cloud_vectors.h"
+#include "evidence_fetch.h"
 #include "supervisor/platform.h"
 #include "supervisor/tpm.h"
 #include "test_support.h"
@@ -66,15 +67,11 @@ class Appliance {
     Fetched f;
     f.nonce.resize(32);
     RAND_bytes(f.nonce.data(), 32);
-    auto channel =
-        client::PlainMtlsChannel(supervisor_->target(), client_->cert_pem, client_->key_pem);
-    auto stub = appliance::v1::Attestation::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    appliance::v1::GetEvidenceRequest req;
-    req.set_nonce(f.nonce.data(), f.nonce.size());
-    grpc::Status s = stub->GetEvidence(&ctx, req, &f.evidence);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    auto bytes = FetchEvidence(supervisor_->target(), *client_, f.nonce);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    if (bytes.ok()) {
+      EXPECT_TRUE(f.evidence.ParseFromString(*bytes));
+    }
     auto tls = TryTls(PortOf(supervisor_->target()), client_->cert_pem, client_->key_pem,
                       TLS1_3_VERSION, TLS1_3_VERSION);
     f.spki = dir_ / "server.spki";
@@ -139,29 +136,10 @@ TEST(AwsPath, VlekSignedReportsAreBoundAndVerified) {
   EXPECT_NE(unchained.err.find("snp."), std::string::npos) << unchained.err;
 }
 
-// Google's RSA AK template: a restricted RSASSA/SHA-256 signing key, unique field empty.
-std::vector<uint8_t> GceAkTemplate() {
-  TPMT_PUBLIC pub{};
-  pub.type = TPM2_ALG_RSA;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
-  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.rsaDetail.keyBits = 2048;
-  std::vector<uint8_t> out(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  EXPECT_EQ(Tss2_MU_TPMT_PUBLIC_Marshal(&pub, out.data(), out.size(), &off), TSS2_RC_SUCCESS);
-  out.resize(off);
-  return out;
-}
-
 // What Google does before the VM boots: the AK template into NV 0x01c10001 and, for the key that
 // template gives in this vTPM's endorsement hierarchy, a certificate from its CA into 0x01c10000.
 void ProvisionGceVtpm(const std::string& tcti, TestPki& google) {
-  const auto tmpl = GceAkTemplate();
+  const auto tmpl = RsaAkTemplate();
   {
     auto tpm = Tpm::Open(tcti);
     ASSERT_TRUE(tpm.ok()) << tpm.status();

@@ -27,6 +27,7 @@
 #include "attest/files.h"
 #include "attest/status.h"
 #include "attest/tuf/client_revocations.h"
+#include "evidence_fetch.h"
 #include "nlohmann/json.hpp"
 #include "supervisor/oci.h"
 #include "supervisor/release_counter.h"
@@ -133,16 +134,9 @@ class SupervisorTest : public ::testing::Test {
 
   // Evidence fetched over a plain mTLS channel with a chosen nonce (for tamper tests).
   static std::string FetchEvidence(const std::string& target, const std::vector<uint8_t>& nonce) {
-    auto channel = client::PlainMtlsChannel(target, client_->cert_pem, client_->key_pem);
-    auto stub = appliance::v1::Attestation::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    appliance::v1::GetEvidenceRequest req;
-    req.set_nonce(nonce.data(), nonce.size());
-    appliance::v1::Evidence ev;
-    grpc::Status s = stub->GetEvidence(&ctx, req, &ev);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return ev.SerializeAsString();
+    auto bytes = testing::FetchEvidence(target, *client_, nonce);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.ok() ? *bytes : std::string();
   }
 
   static ScopedTempDir* dir_;

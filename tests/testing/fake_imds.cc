@@ -32,13 +32,6 @@ struct FakeImds::Impl {
   std::atomic<int> requests{0};
   std::thread thread;
 
-  static std::string Url64(std::span<const uint8_t> b) {
-    std::string s = Base64Encode(b);
-    for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    return s;
-  }
-
   http::response<http::string_body> Handle(const http::request<http::string_body>& req) {
     http::response<http::string_body> res{http::status::not_found, req.version()};
     res.set(http::field::content_type, "application/json");
@@ -58,18 +51,16 @@ struct FakeImds::Impl {
       }
     } else if (req.method() == http::verb::post && req.target() == "/acc/tdquote") {
       auto j = nlohmann::json::parse(req.body(), nullptr, false);
-      std::string b64 = j.is_object() && j.contains("report") && j["report"].is_string()
-                            ? j["report"].get<std::string>()
-                            : "";
-      for (char& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
-      while (b64.size() % 4 != 0) b64.push_back('=');
-      auto report = Base64Decode(b64);
+      const std::string b64 = j.is_object() && j.contains("report") && j["report"].is_string()
+                                  ? j["report"].get<std::string>()
+                                  : "";
+      auto report = Base64UrlDecode(b64);
       auto quote = report.ok() && options.td_quote
                        ? options.td_quote(*report)
                        : absl::StatusOr<std::vector<uint8_t>>(absl::InvalidArgumentError("bad"));
       if (quote.ok()) {
         res.result(http::status::ok);
-        res.body() = nlohmann::json{{"quote", Url64(*quote)}}.dump();
+        res.body() = nlohmann::json{{"quote", Base64UrlEncode(*quote)}}.dump();
       } else {
         res.result(http::status::bad_request);
       }

@@ -88,6 +88,7 @@ class Tpm {
   // template, in the endorsement hierarchy.
   absl::Status CreateAk(const std::vector<uint8_t>& tmpl);
   absl::Status LoadPersistentAk(uint32_t handle);
+  absl::Status DefineNv(uint32_t index, uint32_t attributes, uint16_t size);  // owner auth
   std::unique_ptr<Impl> impl_;
   std::vector<uint16_t> banks_;
   std::vector<uint8_t> ak_public_;
