@@ -415,6 +415,24 @@ absl::Status SysfsRtmrRegister::Extend(uint32_t /*index*/,
 }
 
 // ESYS handle of an NV index (closed on destruction).
+namespace {
+
+// Whether `index` is in the TPM's handle list. Asked this way, not with TPM2_NV_ReadPublic, so
+// that a missing index is no error for tpm2-tss to log.
+absl::StatusOr<bool> HandleListed(ESYS_CONTEXT* esys, uint32_t index) {
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
+  TSS2_RC rc = WithRetry([&] {
+    return Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+                              index, 1, &more, &cap_raw);
+  });
+  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
+  return cap->data.handles.count > 0 && cap->data.handles.handle[0] == index;
+}
+
+}  // namespace
+
 struct NvHandle {
   ESYS_CONTEXT* esys;
   ESYS_TR tr = ESYS_TR_NONE;
@@ -435,19 +453,10 @@ struct NvHandle {
 
 absl::StatusOr<std::optional<uint64_t>> Tpm::NvCounterRead(uint32_t index) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  // Defined at all? (Asked through the handle list: a missing index is no error to log.)
-  TPMI_YES_NO more = TPM2_NO;
-  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
-  TSS2_RC rc = WithRetry([&] {
-    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
-  });
-  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
-  if (cap->data.handles.count == 0 || cap->data.handles.handle[0] != index) {
-    return std::optional<uint64_t>();
-  }
+  ASSIGN_OR_RETURN(bool listed, HandleListed(impl_->esys, index));
+  if (!listed) return std::optional<uint64_t>();
   NvHandle nv{impl_->esys};
+  TSS2_RC rc;
   RETURN_IF_ERROR(nv.Open(index));
   TPM2B_NV_PUBLIC* pub_raw = nullptr;
   TPM2B_NAME* name_raw = nullptr;
@@ -515,18 +524,8 @@ absl::Status Tpm::NvCounterIncrement(uint32_t index) {
 }
 
 absl::StatusOr<bool> Tpm::NvDefined(uint32_t index) {
-  // Asked through the handle list: a missing index is no error (TPM2_NV_ReadPublic would make
-  // tpm2-tss log one).
   std::lock_guard<std::mutex> lock(impl_->mu);
-  TPMI_YES_NO more = TPM2_NO;
-  TPMS_CAPABILITY_DATA* cap_raw = nullptr;
-  TSS2_RC rc = WithRetry([&] {
-    return Esys_GetCapability(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                              TPM2_CAP_HANDLES, index, 1, &more, &cap_raw);
-  });
-  EsysPtr<TPMS_CAPABILITY_DATA> cap(cap_raw);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(handles)", rc);
-  return cap->data.handles.count > 0 && cap->data.handles.handle[0] == index;
+  return HandleListed(impl_->esys, index);
 }
 
 absl::Status Tpm::NvDefineOwner(uint32_t index, uint16_t size) {
