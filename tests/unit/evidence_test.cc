@@ -115,6 +115,16 @@ TEST(CertTableTest, ParsesVcekAskArk) {
   EXPECT_TRUE(t->vlek_der.empty());
 }
 
+// AWS (issue 11): the extended report's table carries the VLEK (and the ASVK as "ASK").
+TEST(CertTableTest, ParsesAwsVlekTable) {
+  constexpr char kVlek[] = "a8074bc2-a25a-483e-aae6-39c045a0b8a1";
+  auto t = snp::ParseCertTable(Table({{kVlek, "VLEK"}, {kAsk, "ASVK"}, {kArk, "ARK"}}));
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(std::string(t->vlek_der.begin(), t->vlek_der.end()), "VLEK");
+  EXPECT_TRUE(t->vcek_der.empty());
+  EXPECT_EQ(std::string(t->ask_der.begin(), t->ask_der.end()), "ASVK");
+}
+
 TEST(CertTableTest, TruncationAndBadEntriesFail) {
   const auto good = Table({{kVcek, "VCEK-CERT"}, {kAsk, "ASK"}});
   for (size_t n = 0; n < good.size(); ++n) {
