@@ -150,6 +150,24 @@ absl::Status CheckTdReport(const HclReport& hcl, std::span<const uint8_t> quoted
                                       " but the TD quote has ", HexEncode(quoted)));
 }
 
+absl::StatusOr<std::vector<uint8_t>> RuntimeUserData(const HclReport& hcl) {
+  const absl::string_view text(reinterpret_cast<const char*>(hcl.runtime_data.data()),
+                               hcl.runtime_data.size());
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return std::vector<uint8_t>();
+  auto user = j.find("user-data");
+  if (user == j.end()) return std::vector<uint8_t>();
+  if (!user->is_string()) {
+    return absl::InvalidArgumentError("runtime data: \"user-data\" is not a string");
+  }
+  auto decoded = HexDecode(user->get<std::string>());
+  if (!decoded.ok() || decoded->size() != kUserDataSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime data: \"user-data\" is not ", kUserDataSize, " bytes of hex"));
+  }
+  return *std::move(decoded);
+}
+
 absl::StatusOr<RuntimeClaims> CheckRuntimeData(const HclReport& hcl, std::span<const uint8_t> rd,
                                                CheckLog& L) {
   // The report data binds the runtime data: H(runtime data) then zeros.
@@ -185,21 +203,9 @@ absl::StatusOr<RuntimeClaims> CheckRuntimeData(const HclReport& hcl, std::span<c
   if (!ak.ok()) return L.Fail("azure.ak", std::string(ak.status().message()));
   out.ak = *ak;
   L.Pass("azure.ak", absl::StrCat("HCLAkPub from the bound runtime data: ", out.ak.Describe()));
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_object()) {
-    auto user = j.find("user-data");
-    if (user != j.end()) {
-      if (!user->is_string()) {
-        return L.Fail("azure.user_data", "runtime data: \"user-data\" is not a string");
-      }
-      auto decoded = HexDecode(user->get<std::string>());
-      if (!decoded.ok() || decoded->size() != kUserDataSize) {
-        return L.Fail("azure.user_data", absl::StrCat("runtime data: \"user-data\" is not ",
-                                                      kUserDataSize, " bytes of hex"));
-      }
-      out.user_data = *std::move(decoded);
-    }
-  }
+  auto user_data = RuntimeUserData(hcl);
+  if (!user_data.ok()) return L.Fail("azure.user_data", std::string(user_data.status().message()));
+  out.user_data = *std::move(user_data);
   return out;
 }
 

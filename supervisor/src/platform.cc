@@ -302,14 +302,13 @@ class AzureProducer : public EvidenceProducer {
       ASSIGN_OR_RETURN(auto bytes, o_.tpm->NvReadOwner(azure::kHclReportNvIndex, kMaxBlob));
       auto hcl = azure::ParseHclReport(bytes);
       if (!hcl.ok()) return absl::InternalError(absl::StrCat("Azure: ", hcl.status().message()));
-      attest::CheckLog scratch;
       // Only the user data is looked at here; the verifier checks the binding and the chain.
-      auto claims = azure::CheckRuntimeData(*hcl, HclBoundReportData(*hcl), scratch);
-      if (!claims.ok())
-        return absl::InternalError(absl::StrCat("Azure: ", claims.status().message()));
-      if (!std::equal(claims->user_data.begin(), claims->user_data.end(), report_data.begin(),
+      auto user_data = azure::RuntimeUserData(*hcl);
+      if (!user_data.ok())
+        return absl::InternalError(absl::StrCat("Azure: ", user_data.status().message()));
+      if (!std::equal(user_data->begin(), user_data->end(), report_data.begin(),
                       report_data.end())) {
-        last = attest::HexEncode(claims->user_data);
+        last = attest::HexEncode(*user_data);
         continue;  // not refreshed yet
       }
       auto* az = out.mutable_azure();
@@ -333,18 +332,6 @@ class AzureProducer : public EvidenceProducer {
   }
 
  private:
-  // The report data the hardware report must carry for this runtime data (what CheckRuntimeData
-  // compares), so that the producer's look at the user data never fails on the binding.
-  static std::vector<uint8_t> HclBoundReportData(const attest::azure::HclReport& hcl) {
-    const uint16_t alg = hcl.hash_type == 2   ? attest::tpm::kAlgSha384
-                         : hcl.hash_type == 3 ? attest::tpm::kAlgSha512
-                                              : attest::tpm::kAlgSha256;
-    auto d = attest::tpm::Hash(alg, hcl.runtime_data);
-    std::vector<uint8_t> rd(64, 0);
-    if (d.ok()) std::copy(d->begin(), d->end(), rd.begin());
-    return rd;
-  }
-
   std::mutex mu_;
   AzureOptions o_;
 };

@@ -74,6 +74,10 @@ struct RuntimeClaims {
   tpm::AkPublicKey ak;
   std::vector<uint8_t> user_data;  // empty when the runtime data has no "user-data"
 };
+// The runtime data's "user-data" alone, not checked against any report (the producer's look at
+// whether the paravisor refreshed its report): empty when absent; InvalidArgument when it is not
+// 64 bytes of hex.
+absl::StatusOr<std::vector<uint8_t>> RuntimeUserData(const HclReport& hcl);
 absl::StatusOr<RuntimeClaims> CheckRuntimeData(const HclReport& hcl,
                                                std::span<const uint8_t> report_data, CheckLog& log);
 
