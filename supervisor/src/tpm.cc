@@ -62,6 +62,24 @@ using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
 constexpr TPMA_NV kCounterAttributes = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) |
                                        TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
 
+// An AK must be a restricted signing key made in the TPM (it then signs only digests the TPM
+// produced itself), never a decryption key.
+bool RestrictedSigningKey(TPMA_OBJECT attributes) {
+  const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
+                           TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_SENSITIVEDATAORIGIN;
+  return (attributes & need) == need && (attributes & TPMA_OBJECT_DECRYPT) == 0;
+}
+
+// The AK's public area as the evidence carries it (marshalled TPMT_PUBLIC).
+absl::StatusOr<std::vector<uint8_t>> MarshalPublic(const TPMT_PUBLIC& pub) {
+  std::vector<uint8_t> buf(sizeof(TPMT_PUBLIC));
+  size_t off = 0;
+  TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub, buf.data(), buf.size(), &off);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal AK public", rc);
+  buf.resize(off);
+  return buf;
+}
+
 bool SupportedBank(uint16_t alg) {
   return alg == TPM2_ALG_SHA1 || alg == TPM2_ALG_SHA256 || alg == TPM2_ALG_SHA384 ||
          alg == TPM2_ALG_SHA512;
@@ -184,20 +202,12 @@ absl::Status Tpm::LoadPersistentAk(uint32_t handle) {
   Esys_Free(name_raw);
   Esys_Free(qualified_raw);
   if (rc != TSS2_RC_SUCCESS) return TpmError("ReadPublic(AK)", rc);
-  const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
-                           TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_SENSITIVEDATAORIGIN;
-  if ((pub->publicArea.objectAttributes & need) != need ||
-      (pub->publicArea.objectAttributes & TPMA_OBJECT_DECRYPT) != 0) {
+  if (!RestrictedSigningKey(pub->publicArea.objectAttributes)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "vTPM: the key at 0x", absl::Hex(handle), " is not a restricted signing key (attributes 0x",
         absl::Hex(pub->publicArea.objectAttributes), ")"));
   }
-  std::vector<uint8_t> buf(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf.data(), buf.size(), &off);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal AK public", rc);
-  buf.resize(off);
-  ak_public_ = std::move(buf);
+  ASSIGN_OR_RETURN(ak_public_, MarshalPublic(pub->publicArea));
   return absl::OkStatus();
 }
 
@@ -213,10 +223,7 @@ absl::Status Tpm::CreateAk(const std::vector<uint8_t>& tmpl) {
     bool padding_zero =
         rc == TSS2_RC_SUCCESS && std::all_of(tmpl.begin() + static_cast<std::ptrdiff_t>(off),
                                              tmpl.end(), [](uint8_t b) { return b == 0; });
-    const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
-                             TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_SENSITIVEDATAORIGIN;
-    if (!padding_zero || (pub.objectAttributes & need) != need ||
-        (pub.objectAttributes & TPMA_OBJECT_DECRYPT) != 0) {
+    if (!padding_zero || !RestrictedSigningKey(pub.objectAttributes)) {
       return absl::FailedPreconditionError(
           "vTPM: the AK template in NV 0x01c10001 is not a restricted signing key's TPMT_PUBLIC");
     }
@@ -254,12 +261,7 @@ absl::Status Tpm::CreateAk(const std::vector<uint8_t>& tmpl) {
     impl_->ak = ESYS_TR_NONE;
     return TpmError("CreatePrimary(AK)", rc);
   }
-  std::vector<uint8_t> buf(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  rc = Tss2_MU_TPMT_PUBLIC_Marshal(&out_public->publicArea, buf.data(), buf.size(), &off);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("marshal AK public", rc);
-  buf.resize(off);
-  ak_public_ = std::move(buf);
+  ASSIGN_OR_RETURN(ak_public_, MarshalPublic(out_public->publicArea));
   return absl::OkStatus();
 }
 
