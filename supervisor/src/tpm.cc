@@ -87,6 +87,52 @@ bool SupportedBank(uint16_t alg) {
 
 }  // namespace
 
+namespace {
+bool AllZero(std::span<const uint8_t> b) {
+  return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
+}
+}  // namespace
+
+absl::StatusOr<std::vector<uint8_t>> GceAkTemplate(std::span<const uint8_t> nv) {
+  TPMT_PUBLIC pub{};
+  size_t off = 0;
+  TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(nv.data(), nv.size(), &off, &pub);
+  if (rc != TSS2_RC_SUCCESS) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("vTPM: the AK template in NV 0x", absl::Hex(kGceAkTemplateNvIndexRsa), " (",
+                     nv.size(), " bytes) is not a TPMT_PUBLIC: ", RcText(rc)));
+  }
+  if (!AllZero(nv.subspan(off))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "vTPM: the AK template in NV 0x", absl::Hex(kGceAkTemplateNvIndexRsa),
+        " has non-zero bytes after its TPMT_PUBLIC (", off, " of ", nv.size(), " bytes)"));
+  }
+  if (!RestrictedSigningKey(pub.objectAttributes)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "vTPM: the AK template in NV 0x", absl::Hex(kGceAkTemplateNvIndexRsa),
+        " is not a restricted signing key's (attributes 0x", absl::Hex(pub.objectAttributes), ")"));
+  }
+  return std::vector<uint8_t>(nv.begin(), nv.begin() + static_cast<std::ptrdiff_t>(off));
+}
+
+absl::StatusOr<std::vector<uint8_t>> GceAkCertificate(std::span<const uint8_t> nv) {
+  const unsigned char* p = nv.data();
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(nv.size()));
+  if (cert == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("vTPM: NV 0x", absl::Hex(kGceAkCertNvIndexRsa), " (", nv.size(),
+                     " bytes) does not start with a DER X.509 certificate"));
+  }
+  X509_free(cert);
+  const size_t len = static_cast<size_t>(p - nv.data());
+  if (!AllZero(nv.subspan(len))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("vTPM: NV 0x", absl::Hex(kGceAkCertNvIndexRsa),
+                     " has non-zero bytes after its certificate (", len, " of ", nv.size(), ")"));
+  }
+  return std::vector<uint8_t>(nv.begin(), nv.begin() + static_cast<std::ptrdiff_t>(len));
+}
+
 struct Tpm::Impl {
   std::mutex mu;
   TSS2_TCTI_CONTEXT* tcti = nullptr;
@@ -154,25 +200,23 @@ absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
   lock.unlock();  // the NV calls below take the lock themselves
   ASSIGN_OR_RETURN(bool gce, NvDefined(kGceAkTemplateNvIndexRsa));
   if (gce) {
-    ASSIGN_OR_RETURN(tmpl, NvReadOwner(kGceAkTemplateNvIndexRsa, 1024));
+    ASSIGN_OR_RETURN(std::vector<uint8_t> nv, NvReadOwner(kGceAkTemplateNvIndexRsa, 1024));
+    ASSIGN_OR_RETURN(tmpl, GceAkTemplate(nv));
     ASSIGN_OR_RETURN(bool has_cert, NvDefined(kGceAkCertNvIndexRsa));
+    std::string cert_note = "no certificate";
     if (has_cert) {
-      ASSIGN_OR_RETURN(ak_certificate_, NvReadOwner(kGceAkCertNvIndexRsa, 8192));
-      // The index may be larger than the certificate (zero padded): OpenSSL parses one
-      // certificate and says where it ends; what is not a certificate is not sent.
-      const unsigned char* p = ak_certificate_.data();
-      X509* cert = d2i_X509(nullptr, &p, static_cast<long>(ak_certificate_.size()));
-      if (cert == nullptr) {
-        ak_certificate_.clear();
+      ASSIGN_OR_RETURN(std::vector<uint8_t> cert_nv, NvReadOwner(kGceAkCertNvIndexRsa, 8192));
+      // What is not a certificate is not sent: the AK is still Google's, only not vouched for.
+      auto cert = GceAkCertificate(cert_nv);
+      if (cert.ok()) {
+        ak_certificate_ = *std::move(cert);
+        cert_note = absl::StrCat("certificate NV 0x", absl::Hex(kGceAkCertNvIndexRsa));
       } else {
-        ak_certificate_.resize(static_cast<size_t>(p - ak_certificate_.data()));
-        X509_free(cert);
+        cert_note = absl::StrCat("no usable certificate: ", cert.status().message());
       }
     }
-    ak_origin_ =
-        absl::StrCat("Google Cloud AK (template NV 0x", absl::Hex(kGceAkTemplateNvIndexRsa),
-                     has_cert ? ", certificate NV 0x" : ", no certificate",
-                     has_cert ? absl::StrCat(absl::Hex(kGceAkCertNvIndexRsa), ")") : ")");
+    ak_origin_ = absl::StrCat("Google Cloud AK (template NV 0x",
+                              absl::Hex(kGceAkTemplateNvIndexRsa), ", ", cert_note, ")");
   } else {
     ak_origin_ = "own ECC P-256 AK (endorsement hierarchy)";
   }
@@ -216,17 +260,10 @@ absl::Status Tpm::CreateAk(const std::vector<uint8_t>& tmpl) {
   // The AK: a restricted ECDSA P-256 / SHA-256 signing primary in the endorsement hierarchy.
   TPM2B_PUBLIC in_public{};
   TPMT_PUBLIC& pub = in_public.publicArea;
-  if (!tmpl.empty()) {
+  if (!tmpl.empty()) {  // checked by GceAkTemplate
     size_t off = 0;
     rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(tmpl.data(), tmpl.size(), &off, &pub);
-    // Google's template index may be zero padded after the TPMT_PUBLIC.
-    bool padding_zero =
-        rc == TSS2_RC_SUCCESS && std::all_of(tmpl.begin() + static_cast<std::ptrdiff_t>(off),
-                                             tmpl.end(), [](uint8_t b) { return b == 0; });
-    if (!padding_zero || !RestrictedSigningKey(pub.objectAttributes)) {
-      return absl::FailedPreconditionError(
-          "vTPM: the AK template in NV 0x01c10001 is not a restricted signing key's TPMT_PUBLIC");
-    }
+    if (rc != TSS2_RC_SUCCESS) return TpmError("unmarshal AK template", rc);
   }
   if (tmpl.empty()) {
     pub.type = TPM2_ALG_ECC;

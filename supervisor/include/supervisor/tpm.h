@@ -25,6 +25,14 @@ namespace appliance::supervisor {
 inline constexpr uint32_t kGceAkCertNvIndexRsa = 0x01c10000;
 inline constexpr uint32_t kGceAkTemplateNvIndexRsa = 0x01c10001;
 
+// What those indices hold, checked before use (outside bytes: both indices may be larger than
+// their content and are zero padded). The template: exactly one marshalled TPMT_PUBLIC of a
+// restricted signing key, then only zero bytes; returns the TPMT_PUBLIC without the padding.
+absl::StatusOr<std::vector<uint8_t>> GceAkTemplate(std::span<const uint8_t> nv);
+// The certificate: one DER X.509 certificate (OpenSSL parses it and says where it ends), then only
+// zero bytes; returns the certificate without the padding.
+absl::StatusOr<std::vector<uint8_t>> GceAkCertificate(std::span<const uint8_t> nv);
+
 struct TpmQuote {
   std::vector<uint8_t> attest;     // marshalled TPMS_ATTEST
   std::vector<uint8_t> signature;  // marshalled TPMT_SIGNATURE
