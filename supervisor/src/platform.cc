@@ -416,8 +416,16 @@ absl::StatusOr<std::unique_ptr<EvidenceProducer>> MakeAzureProducer(AzureOptions
         "Azure: no HCL report in vTPM NV index 0x01400001 (not an Azure confidential VM?): ",
         bytes.status().message()));
   }
-  if (auto hcl = attest::azure::ParseHclReport(*bytes); !hcl.ok()) {
-    return absl::UnavailableError(absl::StrCat("Azure: ", hcl.status().message()));
+  auto hcl = attest::azure::ParseHclReport(*bytes);
+  if (!hcl.ok()) return absl::UnavailableError(absl::StrCat("Azure: ", hcl.status().message()));
+  if (hcl->report_type == attest::azure::kReportTypeSnp && options.vcek_der.empty() &&
+      options.snp_chain) {
+    ASSIGN_OR_RETURN(auto certs, options.snp_chain());
+    if (!certs.empty()) {
+      options.vcek_der = std::move(certs.front());
+      options.chain_der.assign(std::make_move_iterator(certs.begin() + 1),
+                               std::make_move_iterator(certs.end()));
+    }
   }
   return std::make_unique<AzureProducer>(std::move(options));
 }

@@ -706,29 +706,31 @@ absl::Status Daemon::Init() {
     ao.tpm = tpm_;
     auto imds = std::make_shared<AzureImds>(opts_.azure_imds);
     ao.td_quote_service = MakeImdsTdQuoteService(imds);  // used only when the report is TDX
-    // The VCEK chain for an SNP HCL report: a file the operator placed, else THIM.
-    std::error_code ec;
-    std::vector<std::vector<uint8_t>> certs;
-    std::string source;
-    if (fs::exists(opts_.azure_vcek, ec)) {  // VCEK, then optionally ASK and ARK (PEM)
-      ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.azure_vcek, 64 * 1024));
-      ASSIGN_OR_RETURN(certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
-      source = opts_.azure_vcek.string();
-    } else if (auto thim = imds->VcekChain(); thim.ok()) {
-      certs = *std::move(thim);
-      source = "THIM (" + opts_.azure_imds + ")";
-    } else {
-      LogEvent(
-          Level::kWarning, "platform",
-          absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(), " and none from THIM (",
-                       thim.status().message(), "); evidence carries none (docs/cloud.md)"));
-    }
-    if (!certs.empty()) {
-      ao.vcek_der = certs.front();  // then ASK, ARK when given (THIM's chain)
-      ao.chain_der.assign(certs.begin() + 1, certs.end());
-      LogEvent(Level::kInfo, "platform",
-               absl::StrCat("Azure: VCEK chain (", certs.size(), " certificates) from ", source));
-    }
+    // The VCEK chain for an SNP HCL report: a file the operator placed, else THIM. Asked for only
+    // when the report is SNP (MakeAzureProducer knows; a TD quote needs no VCEK).
+    ao.snp_chain = [this, imds]() -> absl::StatusOr<std::vector<std::vector<uint8_t>>> {
+      std::error_code ec;
+      std::vector<std::vector<uint8_t>> certs;
+      std::string source;
+      if (fs::exists(opts_.azure_vcek, ec)) {  // VCEK, then optionally ASK and ARK (PEM)
+        ASSIGN_OR_RETURN(auto bytes, attest::ReadFileBounded(opts_.azure_vcek, 64 * 1024));
+        ASSIGN_OR_RETURN(certs, attest::ParseCertificates(bytes, opts_.azure_vcek.string()));
+        source = opts_.azure_vcek.string();
+      } else if (auto thim = imds->VcekChain(); thim.ok()) {
+        certs = *std::move(thim);
+        source = "THIM (" + opts_.azure_imds + ")";
+      } else {
+        LogEvent(
+            Level::kWarning, "platform",
+            absl::StrCat("Azure: no VCEK at ", opts_.azure_vcek.string(), " and none from THIM (",
+                         thim.status().message(), "); evidence carries none (docs/cloud.md)"));
+      }
+      if (!certs.empty()) {
+        LogEvent(Level::kInfo, "platform",
+                 absl::StrCat("Azure: VCEK chain (", certs.size(), " certificates) from ", source));
+      }
+      return certs;
+    };
     ASSIGN_OR_RETURN(producer_, MakeAzureProducer(std::move(ao)));
   } else if (platform_ == "vtpm-only") {
     if (!tpm_) return absl::FailedPreconditionError("platform vtpm-only needs tpm.tcti");

@@ -312,6 +312,7 @@ TEST(AzureTdxSupervisor, TdQuoteFromImdsIsVerifiedEndToEnd) {
   EXPECT_EQ(conn->claims.tcb_status, "UpToDate");
   EXPECT_EQ(conn->claims.runtime_proof, "PCR 15 of an in-TCB vTPM");
   EXPECT_GE(imds.requests(), 1);
+  EXPECT_EQ(imds.thim_requests(), 0) << "a TD quote needs no VCEK: THIM is not asked on TDX";
   bool tdreport_checked = false;
   for (const auto& c : log.checks()) tdreport_checked |= c.name == "azure.tdreport" && c.ok;
   EXPECT_TRUE(tdreport_checked);

@@ -30,12 +30,14 @@ struct FakeImds::Impl {
   int port = 0;
   std::atomic<bool> stop{false};
   std::atomic<int> requests{0};
+  std::atomic<int> thim_requests{0};
   std::thread thread;
 
   http::response<http::string_body> Handle(const http::request<http::string_body>& req) {
     http::response<http::string_body> res{http::status::not_found, req.version()};
     res.set(http::field::content_type, "application/json");
     if (req.method() == http::verb::get && req.target() == "/metadata/THIM/amd/certification") {
+      ++thim_requests;
       if (req["Metadata"] != "true") {
         res.result(http::status::bad_request);
       } else {
@@ -121,5 +123,6 @@ FakeImds::~FakeImds() {
 
 std::string FakeImds::url() const { return absl::StrCat("http://127.0.0.1:", impl_->port); }
 int FakeImds::requests() const { return impl_->requests; }
+int FakeImds::thim_requests() const { return impl_->thim_requests; }
 
 }  // namespace attest::testing

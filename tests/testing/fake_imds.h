@@ -25,8 +25,9 @@ class FakeImds {
   ~FakeImds();
   FakeImds(const FakeImds&) = delete;
   FakeImds& operator=(const FakeImds&) = delete;
-  std::string url() const;  // http://127.0.0.1:PORT
-  int requests() const;
+  std::string url() const;    // http://127.0.0.1:PORT
+  int requests() const;       // every request answered
+  int thim_requests() const;  // GET /metadata/THIM/amd/certification
 
  private:
   struct Impl;

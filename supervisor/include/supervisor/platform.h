@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -96,6 +97,11 @@ struct AzureOptions {
   std::shared_ptr<Tpm> tpm;
   std::vector<uint8_t> vcek_der;
   std::vector<std::vector<uint8_t>> chain_der;  // ASK, ARK (optional)
+  // Where the VCEK chain comes from when `vcek_der` is empty (a placed file, THIM): called once
+  // at start, and only when the paravisor's HCL report is an SNP report (a TD quote needs no
+  // VCEK). Returns the VCEK, then ASK and ARK when known; empty when none was found; an error
+  // (a placed file that does not parse) stops the start.
+  std::function<absl::StatusOr<std::vector<std::vector<uint8_t>>>()> snp_chain;
   std::shared_ptr<TdQuoteService> td_quote_service;
   int max_polls = 50;
   int poll_interval_ms = 20;
