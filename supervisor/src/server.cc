@@ -648,7 +648,7 @@ absl::Status Daemon::Init() {
   if (platform_ == "auto") {
     std::unique_ptr<Tpm> probe_tpm;
     if (!cfg_.tcti.empty()) {
-      ASSIGN_OR_RETURN(probe_tpm, Tpm::Open(cfg_.tcti));
+      ASSIGN_OR_RETURN(probe_tpm, Tpm::OpenWithoutAk(cfg_.tcti));
     }
     ASSIGN_OR_RETURN(platform_, ProbePlatform(probe_tpm.get()));
     LogEvent(Level::kInfo, "platform", absl::StrCat("platform auto: probed ", platform_));

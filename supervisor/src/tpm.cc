@@ -156,8 +156,7 @@ struct Tpm::Impl {
 Tpm::Tpm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tpm::~Tpm() = default;
 
-absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti,
-                                               std::optional<uint32_t> persistent_ak) {
+absl::StatusOr<std::unique_ptr<Tpm>> Tpm::OpenContext(const std::string& tcti) {
   auto impl = std::make_unique<Impl>();
   if (TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &impl->tcti); rc != TSS2_RC_SUCCESS) {
     return absl::UnavailableError(
@@ -167,12 +166,25 @@ absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti,
     return TpmError("Esys_Initialize", rc);
   }
   std::unique_ptr<Tpm> tpm(new Tpm(std::move(impl)));
-  RETURN_IF_ERROR(tpm->Init(persistent_ak));
+  RETURN_IF_ERROR(tpm->ReadBanks());
   return tpm;
 }
 
-absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
-  std::unique_lock<std::mutex> lock(impl_->mu);
+absl::StatusOr<std::unique_ptr<Tpm>> Tpm::Open(const std::string& tcti,
+                                               std::optional<uint32_t> persistent_ak) {
+  ASSIGN_OR_RETURN(auto tpm, OpenContext(tcti));
+  RETURN_IF_ERROR(tpm->InitAk(persistent_ak));
+  return tpm;
+}
+
+absl::StatusOr<std::unique_ptr<Tpm>> Tpm::OpenWithoutAk(const std::string& tcti) {
+  ASSIGN_OR_RETURN(auto tpm, OpenContext(tcti));
+  tpm->ak_origin_ = "none (opened without an AK)";
+  return tpm;
+}
+
+absl::Status Tpm::ReadBanks() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
   // Allocated banks.
   TPMI_YES_NO more = TPM2_NO;
   TPMS_CAPABILITY_DATA* caps_raw = nullptr;
@@ -191,6 +203,11 @@ absl::Status Tpm::Init(std::optional<uint32_t> persistent_ak) {
     if (any && SupportedBank(sel.hash)) banks_.push_back(sel.hash);
   }
   if (banks_.empty()) return absl::FailedPreconditionError("vTPM: no allocated SHA PCR bank");
+  return absl::OkStatus();
+}
+
+absl::Status Tpm::InitAk(std::optional<uint32_t> persistent_ak) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
   if (persistent_ak) {
     ak_origin_ = absl::StrCat("persistent AK 0x", absl::Hex(*persistent_ak));
     return LoadPersistentAk(*persistent_ak);
@@ -345,6 +362,9 @@ absl::StatusOr<TpmQuote> Tpm::Quote(std::span<const uint8_t> qualifying_data) {
   scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
 
   std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->ak == ESYS_TR_NONE) {
+    return absl::FailedPreconditionError("vTPM: opened without an AK, cannot quote");
+  }
   TPM2B_ATTEST* quoted_raw = nullptr;
   TPMT_SIGNATURE* sig_raw = nullptr;
   TSS2_RC rc = WithRetry([&] {

@@ -109,6 +109,26 @@ TEST(TpmEsysTest, ReleaseCounterRefusesRollbackWhileTheVtpmStatePersists) {
   EXPECT_TRUE(counter.CheckInstallable(6).ok());
 }
 
+// platform "auto" probes with a vTPM opened without an AK, then opens it for real.
+TEST(TpmEsysTest, OpenWithoutAkMakesNoKeyAndCannotQuote) {
+  ScopedTempDir dir;
+  Swtpm swtpm(dir.path());
+  {
+    auto probe = Tpm::OpenWithoutAk(swtpm.tcti());
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    EXPECT_FALSE((*probe)->banks().empty());
+    EXPECT_TRUE((*probe)->ak_public().empty());
+    const std::vector<uint8_t> nonce(32, 1);
+    auto q = (*probe)->Quote(nonce);
+    ASSERT_FALSE(q.ok());
+    EXPECT_EQ(q.status().code(), absl::StatusCode::kFailedPrecondition) << q.status();
+  }
+  auto tpm = Tpm::Open(swtpm.tcti());
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  EXPECT_FALSE((*tpm)->ak_public().empty());
+  EXPECT_TRUE((*tpm)->Quote(std::vector<uint8_t>(32, 2)).ok());
+}
+
 TEST(TpmEsysTest, AbsentTpmIsAClearError) {
   auto tpm =
       Tpm::Open("swtpm:host=127.0.0.1,port=" + std::to_string(attest::testing::PickFreePort()));

@@ -46,6 +46,9 @@ class Tpm {
   // key its HCL report names), read, not created; it must be a restricted signing key.
   static absl::StatusOr<std::unique_ptr<Tpm>> Open(
       const std::string& tcti, std::optional<uint32_t> persistent_ak = std::nullopt);
+  // The same without an AK (none created, none loaded; Quote fails): for probing the platform
+  // before it is known which AK to use (a Google template's RSA primary takes seconds to make).
+  static absl::StatusOr<std::unique_ptr<Tpm>> OpenWithoutAk(const std::string& tcti);
   ~Tpm();
   Tpm(const Tpm&) = delete;
   Tpm& operator=(const Tpm&) = delete;
@@ -91,7 +94,9 @@ class Tpm {
  private:
   struct Impl;
   explicit Tpm(std::unique_ptr<Impl> impl);
-  absl::Status Init(std::optional<uint32_t> persistent_ak);
+  static absl::StatusOr<std::unique_ptr<Tpm>> OpenContext(const std::string& tcti);
+  absl::Status ReadBanks();
+  absl::Status InitAk(std::optional<uint32_t> persistent_ak);
   // Our restricted ECC P-256 AK, or (`tmpl` non-empty) the primary of a marshalled TPMT_PUBLIC
   // template, in the endorsement hierarchy.
   absl::Status CreateAk(const std::vector<uint8_t>& tmpl);
