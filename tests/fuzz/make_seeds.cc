@@ -1,6 +1,5 @@
 // Writes synthetic seed inputs for the fuzz corpora (software-signed; no real evidence is copied
 // into the project). Usage: make_fuzz_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/...)
-#include <tss2/tss2_mu.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -324,22 +323,7 @@ void WriteSealedModelSeeds(const std::filesystem::path& root) {
 // Google Cloud's vTPM NV contents: the RSA AK template and an AK certificate, each as written and
 // zero padded (the indices may be larger than their content).
 void WriteGceAkSeeds(const std::filesystem::path& root) {
-  TPMT_PUBLIC pub{};
-  pub.type = TPM2_ALG_RSA;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
-  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.rsaDetail.keyBits = 2048;
-  std::vector<uint8_t> tmpl(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub, tmpl.data(), tmpl.size(), &off) != TSS2_RC_SUCCESS) {
-    std::abort();
-  }
-  tmpl.resize(off);
+  auto tmpl = t::RsaAkTemplate();
   auto signer = t::SoftwareSnpSigner::Create(Product::kMilan, 2048);
   if (!signer.ok()) std::abort();
   auto cert = (*signer)->Chain(SigningKey::kVcek).front();

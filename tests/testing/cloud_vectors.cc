@@ -37,31 +37,6 @@ tpm::PcrBanks GcePcrsOf(const fs::path& vectors) {
 
 std::string Str(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
 
-namespace {
-
-// A restricted RSASSA/SHA-256 signing key, RSA-`bits`, with `modulus` as its unique field.
-std::vector<uint8_t> RsaSigningTpmt(uint16_t bits, std::span<const uint8_t> modulus) {
-  TPMT_PUBLIC pub{};
-  pub.type = TPM2_ALG_RSA;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                         TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
-  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.rsaDetail.keyBits = bits;
-  pub.unique.rsa.size = static_cast<UINT16>(modulus.size());
-  std::copy(modulus.begin(), modulus.end(), pub.unique.rsa.buffer);
-  std::vector<uint8_t> out(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  EXPECT_EQ(Tss2_MU_TPMT_PUBLIC_Marshal(&pub, out.data(), out.size(), &off), TSS2_RC_SUCCESS);
-  out.resize(off);
-  return out;
-}
-
-}  // namespace
-
 std::vector<uint8_t> RsaAkTpmtPublic(const tpm::AkPublicKey& ak) {
   BIGNUM* n = nullptr;
   EXPECT_EQ(EVP_PKEY_get_bn_param(ak.key.get(), OSSL_PKEY_PARAM_RSA_N, &n), 1);
@@ -71,8 +46,6 @@ std::vector<uint8_t> RsaAkTpmtPublic(const tpm::AkPublicKey& ak) {
   BN_free(n);
   return RsaSigningTpmt(bits, modulus);
 }
-
-std::vector<uint8_t> RsaAkTemplate() { return RsaSigningTpmt(2048, {}); }
 
 std::vector<uint8_t> RsassaTpmtSignature(const std::vector<uint8_t>& raw) {
   TPMT_SIGNATURE sig{};

@@ -18,9 +18,6 @@ std::string Str(const std::vector<uint8_t>& b);
 // A restricted RSASSA/SHA-256 signing key's TPMT_PUBLIC around an RSA public key (how a TPM
 // would describe Azure's HCLAkPub; the runtime data carries only the JWK).
 std::vector<uint8_t> RsaAkTpmtPublic(const tpm::AkPublicKey& ak);
-// The same key's template (RSA-2048, unique field empty): what Google's vTPM keeps in NV
-// 0x01c10001 for its AK.
-std::vector<uint8_t> RsaAkTemplate();
 // A bare RSASSA-PKCS1-v1_5/SHA-256 signature as a TPMT_SIGNATURE.
 std::vector<uint8_t> RsassaTpmtSignature(const std::vector<uint8_t>& raw);
 

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <tss2/tss2_mu.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -123,5 +124,33 @@ ProcessResult RunReleaseTool(const std::string& tool, const std::vector<std::str
   }
   return r;
 }
+
+std::vector<uint8_t> RsaSigningTpmt(uint16_t bits, std::span<const uint8_t> modulus,
+                                    std::optional<uint32_t> attributes) {
+  TPMT_PUBLIC pub{};
+  pub.type = TPM2_ALG_RSA;
+  pub.nameAlg = TPM2_ALG_SHA256;
+  pub.objectAttributes = attributes.value_or(
+      TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+      TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT);
+  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+  pub.parameters.rsaDetail.keyBits = bits;
+  if (modulus.size() > sizeof(pub.unique.rsa.buffer)) {
+    throw std::invalid_argument("RsaSigningTpmt: modulus too long");
+  }
+  pub.unique.rsa.size = static_cast<UINT16>(modulus.size());
+  std::copy(modulus.begin(), modulus.end(), pub.unique.rsa.buffer);
+  std::vector<uint8_t> out(sizeof(TPMT_PUBLIC));
+  size_t off = 0;
+  if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub, out.data(), out.size(), &off) != TSS2_RC_SUCCESS) {
+    throw std::runtime_error("RsaSigningTpmt: marshal failed");
+  }
+  out.resize(off);
+  return out;
+}
+
+std::vector<uint8_t> RsaAkTemplate() { return RsaSigningTpmt(2048, {}); }
 
 }  // namespace attest::testing

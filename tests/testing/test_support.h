@@ -58,6 +58,14 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_secon
 ProcessResult RunReleaseTool(const std::string& tool, const std::vector<std::string>& args,
                              const std::string& passphrase, int timeout_seconds = 60);
 
+// A restricted RSASSA/SHA-256 signing key's marshalled TPMT_PUBLIC, RSA-`bits`, with `modulus`
+// as its unique field (empty: a template); `attributes` (TPMA_OBJECT) default to an AK's.
+std::vector<uint8_t> RsaSigningTpmt(uint16_t bits, std::span<const uint8_t> modulus,
+                                    std::optional<uint32_t> attributes = std::nullopt);
+// The same key's template (RSA-2048, unique field empty): what Google's vTPM keeps in NV
+// 0x01c10001 for its AK.
+std::vector<uint8_t> RsaAkTemplate();
+
 }  // namespace attest::testing
 
 #endif  // TESTS_TESTING_TEST_SUPPORT_H_

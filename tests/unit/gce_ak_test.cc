@@ -3,34 +3,23 @@
 // content: zero padding is accepted and cut off; every truncation, a byte after the content and a
 // template that is not a restricted signing key's fail with a message naming the index.
 #include <gtest/gtest.h>
-#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tpm2_types.h>
 
 #include "snp_signer.h"
 #include "supervisor/tpm.h"
+#include "test_support.h"
 
 namespace appliance::supervisor {
 namespace {
 
-// Google's RSA AK template: RSA-2048 restricted RSASSA/SHA-256 signing key, unique field empty.
-std::vector<uint8_t> Template(TPMA_OBJECT attributes) {
-  TPMT_PUBLIC pub{};
-  pub.type = TPM2_ALG_RSA;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = attributes;
-  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.rsaDetail.keyBits = 2048;
-  std::vector<uint8_t> out(sizeof(TPMT_PUBLIC));
-  size_t off = 0;
-  EXPECT_EQ(Tss2_MU_TPMT_PUBLIC_Marshal(&pub, out.data(), out.size(), &off), TSS2_RC_SUCCESS);
-  out.resize(off);
-  return out;
-}
-
 constexpr TPMA_OBJECT kAkAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                       TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
                                       TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+
+// Google's RSA AK template (RSA-2048 RSASSA/SHA-256, unique field empty) with these attributes.
+std::vector<uint8_t> Template(TPMA_OBJECT attributes) {
+  return attest::testing::RsaSigningTpmt(2048, {}, attributes);
+}
 
 std::vector<uint8_t> Padded(std::vector<uint8_t> b, size_t zeros) {
   b.resize(b.size() + zeros, 0);
