@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "attest/merkle.h"
@@ -37,8 +38,9 @@ struct Repo {
 };
 
 Repo& GetRepo() {
-  static Repo* r = [] {
-    auto* r = new Repo;
+  // Destroyed at exit: its temporary directory goes with it.
+  static std::unique_ptr<Repo> r = [] {
+    auto r = std::make_unique<Repo>();
     r->repo = std::make_unique<testing::TufRepo>(r->tmp.path() / "repo");
     for (int i = 0; i < 1000; ++i) {
       r->repo->target_files[absl::StrCat("release-", i, ".raw")] = absl::StrCat("release ", i);

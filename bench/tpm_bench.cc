@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -35,8 +36,9 @@ struct Fixture {
 };
 
 Fixture& GetFixture() {
-  static Fixture* f = [] {
-    auto* f = new Fixture;
+  // Destroyed at exit: its temporary directory goes with it.
+  static std::unique_ptr<Fixture> f = [] {
+    auto f = std::make_unique<Fixture>();
     auto v = testing::VectorsDir();
     if (v) {
       auto d = *v / "tpm/quote-gce-cos85-nonce9009";
