@@ -85,12 +85,11 @@ bool SupportedBank(uint16_t alg) {
          alg == TPM2_ALG_SHA512;
 }
 
-}  // namespace
-
-namespace {
+// NV indices may be larger than what was written into them; the rest must be zero.
 bool AllZero(std::span<const uint8_t> b) {
   return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
 }
+
 }  // namespace
 
 absl::StatusOr<std::vector<uint8_t>> GceAkTemplate(std::span<const uint8_t> nv) {

@@ -1,6 +1,5 @@
 // Writes synthetic seed inputs for the fuzz corpora (software-signed; no real evidence is copied
 // into the project). Usage: make_fuzz_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/...)
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
